@@ -1,0 +1,75 @@
+import type { Readable, Writable } from 'node:stream';
+
+/** One entry of a folder listing, or the result of `stat`. */
+export interface Entry {
+  /** Base name (no slashes); `""` for the root. */
+  readonly name: string;
+  /** `file` or `directory`. Other kinds (sockets, devices) are never listed. */
+  readonly type: 'file' | 'directory';
+  /** Size in bytes (0 for folders). */
+  readonly size: number;
+  /** Last modification time, milliseconds since the epoch. */
+  readonly mtime: number;
+}
+
+/** An upload in progress: bytes go to `stream`, then `commit()` or `abort()`. */
+export interface UploadTarget {
+  /** Where the data goes (a temporary object until committed). */
+  readonly stream: Writable;
+  /**
+   * Make the data visible under the target path, atomically. Call only after `stream` finished.
+   * Fails with `EEXIST` when the target exists and the upload did not ask to overwrite.
+   */
+  commit(): Promise<void>;
+  /** Throw the data away; the target path is untouched. Safe to call more than once. */
+  abort(): Promise<void>;
+}
+
+/** Options for {@link Storage.openUpload}. */
+export interface OpenUploadOptions {
+  /** Replace an existing file at the path. Default false: the commit fails with `EEXIST`. */
+  readonly overwrite?: boolean;
+  /** Expected size, if the client announced it (lets a backend check space early). */
+  readonly size?: number;
+}
+
+/** An opened file for reading. */
+export interface ReadHandle {
+  /** The file's bytes from the requested offset to the end. */
+  readonly stream: Readable;
+  /** The file's total size in bytes. */
+  readonly size: number;
+  /** Modification time, ms since the epoch. */
+  readonly mtime: number;
+}
+
+/**
+ * Where files live. All paths are POSIX, absolute (`/` is this storage's root) and already
+ * normalised by the caller. Implementations must never touch anything outside their root, also
+ * through symbolic links, and must throw `FileShareError` (`ENOENT`, `EEXIST`, `EACCES`, ...).
+ *
+ * The default is {@link LocalStorage} (a local folder); another backend (an S3-compatible object
+ * store, say) implements this interface and nothing in the protocol changes.
+ */
+export interface Storage {
+  /** A storage whose root is the folder `path` of this one (used for users' homes). Creates it if missing. */
+  scope(path: string): Promise<Storage>;
+  /** Metadata of a file or folder. */
+  stat(path: string): Promise<Entry>;
+  /** The entries of a folder, internal temporary files excluded, sorted by name. */
+  list(path: string): Promise<Entry[]>;
+  /** Create a folder; with `recursive`, parents too and no error if it exists. */
+  mkdir(path: string, options?: { recursive?: boolean }): Promise<void>;
+  /** Remove a folder; with `recursive`, its contents too. The root cannot be removed. */
+  rmdir(path: string, options?: { recursive?: boolean }): Promise<void>;
+  /** Delete a file (`EISDIR` for folders). */
+  delete(path: string): Promise<void>;
+  /** Rename or move; never overwrites (`EEXIST`). */
+  rename(from: string, to: string): Promise<void>;
+  /** Open a file for reading from `offset` (default 0). */
+  openRead(path: string, options?: { offset?: number; highWaterMark?: number }): Promise<ReadHandle>;
+  /** Start an atomic upload to `path`. Nothing is visible under `path` until `commit()`. */
+  openUpload(path: string, options?: OpenUploadOptions): Promise<UploadTarget>;
+  /** Total bytes of files under `path` (for quotas). */
+  usage?(path: string): Promise<number>;
+}
