@@ -1,0 +1,45 @@
+/**
+ * Names of the temporary files that hold uploads in progress. They live beside their target,
+ * are hidden from listings and can never be named by a client (docs/protocol.md §3).
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+
+/** Every internal temporary file name starts with this prefix. */
+export const TEMP_PREFIX = '.fileshare-part-';
+
+/**
+ * How many bytes of the target's name are kept in a temporary name: enough to recognise it when
+ * looking at the folder, small enough to stay under the name limits of every filesystem
+ * (255 bytes, 143 on eCryptfs) once the prefix and the random part are added.
+ * @internal
+ */
+export const TEMP_NAME_KEPT_BYTES = 100;
+
+/** Is `name` (one path component) an internal temporary file name? */
+export function isTempName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX);
+}
+
+/**
+ * A fresh temporary name for an upload to `basename`:
+ * `.fileshare-part-<16 random hex digits>-<basename truncated>`.
+ * @internal
+ */
+export function makeTempName(basename: string): string {
+  return `${TEMP_PREFIX}${randomBytes(8).toString('hex')}-${truncateUtf8(basename, TEMP_NAME_KEPT_BYTES)}`;
+}
+
+/** The longest prefix of `s` whose UTF-8 encoding fits in `maxBytes`, never splitting a character. @internal */
+export function truncateUtf8(s: string, maxBytes: number): string {
+  if (Buffer.byteLength(s) <= maxBytes) return s;
+  let bytes = 0;
+  let out = '';
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    out += ch;
+  }
+  return out;
+}
