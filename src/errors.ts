@@ -21,6 +21,7 @@
  * | `ENOSPC` | the server's disk is full |
  * | `EBUSY` | a server limit was hit (connections, requests in flight); retry later |
  * | `ETIMEDOUT` | a connect, handshake, request or ping did not complete in time |
+ * | `ETLS` | the TLS handshake failed: untrusted certificate, or not the pinned fingerprint |
  * | `ECLOSED` | the connection is closed or was lost |
  * | `EABORTED` | the operation was cancelled through an `AbortSignal` or by the peer |
  * | `EIO` | an unexpected server-side failure (details are logged on the server, not sent) |
@@ -43,6 +44,7 @@ export type FileShareErrorCode =
   | 'ENOSPC'
   | 'EBUSY'
   | 'ETIMEDOUT'
+  | 'ETLS'
   | 'ECLOSED'
   | 'EABORTED'
   | 'EIO';
@@ -51,7 +53,7 @@ export type FileShareErrorCode =
 export const ERROR_CODES: ReadonlySet<FileShareErrorCode> = new Set<FileShareErrorCode>([
   'EAUTH', 'ENOTAUTH', 'ETHROTTLED', 'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY',
   'EACCES', 'EINVAL', 'EINTEGRITY', 'EPROTO', 'ETOOLARGE', 'EQUOTA', 'ENOSPC', 'EBUSY',
-  'ETIMEDOUT', 'ECLOSED', 'EABORTED', 'EIO',
+  'ETIMEDOUT', 'ETLS', 'ECLOSED', 'EABORTED', 'EIO',
 ]);
 
 /**

@@ -1,0 +1,18 @@
+import { FileShareError } from '../errors.ts';
+
+/** @throws EABORTED when `signal` is already aborted. @internal */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal);
+}
+
+/** The EABORTED error for an aborted signal, keeping its reason as `cause`. @internal */
+export function abortError(signal: AbortSignal): FileShareError {
+  return new FileShareError('EABORTED', 'the operation was aborted', { cause: signal.reason });
+}
+
+/** Listen for abort once; returns the function that removes the listener. @internal */
+export function onAbort(signal: AbortSignal | undefined, fn: () => void): () => void {
+  if (!signal) return () => {};
+  signal.addEventListener('abort', fn, { once: true });
+  return () => signal.removeEventListener('abort', fn);
+}

@@ -1,0 +1,284 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { ERROR_CODES, FileShareError, type FileShareErrorCode } from '../errors.ts';
+import { type JsonObject, parseJsonObject } from '../protocol/fields.ts';
+import { type Frame, FrameType, PROTOCOL_NAME, PROTOCOL_VERSION, frameTypeName } from '../protocol/frame.ts';
+import { type Hello, parseHello } from '../protocol/hello.ts';
+import { FrameConnection } from '../transport/frame-connection.ts';
+import type { IncomingStream } from '../transport/incoming-stream.ts';
+import type { OutgoingStream } from '../transport/outgoing-stream.ts';
+import { VERSION } from '../version.ts';
+import type { ResolvedClientOptions } from './options.ts';
+import { checkFingerprint } from './fingerprint.ts';
+
+/** A request waiting for its final frame. @internal */
+export interface PendingRequest {
+  readonly id: number;
+  readonly op: string;
+  resolve(result: JsonObject): void;
+  reject(error: FileShareError): void;
+  onPartial?(part: JsonObject): void;
+  /** Download data goes here. */
+  incoming?: IncomingStream;
+  /** Upload data comes from here. */
+  outgoing?: OutgoingStream;
+}
+
+/**
+ * The client's side of one connection: connect (TCP or TLS, with an optional certificate pin),
+ * the HELLO exchange, request ids, routing of every frame to its request, pings, and one close
+ * path that rejects everything still pending with the first error.
+ * @internal
+ */
+export class ClientChannel {
+  connection: FrameConnection | undefined;
+  serverHello: Hello | undefined;
+  private nextId = 1;
+  private nextPingSeq = 1;
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly pings = new Map<number, { resolve: (ms: number) => void; reject: (e: FileShareError) => void; sentAt: number }>();
+  private failure: FileShareError | undefined;
+  private goingAway = false;
+  private helloWaiter: { resolve: () => void; reject: (e: FileShareError) => void } | undefined;
+
+  constructor(
+    private readonly options: ResolvedClientOptions,
+    private readonly onClosed: (error: FileShareError | undefined) => void,
+    private readonly onGoAway: (reason: string) => void,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.connection !== undefined && !this.connection.isClosed && this.failure === undefined;
+  }
+
+  /** Open the socket and complete the handshake. */
+  async open(): Promise<void> {
+    const { host, port, connectTimeout } = this.options;
+    const socket = await this.openSocket(host, port, connectTimeout);
+    const connection = new FrameConnection(socket, {
+      maxFrameSize: this.options.maxFrameSize,
+      chunkSize: this.options.chunkSize,
+      onFrame: (frame) => this.onFrame(frame),
+      onClose: (error) => this.onClose(error),
+    });
+    this.connection = connection;
+    const helloDone = new Promise<void>((resolve, reject) => (this.helloWaiter = { resolve, reject }));
+    connection.sendJson(FrameType.HELLO, 0, {
+      protocol: PROTOCOL_NAME,
+      version: PROTOCOL_VERSION,
+      agent: `fileshare/${VERSION}`,
+      maxFrameSize: this.options.maxFrameSize,
+      window: this.options.window,
+    });
+    const timer = setTimeout(() => connection.fail(new FileShareError('ETIMEDOUT', `no HELLO from ${host}:${port} within ${connectTimeout} ms`)), connectTimeout);
+    try {
+      await helloDone;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private openSocket(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+    const tlsOptions = this.options.tls;
+    return new Promise<net.Socket>((resolve, reject) => {
+      let socket: net.Socket;
+      if (tlsOptions) {
+        const { fingerprint256, ...rest } = tlsOptions;
+        const pinned = fingerprint256 !== undefined;
+        socket = tls.connect({
+          host,
+          port,
+          servername: net.isIP(host) ? undefined : host,
+          ...rest,
+          // a pin replaces CA validation unless the caller explicitly asks for both
+          rejectUnauthorized: rest.rejectUnauthorized ?? !pinned,
+          ...(pinned && rest.rejectUnauthorized !== true ? { checkServerIdentity: () => undefined } : {}),
+        });
+      } else {
+        socket = net.connect({ host, port });
+      }
+      const timer = setTimeout(() => fail(new FileShareError('ETIMEDOUT', `could not connect to ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+      const fail = (err: FileShareError) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      };
+      socket.once('error', (err: NodeJS.ErrnoException) => fail(connectError(err, host, port)));
+      socket.once(tlsOptions ? 'secureConnect' : 'connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        if (tlsOptions?.fingerprint256 !== undefined) {
+          const mismatch = checkFingerprint(socket as tls.TLSSocket, tlsOptions.fingerprint256);
+          if (mismatch) return fail(mismatch);
+        }
+        resolve(socket);
+      });
+    });
+  }
+
+  /** Send a request; resolves with the final RESPONSE body. */
+  request(op: string, args: object, hooks: Partial<Pick<PendingRequest, 'onPartial'>> = {}, timeoutMs?: number): { id: number; done: Promise<JsonObject>; entry: PendingRequest } {
+    const connection = this.requireOpen();
+    const id = this.nextId++;
+    let entry!: PendingRequest;
+    const done = new Promise<JsonObject>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        if (timer) clearTimeout(timer);
+        this.pending.delete(id);
+      };
+      entry = {
+        id,
+        op,
+        resolve: (value) => (settle(), resolve(value)),
+        reject: (error) => (settle(), reject(error)),
+        ...hooks,
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => entry.reject(new FileShareError('ETIMEDOUT', `${op} got no answer within ${timeoutMs} ms`)), timeoutMs);
+      }
+    });
+    this.pending.set(id, entry);
+    connection.sendJson(FrameType.REQUEST, id, { op, ...args });
+    return { id, done, entry };
+  }
+
+  /** Ask the server to stop a request (it answers with a final ERROR EABORTED). */
+  cancel(id: number): void {
+    this.connection?.sendFrame(FrameType.CANCEL, id);
+  }
+
+  /** Round trip of one PING, ms. */
+  ping(timeoutMs: number): { seq: number; done: Promise<number> } {
+    const connection = this.requireOpen();
+    const seq = this.nextPingSeq++;
+    const body = Buffer.allocUnsafe(8);
+    body.writeDoubleBE(Date.now());
+    const done = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pings.delete(seq);
+        reject(new FileShareError('ETIMEDOUT', `ping ${seq} got no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pings.set(seq, {
+        sentAt: performance.now(),
+        resolve: (ms) => (clearTimeout(timer), resolve(ms)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+    });
+    connection.sendFrame(FrameType.PING, seq, body);
+    return { seq, done };
+  }
+
+  /** Close: gracefully (`end`) or at once. Pending requests are rejected with ECLOSED. */
+  close(graceful: boolean): Promise<void> {
+    const connection = this.connection;
+    if (!connection || connection.isClosed) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => connection.socket.once('close', () => resolve()));
+    if (graceful) connection.end();
+    else connection.destroy(new FileShareError('ECLOSED', 'the client closed the connection'));
+    return closed;
+  }
+
+  /** A promise that resolves when the socket has closed. */
+  whenClosed(): Promise<void> {
+    const connection = this.connection;
+    if (!connection || connection.socket.closed) return Promise.resolve();
+    return new Promise((resolve) => connection.socket.once('close', () => resolve()));
+  }
+
+  requireOpen(): FrameConnection {
+    if (this.failure) throw this.failure;
+    if (!this.connection || this.connection.isClosed) throw new FileShareError('ECLOSED', 'not connected');
+    if (this.goingAway) throw new FileShareError('ECLOSED', 'the server is shutting down');
+    return this.connection;
+  }
+
+  private onFrame(frame: Frame): void {
+    if (!this.serverHello) {
+      if (frame.type === FrameType.HELLO) {
+        this.serverHello = parseHello(parseJsonObject(frame.body, 'HELLO'));
+        this.connection!.peerMaxFrameSize = this.serverHello.maxFrameSize;
+        this.helloWaiter?.resolve();
+        return;
+      }
+      if (frame.type === FrameType.ERROR && frame.stream === 0) return this.onConnectionError(frame);
+      throw new FileShareError('EPROTO', `expected HELLO from the server, got ${frameTypeName(frame.type)}`);
+    }
+    switch (frame.type) {
+      case FrameType.PONG:
+        return this.onPong(frame);
+      case FrameType.GOAWAY:
+        this.goingAway = true;
+        this.onGoAway(String(parseJsonObject(frame.body, 'GOAWAY').reason ?? 'shutting down'));
+        return;
+      case FrameType.ERROR:
+        if (frame.stream === 0) return this.onConnectionError(frame);
+        return this.withRequest(frame, (r) => r.reject(peerError(parseJsonObject(frame.body, 'ERROR'))));
+      case FrameType.RESPONSE:
+        return this.withRequest(frame, (r) => r.resolve(parseJsonObject(frame.body, 'RESPONSE')));
+      case FrameType.PARTIAL:
+        return this.withRequest(frame, (r) => r.onPartial?.(parseJsonObject(frame.body, 'PARTIAL')));
+      case FrameType.DATA:
+        return this.withRequest(frame, (r) => {
+          if (!r.incoming) throw new FileShareError('EPROTO', `DATA for request ${frame.stream}, which is not a download`);
+          r.incoming.push(frame.body);
+        });
+      case FrameType.CREDIT:
+        if (frame.body.length !== 4) throw new FileShareError('EPROTO', 'CREDIT body must be 4 bytes');
+        return this.withRequest(frame, (r) => r.outgoing?.grant(frame.body.readUInt32BE(0)));
+      default:
+        throw new FileShareError('EPROTO', `unexpected ${frameTypeName(frame.type)} frame from the server`);
+    }
+  }
+
+  private withRequest(frame: Frame, fn: (request: PendingRequest) => void): void {
+    const request = this.pending.get(frame.stream);
+    if (request) return fn(request);
+    // frames of a request we already gave up on (cancelled, timed out) are expected; others are not
+    if (frame.stream === 0 || frame.stream >= this.nextId) {
+      throw new FileShareError('EPROTO', `${frameTypeName(frame.type)} for unknown request ${frame.stream}`);
+    }
+  }
+
+  private onPong(frame: Frame): void {
+    const ping = this.pings.get(frame.stream);
+    if (!ping) return; // answered after its timeout
+    this.pings.delete(frame.stream);
+    ping.resolve(performance.now() - ping.sentAt);
+  }
+
+  private onConnectionError(frame: Frame): void {
+    const error = peerError(parseJsonObject(frame.body, 'ERROR'));
+    this.failure ??= error;
+    this.helloWaiter?.reject(error);
+    this.connection?.destroy(error);
+  }
+
+  private onClose(error: FileShareError | undefined): void {
+    const reason = this.failure ?? error ?? new FileShareError('ECLOSED', 'the connection was closed');
+    this.failure = reason.code === 'ECLOSED' || this.failure ? reason : new FileShareError('ECLOSED', `connection lost: ${reason.message}`, { cause: reason });
+    this.helloWaiter?.reject(this.failure);
+    for (const request of [...this.pending.values()]) request.reject(this.failure);
+    for (const ping of [...this.pings.values()]) ping.reject(this.failure);
+    this.pings.clear();
+    this.onClosed(error);
+  }
+}
+
+/** A FileShareError from an ERROR frame body, refusing unknown codes. */
+function peerError(body: JsonObject): FileShareError {
+  const code = typeof body.code === 'string' && ERROR_CODES.has(body.code as FileShareErrorCode) ? (body.code as FileShareErrorCode) : 'EIO';
+  const message = typeof body.message === 'string' ? body.message.slice(0, 1000) : 'the server reported an error';
+  return new FileShareError(code, message);
+}
+
+function connectError(err: NodeJS.ErrnoException, host: string, port: number): FileShareError {
+  const where = `${host}:${port}`;
+  if (err.code === 'ECONNREFUSED') return new FileShareError('ECLOSED', `connection refused by ${where} (is the server running?)`, { cause: err });
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return new FileShareError('ECLOSED', `host not found: ${host}`, { cause: err });
+  if (err.code === 'ETIMEDOUT') return new FileShareError('ETIMEDOUT', `connecting to ${where} timed out`, { cause: err });
+  if (typeof err.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(err.code)) {
+    return new FileShareError('ETLS', `TLS handshake with ${where} failed: ${err.message}`, { cause: err });
+  }
+  return new FileShareError('ECLOSED', `could not connect to ${where}: ${err.message}`, { cause: err });
+}

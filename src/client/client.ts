@@ -1,0 +1,236 @@
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { EventEmitter } from 'eventemitter3';
+import type { Permission } from '../auth/types.ts';
+import { FileShareError, toFileShareError } from '../errors.ts';
+import { ClientMetrics } from '../metrics/events.ts';
+import type { MeasureSummary } from '../metrics/summary.ts';
+import type { Entry } from '../storage/types.ts';
+import { ClientChannel } from './channel.ts';
+import { download } from './download.ts';
+import { type MeasureOptions, measure } from './measure.ts';
+import { type FileShareClientOptions, type ResolvedClientOptions, resolveClientOptions } from './options.ts';
+import { parseEntry } from './entries.ts';
+import type { DownloadOptions, TransferResult, UploadOptions } from './transfer-types.ts';
+import { upload } from './upload.ts';
+
+/** Typed events of {@link FileShareClient}. */
+export interface ClientEvents {
+  /** The connection closed; `error` says why when it was not `close()` or `logout()`. */
+  close: [error: FileShareError | undefined];
+  /** The server announced it is shutting down; requests in flight may finish, new ones fail. */
+  goaway: [reason: string];
+}
+
+/** Who is logged in, as the server confirmed. */
+export interface LoginResult {
+  readonly username: string;
+  readonly permissions: readonly Permission[];
+}
+
+/** A Writable that uploads what is written to it; `result` settles when the upload is verified. */
+export type UploadStream = Writable & { readonly result: Promise<TransferResult> };
+
+/** A Readable of a remote file's bytes; `result` settles when the download is verified. */
+export type DownloadStream = Readable & { readonly result: Promise<TransferResult> };
+
+/**
+ * A fileshare client: one connection to a {@link FileShareServer}, on which any number of
+ * requests, transfers and pings run concurrently.
+ *
+ * @example
+ * ```ts
+ * const client = new FileShareClient({ host: '192.168.1.10', port: 4450 });
+ * await client.connect();
+ * await client.login('alice', process.env.FILESHARE_PASSWORD!);
+ * const { sha256 } = await client.upload('./report.pdf', '/docs/report.pdf', {
+ *   onProgress: (p) => console.log(`${p.bytes} / ${p.totalBytes} bytes`),
+ * });
+ * console.log(await client.list('/docs'), `ping ${await client.ping()} ms`);
+ * await client.logout();
+ * ```
+ */
+export class FileShareClient extends EventEmitter<ClientEvents> {
+  /** Pings, lost pings, transfer progress and completion, as typed events. */
+  readonly metrics = new ClientMetrics();
+  private readonly opts: ResolvedClientOptions;
+  private channel: ClientChannel | undefined;
+  private user: LoginResult | undefined;
+
+  /** @param options - see {@link FileShareClientOptions}; invalid values throw a TypeError. */
+  constructor(options: FileShareClientOptions = {}) {
+    super();
+    this.opts = resolveClientOptions(options);
+  }
+
+  /** Whether the connection is open. */
+  get connected(): boolean {
+    return this.channel?.isOpen ?? false;
+  }
+
+  /** The logged-in user, if any. */
+  get loggedInAs(): LoginResult | undefined {
+    return this.user;
+  }
+
+  /**
+   * Open the connection and exchange HELLO.
+   * @throws ECLOSED (refused, unreachable), ETIMEDOUT, ETLS (certificate), EPROTO (version), EBUSY (server full)
+   */
+  async connect(): Promise<void> {
+    if (this.channel?.isOpen) throw new FileShareError('EINVAL', 'already connected');
+    const channel = new ClientChannel(
+      this.opts,
+      (error) => {
+        this.user = undefined;
+        this.emitSafe('close', error);
+      },
+      (reason) => this.emitSafe('goaway', reason),
+    );
+    this.channel = channel;
+    await channel.open();
+  }
+
+  /** Log in. @throws EAUTH on bad credentials, ETHROTTLED after too many failures */
+  async login(username: string, password: string): Promise<LoginResult> {
+    const response = await this.call('login', { username, password });
+    const permissions = Array.isArray(response.permissions) ? (response.permissions as Permission[]) : [];
+    this.user = { username: String(response.username), permissions };
+    return this.user;
+  }
+
+  /** Log out; the server acknowledges and closes the connection. */
+  async logout(): Promise<void> {
+    const channel = this.requireChannel();
+    await this.call('logout', {});
+    this.user = undefined;
+    await channel.whenClosed();
+  }
+
+  /** Close the connection at once; pending requests fail with `ECLOSED`. Safe to call twice. */
+  async close(): Promise<void> {
+    await this.channel?.close(false);
+  }
+
+  /**
+   * Upload a local file (path) or a Readable to `remotePath`. Resolves when the server has stored
+   * and verified it (SHA-256 on both sides). Nothing appears under `remotePath` unless it succeeds.
+   * @throws EEXIST (target exists, no `overwrite`), EACCES, ENOENT (remote folder or local file), EINTEGRITY, EABORTED, ETOOLARGE, EQUOTA
+   */
+  upload(source: string | Readable, remotePath: string, options?: UploadOptions): Promise<TransferResult> {
+    return this.transfer(() => upload(this.context(), source, remotePath, options));
+  }
+
+  /**
+   * Download `remotePath` to a local path (an existing folder receives the file's base name) or into
+   * a Writable (ended on success). A local file appears only once its SHA-256 matched.
+   * @throws ENOENT, EISDIR, EACCES, EINTEGRITY, EABORTED
+   */
+  download(remotePath: string, destination: string | Writable, options?: DownloadOptions): Promise<TransferResult> {
+    return this.transfer(() => download(this.context(), remotePath, destination, options));
+  }
+
+  /** The stream form of {@link upload}: write the bytes, end the stream, await `result`. */
+  createUploadStream(remotePath: string, options?: UploadOptions): UploadStream {
+    const stream = new PassThrough({ highWaterMark: this.opts.chunkSize });
+    const result = this.upload(stream, remotePath, options);
+    result.catch((err: Error) => stream.destroy(err));
+    return Object.assign(stream, { result }) as UploadStream;
+  }
+
+  /** The stream form of {@link download}: read the bytes; the stream errors if the download fails. */
+  createDownloadStream(remotePath: string, options?: DownloadOptions): DownloadStream {
+    const stream = new PassThrough({ highWaterMark: this.opts.chunkSize });
+    const result = this.download(remotePath, stream, options);
+    result.catch((err: Error) => stream.destroy(err));
+    return Object.assign(stream, { result }) as DownloadStream;
+  }
+
+  /** The entries of a remote folder, sorted by name. */
+  async list(dir = '/'): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    await this.call('list', { path: dir }, (part) => {
+      if (!Array.isArray(part.entries)) throw new FileShareError('EPROTO', 'list batch without entries');
+      for (const raw of part.entries) entries.push(parseEntry(raw));
+    });
+    return entries;
+  }
+
+  /** Metadata of a remote file or folder. */
+  async stat(path: string): Promise<Entry> {
+    return parseEntry(await this.call('stat', { path }));
+  }
+
+  /** Create a remote folder; `recursive` creates parents and tolerates an existing folder. */
+  async mkdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    await this.call('mkdir', { path, recursive: options.recursive === true });
+  }
+
+  /** Remove a remote folder; `recursive` removes its contents too. */
+  async rmdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    await this.call('rmdir', { path, recursive: options.recursive === true });
+  }
+
+  /** Delete a remote file. */
+  async delete(path: string): Promise<void> {
+    await this.call('delete', { path });
+  }
+
+  /** Rename or move a remote file or folder; fails with `EEXIST` rather than overwrite. */
+  async rename(from: string, to: string): Promise<void> {
+    await this.call('rename', { from, to });
+  }
+
+  /**
+   * Round-trip time of one ping, in ms. Emits `ping` on {@link metrics}, or `pingLost` and
+   * throws ETIMEDOUT when no answer comes within `timeoutMs`.
+   */
+  async ping(options: { timeoutMs?: number } = {}): Promise<number> {
+    const timeoutMs = options.timeoutMs ?? this.opts.pingTimeout;
+    const { seq, done } = this.requireChannel().ping(timeoutMs);
+    try {
+      const rttMs = await done;
+      this.metrics.emit('ping', { seq, rttMs, timestamp: Date.now() });
+      return rttMs;
+    } catch (err) {
+      const error = toFileShareError(err);
+      if (error.code === 'ETIMEDOUT') this.metrics.emit('pingLost', { seq, timeoutMs, timestamp: Date.now() });
+      throw error;
+    }
+  }
+
+  /**
+   * Measure the connection as the seed's performance module did, and more: `pings` pings every
+   * `intervalMs` (lost after `timeoutMs`), then an upload of `throughputBytes` that the server
+   * discards. Resolves to average, min, max, p50, p95 latency, jitter, throughput, loss.
+   */
+  measure(options?: MeasureOptions): Promise<MeasureSummary> {
+    return measure(this.context(), (o) => this.ping(o), options);
+  }
+
+  private context() {
+    return { channel: this.requireChannel(), options: this.opts, metrics: this.metrics };
+  }
+
+  private async transfer(run: () => Promise<TransferResult>): Promise<TransferResult> {
+    return run();
+  }
+
+  /** Send a control request and await its final response (bounded by `requestTimeout`). */
+  private call(op: string, args: object, onPartial?: (part: Record<string, unknown>) => void) {
+    const { done } = this.requireChannel().request(op, args, onPartial ? { onPartial } : {}, this.opts.requestTimeout);
+    return done;
+  }
+
+  private requireChannel(): ClientChannel {
+    if (!this.channel) throw new FileShareError('ECLOSED', 'not connected: call connect() first');
+    return this.channel;
+  }
+
+  private emitSafe<K extends keyof ClientEvents>(event: K, ...args: ClientEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: ClientEvents[K]) => boolean)(event, ...args);
+    } catch {
+      /* a throwing listener must not break the connection's close path */
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import type { ConnectionOptions } from 'node:tls';
+import { DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
+import { positiveInteger } from '../options.ts';
+
+/**
+ * TLS settings of the client: any `node:tls` connect options (`ca`, `servername`,
+ * `rejectUnauthorized`, ...) plus an optional certificate pin.
+ */
+export interface ClientTlsOptions extends ConnectionOptions {
+  /**
+   * Pin the server's certificate by its SHA-256 fingerprint (hex, colons optional, as printed by
+   * the server app or `openssl x509 -fingerprint -sha256`). When set, the pin replaces CA
+   * validation (self-signed certificates work) unless `rejectUnauthorized: true` is also given.
+   */
+  fingerprint256?: string;
+}
+
+/** Options of {@link FileShareClient}. */
+export interface FileShareClientOptions {
+  /** Server host name or address. @default '127.0.0.1' */
+  host?: string;
+  /** Server port. @default 4450 */
+  port?: number;
+  /** Connect over TLS: `true` for system CAs, or TLS options. */
+  tls?: boolean | ClientTlsOptions;
+  /** Time allowed for TCP/TLS connect plus the HELLO exchange, ms. @default 10000 */
+  connectTimeout?: number;
+  /** Time allowed for a control request (not transfers) to be answered, ms. @default 30000 */
+  requestTimeout?: number;
+  /** Default time a ping may take before it counts as lost, ms. @default 5000 */
+  pingTimeout?: number;
+  /** Largest frame accepted from the server, bytes. @default 1048576 */
+  maxFrameSize?: number;
+  /** Largest DATA frame body sent, bytes. @default 262144 */
+  chunkSize?: number;
+  /** Per-stream flow-control window granted to the server for downloads, bytes. @default 2097152 */
+  window?: number;
+  /** Minimum interval between progress callbacks and events of one transfer, ms. @default 100 */
+  progressIntervalMs?: number;
+}
+
+/** @internal */
+export type ResolvedClientOptions = Required<Omit<FileShareClientOptions, 'tls'>> & { tls: ClientTlsOptions | undefined };
+
+/** @internal */
+export function resolveClientOptions(options: FileShareClientOptions = {}): ResolvedClientOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('FileShareClient options must be an object');
+  const port = options.port ?? 4450;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`options.port must be 1-65535, got ${JSON.stringify(port)}`);
+  const host = options.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host.length === 0) throw new TypeError(`options.host must be a non-empty string, got ${JSON.stringify(host)}`);
+  const resolved: ResolvedClientOptions = {
+    host,
+    port,
+    tls: options.tls === true ? {} : options.tls === false || options.tls === undefined ? undefined : options.tls,
+    connectTimeout: positiveInteger('connectTimeout', options.connectTimeout, 10_000),
+    requestTimeout: positiveInteger('requestTimeout', options.requestTimeout, 30_000),
+    pingTimeout: positiveInteger('pingTimeout', options.pingTimeout, 5_000),
+    maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 4096, MAX_MAX_FRAME_SIZE),
+    chunkSize: positiveInteger('chunkSize', options.chunkSize, 256 * 1024, 1024, MAX_MAX_FRAME_SIZE - 5),
+    window: positiveInteger('window', options.window, 2 * 1024 * 1024, 4096, 0xffffffff),
+    progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
+  };
+  return resolved;
+}

@@ -1,0 +1,77 @@
+/**
+ * fileshare: authenticated client-server file sharing over TCP.
+ *
+ * Start a {@link FileShareServer} over a folder with an {@link AuthProvider}, then talk to it with
+ * a {@link FileShareClient}. See the README for a walkthrough and docs/protocol.md for the wire format.
+ * @packageDocumentation
+ */
+
+export { FileShareServer } from './server/server.ts';
+export type { FileShareServerOptions, ServerTlsOptions } from './server/options.ts';
+export type { LoginThrottleOptions } from './server/login-guard.ts';
+export type {
+  ConnectionInfo,
+  DisconnectEvent,
+  FileChangeEvent,
+  LoginEvent,
+  LoginFailedEvent,
+  RequestFailedEvent,
+  ServerEvents,
+  TransferEvent,
+} from './server/events.ts';
+
+export { FileShareClient } from './client/client.ts';
+export type { ClientEvents, DownloadStream, LoginResult, UploadStream } from './client/client.ts';
+export type { ClientTlsOptions, FileShareClientOptions } from './client/options.ts';
+export type { DownloadOptions, TransferResult, UploadOptions } from './client/transfer-types.ts';
+export type { MeasureOptions } from './client/measure.ts';
+
+export { FileShareError, isFileShareError } from './errors.ts';
+export type { FileShareErrorCode } from './errors.ts';
+
+export {
+  ALL_PERMISSIONS,
+  DEFAULT_PERMISSIONS,
+  JsonFileAuthProvider,
+  MemoryAuthProvider,
+  addUser,
+  hashPassword,
+  listUsers,
+  readUsersFile,
+  removeUser,
+  setUserPassword,
+  verifyPassword,
+  writeUsersFile,
+} from './auth/index.ts';
+export type {
+  AddUserOptions,
+  AuthContext,
+  AuthenticatedUser,
+  AuthProvider,
+  HashPasswordOptions,
+  JsonFileAuthProviderOptions,
+  MemoryAuthProviderOptions,
+  Permission,
+  PlainUserEntry,
+  UserListEntry,
+  UserRecord,
+} from './auth/index.ts';
+
+export { LocalStorage, normalizeRemotePath } from './storage/index.ts';
+export type { Entry, LocalStorageOptions, OpenUploadOptions, ReadHandle, Storage, UploadTarget } from './storage/index.ts';
+
+export { ClientMetrics, ServerMetrics } from './metrics/events.ts';
+export type {
+  ClientMetricsEvents,
+  PingEvent,
+  PingLostEvent,
+  ServerMetricsEvents,
+  TransferComplete,
+  TransferDirection,
+  TransferProgress,
+} from './metrics/events.ts';
+export { summarize } from './metrics/summary.ts';
+export type { MeasureSummary } from './metrics/summary.ts';
+
+export { PROTOCOL_VERSION } from './protocol/frame.ts';
+export { VERSION } from './version.ts';

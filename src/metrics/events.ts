@@ -1,0 +1,76 @@
+import { EventEmitter } from 'eventemitter3';
+
+/** A ping answered. */
+export interface PingEvent {
+  /** Sequence number of the ping on this connection. */
+  readonly seq: number;
+  /** Round-trip time in milliseconds (sub-millisecond precision). */
+  readonly rttMs: number;
+  /** When the answer arrived, ms since the epoch. */
+  readonly timestamp: number;
+}
+
+/** A ping that got no answer within its timeout. */
+export interface PingLostEvent {
+  readonly seq: number;
+  readonly timeoutMs: number;
+  readonly timestamp: number;
+}
+
+/** Direction of a transfer, seen from the client. */
+export type TransferDirection = 'upload' | 'download';
+
+/** Progress of a running transfer (emitted at most every `progressIntervalMs`, and at the end). */
+export interface TransferProgress {
+  /** Request id of the transfer on its connection. */
+  readonly id: number;
+  readonly direction: TransferDirection;
+  /** Remote path. */
+  readonly path: string;
+  /** Bytes moved so far. */
+  readonly bytes: number;
+  /** Total bytes expected, when known. */
+  readonly totalBytes: number | undefined;
+  /** Milliseconds since the transfer started. */
+  readonly elapsedMs: number;
+  /** Average rate so far in MB/s (1 MB = 10^6 bytes). */
+  readonly mbps: number;
+  /** The user, on the server side. */
+  readonly username?: string;
+}
+
+/** A transfer that completed and was verified. */
+export interface TransferComplete {
+  readonly id: number;
+  readonly direction: TransferDirection;
+  readonly path: string;
+  readonly bytes: number;
+  /** Duration in milliseconds. */
+  readonly ms: number;
+  /** Average rate in MB/s (1 MB = 10^6 bytes). */
+  readonly mbps: number;
+  /** SHA-256 of the whole file, hex. */
+  readonly sha256: string;
+  /** The user, on the server side. */
+  readonly username?: string;
+}
+
+/** Events of `client.metrics`. */
+export interface ClientMetricsEvents {
+  ping: [PingEvent];
+  pingLost: [PingLostEvent];
+  progress: [TransferProgress];
+  transfer: [TransferComplete];
+}
+
+/** Events of `server.metrics`. */
+export interface ServerMetricsEvents {
+  progress: [TransferProgress];
+  transfer: [TransferComplete];
+}
+
+/** The emitter behind `client.metrics`: subscribe with `client.metrics.on('ping', e => ...)`. */
+export class ClientMetrics extends EventEmitter<ClientMetricsEvents> {}
+
+/** The emitter behind `server.metrics`. */
+export class ServerMetrics extends EventEmitter<ServerMetricsEvents> {}

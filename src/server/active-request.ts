@@ -1,0 +1,210 @@
+import type { Hash } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import type { AuthenticatedUser, Permission } from '../auth/types.ts';
+import { FileShareError } from '../errors.ts';
+import { type JsonObject, parseJsonObject, requireCount, requireSha256, requireString } from '../protocol/fields.ts';
+import { encodeCredit } from '../protocol/encoder.ts';
+import { type Frame, FrameType } from '../protocol/frame.ts';
+import { normalizeRemotePath } from '../storage/remote-path.ts';
+import type { Storage } from '../storage/types.ts';
+import { IncomingStream } from '../transport/incoming-stream.ts';
+import { OutgoingStream } from '../transport/outgoing-stream.ts';
+import type { Session } from './session.ts';
+
+/** Totals of a finished stream. @internal */
+export interface StreamTotals {
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/**
+ * One request in flight on the server, and the context its handler works with: arguments,
+ * the user, permission checks, and the data streams of uploads and downloads.
+ *
+ * Its `signal` aborts when the client cancels or the connection drops; whatever the handler
+ * awaits on a stream then rejects, so the handler's own `finally`/`catch` cleans up (an upload
+ * removes its temporary file).
+ * @internal
+ */
+export class ActiveRequest {
+  private readonly controller = new AbortController();
+  private incoming: IncomingStream | undefined;
+  private outgoing: OutgoingStream | undefined;
+  private endWaiter: { resolve: (totals: StreamTotals) => void; reject: (err: FileShareError) => void } | undefined;
+  private settled: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: number,
+    readonly op: string,
+    readonly args: JsonObject,
+    readonly session: Session,
+  ) {}
+
+  /** Aborted when the client cancels the request or the connection is lost. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The logged-in user. */
+  get user(): AuthenticatedUser {
+    if (!this.session.user) throw new FileShareError('ENOTAUTH', 'log in first');
+    return this.session.user;
+  }
+
+  /** The user's storage (their home). */
+  get storage(): Storage {
+    if (!this.session.storage) throw new FileShareError('ENOTAUTH', 'log in first');
+    return this.session.storage;
+  }
+
+  /** A normalised remote path from argument `key`. @throws EINVAL, EACCES */
+  path(key = 'path'): string {
+    return normalizeRemotePath(requireString(this.args, key));
+  }
+
+  /** @throws EACCES unless the user has `permission`. */
+  require(permission: Permission): void {
+    if (!this.session.permissions.has(permission)) {
+      throw new FileShareError('EACCES', `permission denied: ${this.user.username} may not ${permission}`);
+    }
+  }
+
+  /** Send a non-final part of the response. */
+  partial(value: object): void {
+    this.throwIfAborted();
+    this.session.connection.sendJson(FrameType.PARTIAL, this.id, value);
+  }
+
+  /**
+   * Receive an upload's data into `sink`: announce the go-ahead at `offset`, then take DATA frames
+   * (hashing them) until END, and check the sender's byte count and SHA-256. Resolves once the
+   * sink has flushed everything. @throws EINTEGRITY, ETOOLARGE, EQUOTA, EABORTED, ECLOSED
+   */
+  receive(sink: Writable, options: { offset?: number; maxBytes?: number; maxBytesCode?: 'ETOOLARGE' | 'EQUOTA'; seedHash?: Hash; onChunk?: (n: number) => void } = {}): Promise<StreamTotals> {
+    this.throwIfAborted();
+    const { connection, host } = this.session;
+    const done = new Promise<StreamTotals>((resolve, reject) => (this.endWaiter = { resolve, reject }));
+    this.incoming = new IncomingStream(sink, {
+      window: host.options.window,
+      sendCredit: (bytes) => connection.send(encodeCredit(this.id, bytes)),
+      maxBytes: options.maxBytes,
+      maxBytesCode: options.maxBytesCode,
+      seedHash: options.seedHash,
+      onChunk: options.onChunk,
+      onFailure: (err) => this.failStream(err),
+    });
+    this.partial({ offset: options.offset ?? 0 });
+    return done;
+  }
+
+  /**
+   * Send `source` as DATA frames within the client's credit. Resolves when every byte has been
+   * handed to the socket; the caller then returns the final response.
+   */
+  send(source: Readable, options: { seedHash?: Hash; onChunk?: (n: number) => void } = {}): Promise<StreamTotals> {
+    this.throwIfAborted();
+    const { connection } = this.session;
+    return new Promise<StreamTotals>((resolve, reject) => {
+      this.endWaiter = { resolve, reject };
+      this.outgoing = new OutgoingStream(
+        this.id,
+        source,
+        this.session.peerWindow,
+        connection.schedule,
+        {
+          onEnd: (bytes, sha256) => this.settleStream({ bytes, sha256 }),
+          onError: (err) => this.failStream(err),
+          onChunk: options.onChunk,
+        },
+        options.seedHash,
+      );
+      connection.addSender(this.outgoing);
+    });
+  }
+
+  /** DATA, END, CREDIT or CANCEL for this request. */
+  onStreamFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.DATA:
+        // a stream that failed keeps accepting (and dropping) data in flight, but its credit is still enforced
+        if (!this.incoming) throw new FileShareError('EPROTO', `DATA on stream ${this.id}, which is not receiving`);
+        this.incoming.push(frame.body);
+        return;
+      case FrameType.END:
+        return this.onEnd(frame);
+      case FrameType.CREDIT:
+        if (frame.body.length !== 4) throw new FileShareError('EPROTO', 'CREDIT body must be 4 bytes');
+        this.outgoing?.grant(frame.body.readUInt32BE(0));
+        return;
+      case FrameType.CANCEL:
+        this.cancelWith(new FileShareError('EABORTED', 'cancelled by the client'));
+        return;
+    }
+  }
+
+  /** The connection is gone: abort and wait until the handler has cleaned up. */
+  abort(reason: FileShareError): Promise<void> {
+    this.cancelWith(reason);
+    return this.settled;
+  }
+
+  /** @internal set by the session: the handler's completion. */
+  trackCompletion(done: Promise<void>): void {
+    this.settled = done;
+  }
+
+  /** Release streams once the request is over. */
+  cleanup(): void {
+    this.incoming?.stop();
+    this.outgoing?.cancel();
+    if (this.outgoing) this.session.connection.removeSender(this.outgoing);
+  }
+
+  private onEnd(frame: Frame): void {
+    const incoming = this.incoming;
+    if (!incoming) throw new FileShareError('EPROTO', `END on stream ${this.id}, which is not receiving`);
+    const body = parseJsonObject(frame.body, 'END');
+    let declared: { bytes: number; sha256: string };
+    try {
+      declared = { bytes: requireCount(body, 'bytes'), sha256: requireSha256(body, 'sha256') };
+    } catch (err) {
+      return this.failStream(err as FileShareError);
+    }
+    if (declared.bytes !== incoming.receivedBytes) {
+      return this.failStream(new FileShareError('EINTEGRITY', `sender sent ${declared.bytes} bytes but ${incoming.receivedBytes} arrived`));
+    }
+    incoming.finish().then((totals) => {
+      if (totals.sha256 !== declared.sha256) {
+        this.failStream(new FileShareError('EINTEGRITY', 'SHA-256 of the received data does not match the sender\'s'));
+      } else {
+        this.settleStream(totals);
+      }
+    }, (err: FileShareError) => this.failStream(err));
+  }
+
+  private cancelWith(reason: FileShareError): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    this.failStream(reason);
+  }
+
+  private settleStream(totals: StreamTotals): void {
+    const waiter = this.endWaiter;
+    this.endWaiter = undefined;
+    waiter?.resolve(totals);
+  }
+
+  private failStream(err: FileShareError): void {
+    this.incoming?.stop();
+    if (this.outgoing) {
+      this.outgoing.cancel();
+      this.session.connection.removeSender(this.outgoing);
+    }
+    const waiter = this.endWaiter;
+    this.endWaiter = undefined;
+    waiter?.reject(err);
+  }
+
+  private throwIfAborted(): void {
+    if (this.controller.signal.aborted) throw this.controller.signal.reason as FileShareError;
+  }
+}

@@ -1,0 +1,9 @@
+import type { ActiveRequest } from '../active-request.ts';
+
+/** One protocol operation on the server. @internal */
+export interface Handler {
+  /** Allowed before login (only `login` itself). */
+  readonly beforeLogin?: boolean;
+  /** Do the work; resolve to the final RESPONSE body, or throw a FileShareError. */
+  run(request: ActiveRequest): Promise<object | void>;
+}

@@ -1,0 +1,27 @@
+import type { Handler } from './handler.ts';
+import { deleteFile } from './delete.ts';
+import { discard } from './discard.ts';
+import { download } from './download.ts';
+import { list } from './list.ts';
+import { login } from './login.ts';
+import { logout } from './logout.ts';
+import { mkdir } from './mkdir.ts';
+import { rename } from './rename.ts';
+import { rmdir } from './rmdir.ts';
+import { stat } from './stat.ts';
+import { upload } from './upload.ts';
+
+/** The dispatch table: protocol operation name → handler. @internal */
+export const HANDLERS: Readonly<Record<string, Handler>> = Object.freeze({
+  login,
+  logout,
+  list,
+  stat,
+  mkdir,
+  rmdir,
+  delete: deleteFile,
+  rename,
+  upload,
+  download,
+  discard,
+});

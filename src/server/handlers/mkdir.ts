@@ -1,0 +1,12 @@
+import { optionalBoolean } from '../../protocol/fields.ts';
+import type { Handler } from './handler.ts';
+
+/** `mkdir { path, recursive? }`. */
+export const mkdir: Handler = {
+  async run(request) {
+    request.require('write');
+    const path = request.path();
+    await request.storage.mkdir(path, { recursive: optionalBoolean(request.args, 'recursive') });
+    request.session.host.emitSafe('mkdir', { connection: request.session.info, username: request.user.username, path });
+  },
+};

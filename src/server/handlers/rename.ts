@@ -1,0 +1,12 @@
+import type { Handler } from './handler.ts';
+
+/** `rename { from, to }`: never overwrites. */
+export const rename: Handler = {
+  async run(request) {
+    request.require('write');
+    const from = request.path('from');
+    const to = request.path('to');
+    await request.storage.rename(from, to);
+    request.session.host.emitSafe('rename', { connection: request.session.info, username: request.user.username, path: from, to });
+  },
+};

@@ -1,0 +1,12 @@
+import { optionalBoolean } from '../../protocol/fields.ts';
+import type { Handler } from './handler.ts';
+
+/** `rmdir { path, recursive? }`. */
+export const rmdir: Handler = {
+  async run(request) {
+    request.require('delete');
+    const path = request.path();
+    await request.storage.rmdir(path, { recursive: optionalBoolean(request.args, 'recursive') });
+    request.session.host.emitSafe('rmdir', { connection: request.session.info, username: request.user.username, path });
+  },
+};

@@ -1,0 +1,92 @@
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import type { AuthProvider } from '../auth/types.ts';
+import { DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
+import type { Storage } from '../storage/types.ts';
+import { positiveInteger } from '../options.ts';
+import type { LoginThrottleOptions } from './login-guard.ts';
+
+/** TLS settings of the server: at least a key and a certificate (PEM). */
+export type ServerTlsOptions = TlsOptions & Required<Pick<SecureContextOptions, 'key' | 'cert'>>;
+
+/** Options of {@link FileShareServer}. Every limit has a finite default. */
+export interface FileShareServerOptions {
+  /** A folder to serve (created if missing), or a {@link Storage} backend. */
+  root: string | Storage;
+  /** Checks credentials; see {@link MemoryAuthProvider} and {@link JsonFileAuthProvider}. */
+  auth: AuthProvider;
+  /** Address to listen on. @default '0.0.0.0' */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. @default 4450 */
+  port?: number;
+  /** Serve over TLS with this key and certificate. Without it, passwords cross the network in clear. */
+  tls?: ServerTlsOptions;
+  /** Most simultaneous connections; one more is refused with `EBUSY`. @default 256 */
+  maxConnections?: number;
+  /** Most simultaneous connections from one IP address. @default 32 */
+  maxConnectionsPerAddress?: number;
+  /** Close a connection with no frame and no transfer for this long, ms. @default 300000 */
+  idleTimeout?: number;
+  /** Close a connection that has not completed HELLO in this time, ms. @default 10000 */
+  handshakeTimeout?: number;
+  /** Close a connection that has not logged in within this time, ms. @default 30000 */
+  loginTimeout?: number;
+  /** Most requests open at once on one connection (`EBUSY` beyond). @default 64 */
+  maxRequestsInFlight?: number;
+  /** Largest frame accepted, bytes. @default 1048576 */
+  maxFrameSize?: number;
+  /** Largest DATA frame body sent, bytes. @default 262144 */
+  chunkSize?: number;
+  /** Per-stream flow-control window granted to uploading clients, bytes. @default 2097152 */
+  window?: number;
+  /** Largest file anyone may upload, bytes (per-user limits may be lower). @default unlimited */
+  maxFileSize?: number;
+  /** How long `close()` lets in-flight requests finish before cutting them off, ms. @default 10000 */
+  closeTimeout?: number;
+  /** When `root` is a folder: fsync each uploaded file before it is renamed into place. @default false */
+  fsync?: boolean;
+  /** Minimum interval between progress events of one transfer, ms. @default 100 */
+  progressIntervalMs?: number;
+  /** Brute-force protection of logins, or `false` to turn it off. @default see {@link LoginThrottleOptions} */
+  loginThrottle?: LoginThrottleOptions | false;
+}
+
+/** @internal */
+export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle'>> &
+  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle'>;
+
+/** @internal */
+export function resolveServerOptions(options: FileShareServerOptions): ResolvedServerOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('FileShareServer options must be an object');
+  const { root, auth } = options;
+  if (!(typeof root === 'string' && root.length > 0) && !(typeof root === 'object' && root !== null && typeof root.openUpload === 'function')) {
+    throw new TypeError(`options.root must be a folder path or a Storage, got ${JSON.stringify(root)}`);
+  }
+  if (typeof auth !== 'object' || auth === null || typeof auth.authenticate !== 'function') {
+    throw new TypeError('options.auth must be an AuthProvider (an object with an authenticate method)');
+  }
+  const port = options.port ?? 4450;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`options.port must be 0-65535, got ${JSON.stringify(port)}`);
+  const resolved: ResolvedServerOptions = {
+    root,
+    auth,
+    host: options.host ?? '0.0.0.0',
+    port,
+    tls: options.tls,
+    maxConnections: positiveInteger('maxConnections', options.maxConnections, 256),
+    maxConnectionsPerAddress: positiveInteger('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 32),
+    idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, 300_000),
+    handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, 10_000),
+    loginTimeout: positiveInteger('loginTimeout', options.loginTimeout, 30_000),
+    maxRequestsInFlight: positiveInteger('maxRequestsInFlight', options.maxRequestsInFlight, 64),
+    maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 4096, MAX_MAX_FRAME_SIZE),
+    chunkSize: positiveInteger('chunkSize', options.chunkSize, 256 * 1024, 1024, MAX_MAX_FRAME_SIZE - 5),
+    window: positiveInteger('window', options.window, 2 * 1024 * 1024, 4096, 0xffffffff),
+    maxFileSize: options.maxFileSize === undefined ? undefined : positiveInteger('maxFileSize', options.maxFileSize, 0, 0),
+    closeTimeout: positiveInteger('closeTimeout', options.closeTimeout, 10_000, 0),
+    fsync: options.fsync ?? false,
+    progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
+    loginThrottle: options.loginThrottle,
+  };
+  if (resolved.chunkSize > resolved.window) throw new TypeError(`options.chunkSize (${resolved.chunkSize}) must not exceed options.window (${resolved.window})`);
+  return resolved;
+}

@@ -1,0 +1,214 @@
+import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import tls from 'node:tls';
+import { EventEmitter } from 'eventemitter3';
+import type { AuthenticatedUser } from '../auth/types.ts';
+import { FileShareError } from '../errors.ts';
+import { ServerMetrics } from '../metrics/events.ts';
+import { encodeJsonFrame } from '../protocol/encoder.ts';
+import { FrameType } from '../protocol/frame.ts';
+import { LocalStorage } from '../storage/local-storage.ts';
+import type { Storage } from '../storage/types.ts';
+import type { ConnectionInfo, ServerEvents } from './events.ts';
+import { type FileShareServerOptions, type ResolvedServerOptions, resolveServerOptions } from './options.ts';
+import { Session, type SessionHost } from './session.ts';
+import { LoginGuard } from './login-guard.ts';
+
+/**
+ * A fileshare server: accepts clients over TCP (or TLS), checks their logins against an
+ * {@link AuthProvider} and serves a folder (or any {@link Storage}).
+ *
+ * @example
+ * ```ts
+ * const server = new FileShareServer({
+ *   root: './server_data',
+ *   auth: new JsonFileAuthProvider('./users.json'),
+ * });
+ * server.on('login', (e) => console.log(`${e.username} logged in from ${e.connection.remoteAddress}`));
+ * const { port } = await server.listen();
+ * ```
+ */
+export class FileShareServer extends EventEmitter<ServerEvents> {
+  /** Transfer progress and completion, as typed events. */
+  readonly metrics = new ServerMetrics();
+  private readonly opts: ResolvedServerOptions;
+  private readonly loginGuard: LoginGuard;
+  private storageRoot: Storage | undefined;
+  private listener: net.Server | undefined;
+  private readonly sessions = new Set<Session>();
+  private readonly perAddress = new Map<string, number>();
+  private nextConnectionId = 1;
+  private closing: Promise<void> | undefined;
+
+  /** @param options - see {@link FileShareServerOptions}; invalid values throw a TypeError. */
+  constructor(options: FileShareServerOptions) {
+    super();
+    this.opts = resolveServerOptions(options);
+    this.loginGuard = new LoginGuard(this.opts.loginThrottle);
+  }
+
+  /** Number of open client connections. */
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Start listening. Resolves to the bound address (use port 0 in options to get a free port).
+   * @throws when the address is in use or the root folder cannot be created.
+   */
+  async listen(): Promise<{ address: string; port: number }> {
+    if (this.listener) throw new FileShareError('EINVAL', 'the server is already listening');
+    if (this.closing) throw new FileShareError('ECLOSED', 'the server was closed');
+    const { root, fsync, tls: tlsOptions, host, port } = this.opts;
+    if (typeof root === 'string') await mkdir(root, { recursive: true });
+    this.storageRoot = typeof root === 'string' ? new LocalStorage(root, { fsync }) : root;
+    const onSocket = (socket: net.Socket) => this.accept(socket, tlsOptions !== undefined);
+    const listener = tlsOptions ? tls.createServer(tlsOptions, onSocket) : net.createServer(onSocket);
+    // failed TLS handshakes and resets are the client's problem, not the server's
+    listener.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
+    this.listener = listener;
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host, port }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    listener.on('error', (err) => this.emitSafe('error', err));
+    const bound = this.address();
+    if (!tlsOptions && !isLoopback(bound.address)) {
+      this.warn(`fileshare is listening on ${bound.address}:${bound.port} without TLS: passwords and files cross the network in clear. Pass tls: { key, cert } to encrypt.`);
+    }
+    this.emitSafe('listening', bound);
+    return bound;
+  }
+
+  /** The bound address and port. @throws EINVAL before `listen()` resolved. */
+  address(): { address: string; port: number } {
+    const address = this.listener?.address();
+    if (!address || typeof address === 'string') throw new FileShareError('EINVAL', 'the server is not listening');
+    return { address: address.address, port: address.port };
+  }
+
+  /**
+   * Stop accepting connections and end every session gracefully: clients get GOAWAY, requests in
+   * flight may finish within `closeTimeout`, then the rest are cut off (unfinished uploads are
+   * discarded, never left as partial files). Safe to call more than once.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /** @internal */
+  get shuttingDown(): boolean {
+    return this.closing !== undefined;
+  }
+
+  private async shutdown(): Promise<void> {
+    const listener = this.listener;
+    const stopped = listener ? new Promise<void>((resolve) => listener.close(() => resolve())) : Promise.resolve();
+    const sessions = [...this.sessions];
+    for (const session of sessions) session.goAway('the server is shutting down');
+    const allClosed = Promise.all(sessions.map((s) => s.closed));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.opts.closeTimeout)));
+    if ((await Promise.race([allClosed, timedOut])) === 'timeout') {
+      for (const session of this.sessions) session.destroy('the server shut down');
+      await allClosed;
+    }
+    clearTimeout(timer);
+    await stopped;
+    this.loginGuard.close();
+    try {
+      await this.opts.auth.close?.();
+    } catch (err) {
+      this.emitSafe('error', err as Error);
+    }
+    this.emitSafe('close');
+  }
+
+  private accept(socket: net.Socket, secure: boolean): void {
+    const remoteAddress = socket.remoteAddress ?? 'unknown';
+    const info: ConnectionInfo = { id: this.nextConnectionId++, remoteAddress, remotePort: socket.remotePort ?? 0, secure };
+    socket.on('error', () => {}); // errors surface through the session's close
+    const refuse = (message: string) => {
+      socket.end(encodeJsonFrame(FrameType.ERROR, 0, { code: 'EBUSY', message }));
+      setTimeout(() => socket.destroy(), 1000).unref();
+    };
+    if (this.closing) return refuse('the server is shutting down');
+    if (this.sessions.size >= this.opts.maxConnections) return refuse(`the server is full (${this.opts.maxConnections} connections)`);
+    const fromAddress = this.perAddress.get(remoteAddress) ?? 0;
+    if (fromAddress >= this.opts.maxConnectionsPerAddress) return refuse(`too many connections from ${remoteAddress}`);
+    this.perAddress.set(remoteAddress, fromAddress + 1);
+    const host: SessionHost = this;
+    const session = new Session(socket, info, host);
+    this.sessions.add(session);
+    this.emitSafe('connection', info);
+  }
+
+  /** @internal SessionHost */
+  get options(): ResolvedServerOptions {
+    return this.opts;
+  }
+
+  /** @internal SessionHost */
+  get storage(): Storage {
+    if (!this.storageRoot) throw new FileShareError('EIO', 'the server is not listening');
+    return this.storageRoot;
+  }
+
+  /** @internal SessionHost: emit without letting a listener's exception escape. */
+  emitSafe<K extends keyof ServerEvents>(event: K, ...args: ServerEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: ServerEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      if (event !== 'error') this.emitSafe('error', err as Error);
+    }
+  }
+
+  /** @internal SessionHost */
+  async authenticate(username: string, password: string, connection: ConnectionInfo): Promise<AuthenticatedUser> {
+    const fail = (code: 'EAUTH' | 'ETHROTTLED' | 'EIO', message: string): never => {
+      this.emitSafe('loginFailed', { connection, username, code });
+      throw new FileShareError(code, message);
+    };
+    const wait = this.loginGuard.check(connection.remoteAddress, username);
+    if (wait > 0) fail('ETHROTTLED', `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
+    let user: AuthenticatedUser | null;
+    try {
+      user = await this.opts.auth.authenticate(username, password, {
+        remoteAddress: connection.remoteAddress,
+        remotePort: connection.remotePort,
+        secure: connection.secure,
+      });
+    } catch (err) {
+      this.emitSafe('error', new Error(`auth provider failed: ${(err as Error)?.message ?? err}`, { cause: err }));
+      return fail('EIO', 'authentication is unavailable');
+    }
+    if (!user) {
+      this.loginGuard.recordFailure(connection.remoteAddress, username);
+      return fail('EAUTH', 'invalid username or password');
+    }
+    this.loginGuard.recordSuccess(connection.remoteAddress, username);
+    return user;
+  }
+
+  /** @internal SessionHost */
+  sessionClosed(session: Session): void {
+    this.sessions.delete(session);
+    const address = session.info.remoteAddress;
+    const count = (this.perAddress.get(address) ?? 1) - 1;
+    if (count <= 0) this.perAddress.delete(address);
+    else this.perAddress.set(address, count);
+  }
+
+  private warn(message: string): void {
+    if (this.listenerCount('warning') > 0) this.emitSafe('warning', message);
+    else process.emitWarning(message, { code: 'FILESHARE_PLAINTEXT' });
+  }
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === '::ffff:127.0.0.1' || address === 'localhost';
+}

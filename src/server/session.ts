@@ -1,0 +1,230 @@
+import type { Socket } from 'node:net';
+import type { AuthenticatedUser, Permission } from '../auth/types.ts';
+import { DEFAULT_PERMISSIONS } from '../auth/types.ts';
+import { FileShareError, toFileShareError } from '../errors.ts';
+import { parseJsonObject } from '../protocol/fields.ts';
+import { type Frame, FrameType, MAX_PING_BODY, PROTOCOL_NAME, PROTOCOL_VERSION, frameTypeName } from '../protocol/frame.ts';
+import { parseHello } from '../protocol/hello.ts';
+import type { Storage } from '../storage/types.ts';
+import { FrameConnection } from '../transport/frame-connection.ts';
+import type { ServerMetrics } from '../metrics/events.ts';
+import type { ConnectionInfo, ServerEvents } from './events.ts';
+import type { ResolvedServerOptions } from './options.ts';
+import { ActiveRequest } from './active-request.ts';
+import { HANDLERS } from './handlers/index.ts';
+import { VERSION } from '../version.ts';
+
+/** What a session needs from its server. @internal */
+export interface SessionHost {
+  readonly options: ResolvedServerOptions;
+  readonly storage: Storage;
+  readonly metrics: ServerMetrics;
+  readonly shuttingDown: boolean;
+  /** Emit a server event; listener exceptions never reach the session. */
+  emitSafe<K extends keyof ServerEvents>(event: K, ...args: ServerEvents[K]): void;
+  /** Check credentials (with throttling); throws EAUTH / ETHROTTLED / EIO. */
+  authenticate(username: string, password: string, connection: ConnectionInfo): Promise<AuthenticatedUser>;
+  /** The session is gone. */
+  sessionClosed(session: Session): void;
+}
+
+/**
+ * One client connection on the server: handshake, login, request dispatch and the life cycle of
+ * every request in flight. Commands live in handlers/, one per file; this class only routes frames.
+ * @internal
+ */
+export class Session {
+  readonly connection: FrameConnection;
+  user: AuthenticatedUser | null = null;
+  permissions: ReadonlySet<Permission> = new Set();
+  storage: Storage | null = null;
+  /** Peer's announced window: initial credit for downloads we send. */
+  peerWindow = 0;
+  private handshakeDone = false;
+  private lastRequestId = 0;
+  private readonly requests = new Map<number, ActiveRequest>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private loginTimer: NodeJS.Timeout | undefined;
+  private closedPromise: Promise<void>;
+  private resolveClosed!: () => void;
+
+  constructor(
+    socket: Socket,
+    readonly info: ConnectionInfo,
+    readonly host: SessionHost,
+  ) {
+    const { options } = host;
+    this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.connection = new FrameConnection(socket, {
+      maxFrameSize: options.maxFrameSize,
+      chunkSize: options.chunkSize,
+      onFrame: (frame) => this.onFrame(frame),
+      onClose: (error) => this.onClose(error),
+    });
+    this.addTimer(setTimeout(() => this.timeout('no HELLO within the handshake timeout'), options.handshakeTimeout));
+    this.loginTimer = setTimeout(() => this.timeout('not logged in within the login timeout'), options.loginTimeout);
+    this.timers.push(this.loginTimer);
+    const idleCheck = Math.max(10, Math.min(30_000, Math.floor(options.idleTimeout / 4)));
+    this.addTimer(setInterval(() => this.checkIdle(), idleCheck));
+  }
+
+  /** Resolves once the connection is closed and every request has been cleaned up. */
+  get closed(): Promise<void> {
+    return this.closedPromise;
+  }
+
+  get requestsInFlight(): number {
+    return this.requests.size;
+  }
+
+  /** Begin a graceful shutdown: GOAWAY, then close when idle. */
+  goAway(reason: string): void {
+    this.connection.sendJson(FrameType.GOAWAY, 0, { reason });
+    if (this.requests.size === 0) this.connection.end();
+  }
+
+  /** Cut the connection now (after the shutdown grace period). */
+  destroy(reason: string): void {
+    this.connection.destroy(new FileShareError('ECLOSED', reason));
+  }
+
+  /** Record a successful login. */
+  setUser(user: AuthenticatedUser, storage: Storage): void {
+    this.user = user;
+    this.storage = storage;
+    this.permissions = new Set(user.permissions ?? DEFAULT_PERMISSIONS);
+    if (this.loginTimer) clearTimeout(this.loginTimer);
+  }
+
+  /** Send the final response of a request and forget it. */
+  finishRequest(request: ActiveRequest, result: object | FileShareError): void {
+    if (!this.requests.delete(request.id)) return;
+    if (result instanceof FileShareError) {
+      this.connection.sendJson(FrameType.ERROR, request.id, { code: result.code, message: result.message });
+      this.host.emitSafe('requestFailed', { connection: this.info, username: this.user?.username, op: request.op, error: result });
+    } else {
+      this.connection.sendJson(FrameType.RESPONSE, request.id, result);
+    }
+    if (this.host.shuttingDown && this.requests.size === 0) this.connection.end();
+  }
+
+  private onFrame(frame: Frame): void {
+    if (!this.handshakeDone) {
+      if (frame.type === FrameType.HELLO) return this.onHello(frame);
+      if (frame.type === FrameType.PING) return this.onPing(frame);
+      throw new FileShareError('EPROTO', `expected HELLO, got ${frameTypeName(frame.type)}`);
+    }
+    switch (frame.type) {
+      case FrameType.REQUEST:
+        return this.onRequest(frame);
+      case FrameType.PING:
+        return this.onPing(frame);
+      case FrameType.DATA:
+      case FrameType.END:
+      case FrameType.CREDIT:
+      case FrameType.CANCEL:
+        return this.onStreamFrame(frame);
+      default:
+        throw new FileShareError('EPROTO', `unexpected ${frameTypeName(frame.type)} frame from a client`);
+    }
+  }
+
+  private onHello(frame: Frame): void {
+    const hello = parseHello(parseJsonObject(frame.body, 'HELLO'));
+    const { options } = this.host;
+    this.peerWindow = hello.window;
+    this.connection.peerMaxFrameSize = hello.maxFrameSize;
+    this.handshakeDone = true;
+    this.connection.sendJson(FrameType.HELLO, 0, {
+      protocol: PROTOCOL_NAME,
+      version: PROTOCOL_VERSION,
+      agent: `fileshare/${VERSION}`,
+      maxFrameSize: options.maxFrameSize,
+      window: options.window,
+      server: { chunkSize: options.chunkSize, maxRequestsInFlight: options.maxRequestsInFlight },
+    });
+  }
+
+  private onPing(frame: Frame): void {
+    if (frame.body.length > MAX_PING_BODY) throw new FileShareError('EPROTO', `PING body over ${MAX_PING_BODY} bytes`);
+    this.connection.sendFrame(FrameType.PONG, frame.stream, frame.body);
+  }
+
+  private onRequest(frame: Frame): void {
+    const id = frame.stream;
+    if (id <= this.lastRequestId) throw new FileShareError('EPROTO', `request id ${id} is not above the previous ${this.lastRequestId}`);
+    this.lastRequestId = id;
+    const reject = (err: FileShareError) => this.connection.sendJson(FrameType.ERROR, id, { code: err.code, message: err.message });
+    if (this.host.shuttingDown) return reject(new FileShareError('ECLOSED', 'the server is shutting down'));
+    if (this.requests.size >= this.host.options.maxRequestsInFlight) {
+      return reject(new FileShareError('EBUSY', `more than ${this.host.options.maxRequestsInFlight} requests in flight`));
+    }
+    let args;
+    try {
+      args = parseJsonObject(frame.body, 'REQUEST');
+    } catch (err) {
+      return reject(err as FileShareError);
+    }
+    const op = typeof args.op === 'string' ? args.op : '';
+    const handler = Object.hasOwn(HANDLERS, op) ? HANDLERS[op] : undefined;
+    if (!handler) return reject(new FileShareError('EPROTO', `unknown operation ${JSON.stringify(op).slice(0, 80)}`));
+    if (!this.user && !handler.beforeLogin) return reject(new FileShareError('ENOTAUTH', 'log in first'));
+    const request = new ActiveRequest(id, op, args, this);
+    this.requests.set(id, request);
+    const done = handler
+      .run(request)
+      .then(
+        (result) => this.finishRequest(request, result ?? {}),
+        (err: unknown) => this.finishRequest(request, this.publicError(err, op)),
+      )
+      .finally(() => request.cleanup());
+    request.trackCompletion(done);
+  }
+
+  private onStreamFrame(frame: Frame): void {
+    const request = this.requests.get(frame.stream);
+    if (!request) {
+      // late frames of a finished request are expected; frames for ids never used are not
+      if (frame.stream > this.lastRequestId || frame.stream === 0) {
+        throw new FileShareError('EPROTO', `${frameTypeName(frame.type)} for unknown stream ${frame.stream}`);
+      }
+      return;
+    }
+    request.onStreamFrame(frame);
+  }
+
+  /** Turn an arbitrary failure into what the client may see: internal details stay in the log. */
+  private publicError(err: unknown, op: string): FileShareError {
+    const error = toFileShareError(err);
+    if (error.code === 'EIO') {
+      this.host.emitSafe('error', new Error(`${op} failed for connection ${this.info.id}: ${error.message}`, { cause: err }));
+      return new FileShareError('EIO', `${op} failed on the server`);
+    }
+    return error;
+  }
+
+  private timeout(why: string): void {
+    this.connection.fail(new FileShareError('ETIMEDOUT', why));
+  }
+
+  private checkIdle(): void {
+    if (this.requests.size > 0) return;
+    if (Date.now() - this.connection.lastActivity > this.host.options.idleTimeout) this.timeout('idle timeout');
+  }
+
+  private addTimer(timer: NodeJS.Timeout): void {
+    this.timers.push(timer);
+  }
+
+  private onClose(error: FileShareError | undefined): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    const reason = error ?? new FileShareError('ECLOSED', 'connection closed');
+    const pending = [...this.requests.values()].map((request) => request.abort(reason));
+    this.requests.clear();
+    void Promise.allSettled(pending).then(() => {
+      this.host.emitSafe('disconnect', { connection: this.info, username: this.user?.username, error });
+      this.host.sessionClosed(this);
+      this.resolveClosed();
+    });
+  }
+}

@@ -1,0 +1,231 @@
+import type { Socket } from 'node:net';
+import { FileShareError } from '../errors.ts';
+import { FrameDecoder } from '../protocol/decoder.ts';
+import { encodeFrame, encodeHeader, encodeJsonFrame } from '../protocol/encoder.ts';
+import { DEFAULT_MAX_FRAME_SIZE, type Frame, FrameType, LENGTH_OVERHEAD } from '../protocol/frame.ts';
+import type { OutgoingStream } from './outgoing-stream.ts';
+
+/** @internal */
+export interface FrameConnectionOptions {
+  /** Largest frame this side accepts. */
+  readonly maxFrameSize: number;
+  /** Largest DATA body this side sends. */
+  readonly chunkSize: number;
+  /** Called for every decoded frame. Throwing a FileShareError closes the connection with it. */
+  readonly onFrame: (frame: Frame) => void;
+  /** Called once when the connection is gone; `error` is the first failure, if any. */
+  readonly onClose: (error: FileShareError | undefined) => void;
+}
+
+/**
+ * Frames over a socket (net or TLS: the connection does not care which).
+ *
+ * Incoming bytes go through the {@link FrameDecoder}. Outgoing control frames are written at once;
+ * file data is pulled from {@link OutgoingStream}s one chunk at a time, round-robin, and only while
+ * the socket's userland queue is below one chunk, so a control frame (PONG, CREDIT, RESPONSE) never
+ * waits behind more than about one chunk of queued data. Writes made in one scheduling pass are
+ * corked together so a small request, its data and its END leave in one syscall.
+ *
+ * First error wins and there is one close path: {@link fail} records the error, sends an ERROR
+ * frame on stream 0 when it is a protocol error, and destroys the socket; `onClose` fires once.
+ * @internal
+ */
+export class FrameConnection {
+  /** Largest frame the peer accepts (from its HELLO). */
+  peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  private readonly decoder: FrameDecoder;
+  private readonly senders: OutgoingStream[] = [];
+  private nextSender = 0;
+  private pumping = false;
+  private waitingForDrain = false;
+  private closed = false;
+  private failure: FileShareError | undefined;
+  /** Time of the last frame received, for idle timeouts. */
+  lastActivity = Date.now();
+
+  constructor(
+    readonly socket: Socket,
+    private readonly options: FrameConnectionOptions,
+  ) {
+    this.decoder = new FrameDecoder(options.maxFrameSize);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('error', this.onSocketError);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onSocketClose);
+  }
+
+  /** Whether the connection is closed or closing. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The first error that closed the connection, if any. */
+  get error(): FileShareError | undefined {
+    return this.failure;
+  }
+
+  /** Write a control frame now. Ignored once closed. */
+  send(buffer: Buffer): void {
+    if (this.closed) return;
+    this.socket.write(buffer);
+  }
+
+  /** Write a frame with a JSON body. */
+  sendJson(type: FrameType, stream: number, value: object): void {
+    this.send(encodeJsonFrame(type, stream, value));
+  }
+
+  /** Write a frame with a raw body. */
+  sendFrame(type: FrameType, stream: number, body?: Buffer): void {
+    this.send(encodeFrame(type, stream, body));
+  }
+
+  /** Start sending a stream's data. */
+  addSender(sender: OutgoingStream): void {
+    this.senders.push(sender);
+    this.schedule();
+  }
+
+  /** Stop scheduling a sender (after cancel). */
+  removeSender(sender: OutgoingStream): void {
+    const index = this.senders.indexOf(sender);
+    if (index >= 0) {
+      this.senders.splice(index, 1);
+      if (this.nextSender > index) this.nextSender--;
+    }
+  }
+
+  /** Move queued data to the socket while it has room: fair, one chunk per sender per round. */
+  readonly schedule = (): void => {
+    if (this.pumping || this.closed || this.waitingForDrain) return;
+    this.pumping = true;
+    const socket = this.socket;
+    const maxChunk = Math.min(this.options.chunkSize, this.peerMaxFrameSize - LENGTH_OVERHEAD);
+    let corked = false;
+    try {
+      let idleRound = 0;
+      while (this.senders.length > 0 && idleRound < this.senders.length) {
+        if (socket.writableLength >= this.options.chunkSize) {
+          // socket.write returned false at some point, so 'drain' will come
+          this.waitingForDrain = socket.writableNeedDrain;
+          if (this.waitingForDrain) break;
+        }
+        if (this.nextSender >= this.senders.length) this.nextSender = 0;
+        const sender = this.senders[this.nextSender]!;
+        const chunk = sender.takeChunk(maxChunk);
+        if (chunk) {
+          if (!corked) {
+            socket.cork();
+            corked = true;
+          }
+          socket.write(encodeHeader(FrameType.DATA, sender.id, chunk.length));
+          socket.write(chunk);
+          idleRound = 0;
+          this.nextSender++;
+          continue;
+        }
+        if (sender.isDrained) {
+          this.senders.splice(this.nextSender, 1);
+          if (!corked) {
+            socket.cork();
+            corked = true;
+          }
+          sender.finish();
+          idleRound = 0;
+          continue;
+        }
+        idleRound++;
+        this.nextSender++;
+      }
+    } finally {
+      if (corked) socket.uncork();
+      this.pumping = false;
+    }
+  };
+
+  /**
+   * Close with an error: protocol errors are reported to the peer on stream 0 first.
+   * Safe to call many times; the first error wins.
+   */
+  fail(error: FileShareError): void {
+    if (this.closed) return;
+    this.failure = error;
+    if (error.code === 'EPROTO' || error.code === 'ETIMEDOUT' || error.code === 'EBUSY') {
+      try {
+        this.socket.write(encodeJsonFrame(FrameType.ERROR, 0, { code: error.code, message: error.message }));
+      } catch {
+        /* the socket may already be unwritable */
+      }
+      this.closeGracefully();
+    } else {
+      this.destroyNow();
+    }
+  }
+
+  /** End the connection after flushing what was written (logout, shutdown). */
+  end(): void {
+    if (this.closed) return;
+    this.closeGracefully();
+  }
+
+  /** Destroy immediately. */
+  destroy(error?: FileShareError): void {
+    if (this.closed) return;
+    if (error) this.failure = error;
+    this.destroyNow();
+  }
+
+  private closeGracefully(): void {
+    this.markClosed();
+    this.socket.end();
+    // a peer that never reads must not keep us waiting: destroy after a grace period
+    const timer = setTimeout(() => this.socket.destroy(), 2000);
+    timer.unref();
+    this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  private destroyNow(): void {
+    this.markClosed();
+    this.socket.destroy();
+  }
+
+  private markClosed(): void {
+    this.closed = true;
+    for (const sender of this.senders) sender.cancel();
+    this.senders.length = 0;
+    this.socket.off('data', this.onData);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.lastActivity = Date.now();
+    try {
+      for (const frame of this.decoder.push(chunk)) {
+        if (this.closed) return;
+        this.options.onFrame(frame);
+      }
+    } catch (err) {
+      this.fail(err instanceof FileShareError ? err : new FileShareError('EIO', String(err), { cause: err }));
+    }
+  };
+
+  private readonly onDrain = (): void => {
+    this.waitingForDrain = false;
+    this.schedule();
+  };
+
+  private readonly onSocketError = (err: Error): void => {
+    if (!this.failure) this.failure = new FileShareError('ECLOSED', `connection lost: ${err.message}`, { cause: err });
+  };
+
+  private readonly onEnd = (): void => {
+    // the peer finished sending: we will get no more requests; close our side too
+    if (!this.closed) this.closeGracefully();
+  };
+
+  private readonly onSocketClose = (): void => {
+    this.markClosed();
+    this.options.onClose(this.failure);
+  };
+}

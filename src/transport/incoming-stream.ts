@@ -1,0 +1,121 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { FileShareError, toFileShareError } from '../errors.ts';
+
+/** Options of an {@link IncomingStream}. @internal */
+export interface IncomingStreamOptions {
+  /** The window this side announced in its HELLO: the sender's initial credit. */
+  readonly window: number;
+  /** Send a CREDIT frame granting `bytes` more. */
+  readonly sendCredit: (bytes: number) => void;
+  /** Most bytes accepted before failing with ETOOLARGE / EQUOTA (checked per chunk). */
+  readonly maxBytes?: number;
+  /** Code used when `maxBytes` is exceeded. */
+  readonly maxBytesCode?: 'ETOOLARGE' | 'EQUOTA';
+  /** Called when the sink fails (disk full, caller's stream error) or a limit is hit. */
+  readonly onFailure: (err: FileShareError) => void;
+  /** Called after each chunk reached the sink. */
+  readonly onChunk?: (bytes: number) => void;
+  /** Continue an existing hash (resumed transfers hash the prefix first). */
+  readonly seedHash?: Hash;
+}
+
+/**
+ * The receiving half of a transfer stream: writes DATA bodies to a Writable, hashes them, and
+ * grants the sender more credit only when the sink has taken the bytes (its write callback), so
+ * the data buffered for this stream never exceeds the window however slow the sink is.
+ * @internal
+ */
+export class IncomingStream {
+  private granted: number;
+  private received = 0;
+  private written = 0;
+  private ungranted = 0;
+  private failed = false;
+  private readonly hash: Hash;
+
+  constructor(
+    private readonly sink: Writable,
+    private readonly options: IncomingStreamOptions,
+  ) {
+    this.granted = options.window;
+    this.hash = options.seedHash ?? createHash('sha256');
+    sink.on('error', this.onSinkError);
+  }
+
+  /** Bytes received so far. */
+  get receivedBytes(): number {
+    return this.received;
+  }
+
+  /**
+   * One DATA body. @throws FileShareError `EPROTO` when the sender exceeded its credit: the caller
+   * treats that as a connection error, since the peer ignores flow control.
+   */
+  push(body: Buffer): void {
+    if (this.received + body.length > this.granted) {
+      throw new FileShareError('EPROTO', `flow-control violation: ${this.received + body.length} bytes sent, ${this.granted} granted`);
+    }
+    this.received += body.length;
+    if (this.failed) return;
+    const { maxBytes } = this.options;
+    if (maxBytes !== undefined && this.received > maxBytes) {
+      const code = this.options.maxBytesCode ?? 'ETOOLARGE';
+      this.fail(new FileShareError(code, code === 'EQUOTA' ? 'the upload exceeds the storage quota' : `the file exceeds the maximum size of ${maxBytes} bytes`));
+      return;
+    }
+    this.hash.update(body);
+    const length = body.length;
+    this.sink.write(body, (err) => {
+      if (err || this.failed) return;
+      this.written += length;
+      this.options.onChunk?.(length);
+      this.ungranted += length;
+      // grant in batches: a CREDIT per quarter window keeps frames few and the pipe full
+      if (this.ungranted >= this.options.window / 4) {
+        const grant = this.ungranted;
+        this.ungranted = 0;
+        this.granted += grant;
+        this.options.sendCredit(grant);
+      }
+    });
+  }
+
+  /** Bytes the sink has accepted. */
+  get writtenBytes(): number {
+    return this.written;
+  }
+
+  /** End the sink and wait until it has flushed; resolves to the totals. */
+  async finish(): Promise<{ bytes: number; sha256: string }> {
+    if (this.failed) throw new FileShareError('EIO', 'stream already failed');
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(toFileShareError(err));
+      this.sink.once('error', onError);
+      this.sink.end(() => {
+        this.sink.off('error', onError);
+        resolve();
+      });
+    });
+    return { bytes: this.received, sha256: this.hash.digest('hex') };
+  }
+
+  /** Stop writing (the transfer was cancelled or failed elsewhere). */
+  stop(): void {
+    this.failed = true;
+    this.sink.off('error', this.onSinkError);
+    this.sink.on('error', noop);
+  }
+
+  private readonly onSinkError = (err: Error): void => {
+    this.fail(toFileShareError(err));
+  };
+
+  private fail(err: FileShareError): void {
+    if (this.failed) return;
+    this.stop();
+    this.options.onFailure(err);
+  }
+}
+
+function noop(): void {}

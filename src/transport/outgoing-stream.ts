@@ -1,0 +1,125 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { FileShareError, toFileShareError } from '../errors.ts';
+
+/** What the owner of an {@link OutgoingStream} hears back. @internal */
+export interface OutgoingStreamHandlers {
+  /** Called once when every byte of the source has been handed to the socket. */
+  onEnd(bytes: number, sha256: string): void;
+  /** Called once if the source fails. */
+  onError(err: FileShareError): void;
+  /** Called after each chunk is handed to the socket. */
+  onChunk?(bytes: number): void;
+}
+
+/**
+ * The sending half of a transfer stream: pulls chunks from a Readable (in paused mode, so the
+ * source is read only as fast as the peer grants credit and the socket drains), hashes them once,
+ * and hands them to the connection's scheduler. See docs/protocol.md §5.
+ * @internal
+ */
+export class OutgoingStream {
+  private credit: number;
+  private pending: Buffer | null = null;
+  private ended = false;
+  private done = false;
+  private bytes = 0;
+  private readonly hash: Hash = createHash('sha256');
+
+  constructor(
+    readonly id: number,
+    private readonly source: Readable,
+    initialCredit: number,
+    private readonly wake: () => void,
+    private readonly handlers: OutgoingStreamHandlers,
+    seedHash?: Hash,
+  ) {
+    if (seedHash) this.hash = seedHash;
+    this.credit = initialCredit;
+    source.on('readable', wake);
+    source.on('end', this.onSourceEnd);
+    source.on('error', this.onSourceError);
+  }
+
+  /** Bytes handed to the socket so far. */
+  get sentBytes(): number {
+    return this.bytes;
+  }
+
+  /** The peer granted `n` more bytes. */
+  grant(n: number): void {
+    this.credit += n;
+    this.wake();
+  }
+
+  /** True when everything was sent; the scheduler then calls {@link finish}. */
+  get isDrained(): boolean {
+    return this.ended && this.pending === null && !this.done;
+  }
+
+  /** The next chunk of at most `max` bytes, or null when none is available or allowed now. */
+  takeChunk(max: number): Buffer | null {
+    if (this.done || this.credit <= 0) return null;
+    if (this.pending === null) {
+      const next = this.source.read() as Buffer | string | null;
+      if (next === null) return null;
+      this.pending = typeof next === 'string' ? Buffer.from(next) : next;
+      if (this.pending.length === 0) {
+        this.pending = null;
+        return null;
+      }
+    }
+    const limit = Math.min(max, this.credit);
+    let chunk: Buffer;
+    if (this.pending.length <= limit) {
+      chunk = this.pending;
+      this.pending = null;
+    } else {
+      chunk = this.pending.subarray(0, limit);
+      this.pending = this.pending.subarray(limit);
+    }
+    this.credit -= chunk.length;
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    this.handlers.onChunk?.(chunk.length);
+    return chunk;
+  }
+
+  /** Called by the scheduler once {@link isDrained}: reports the totals. */
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.detach();
+    this.handlers.onEnd(this.bytes, this.hash.digest('hex'));
+  }
+
+  /** Stop without reporting (cancelled, or the connection closed). Destroys the source. */
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    this.detach();
+    this.source.destroy();
+  }
+
+  private readonly onSourceEnd = (): void => {
+    this.ended = true;
+    this.wake();
+  };
+
+  private readonly onSourceError = (err: Error): void => {
+    if (this.done) return;
+    this.done = true;
+    this.detach();
+    this.handlers.onError(toFileShareError(err));
+  };
+
+  private detach(): void {
+    this.source.off('readable', this.wake);
+    this.source.off('end', this.onSourceEnd);
+    this.source.off('error', this.onSourceError);
+    // keep a no-op error listener: a late error from a destroyed source must not crash the process
+    this.source.on('error', noop);
+  }
+}
+
+function noop(): void {}
