@@ -169,9 +169,9 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
 
   /** @internal SessionHost */
   async authenticate(username: string, password: string, connection: ConnectionInfo): Promise<AuthenticatedUser> {
-    const fail = (code: 'EAUTH' | 'ETHROTTLED' | 'EIO', message: string): never => {
+    const fail = (code: 'EAUTH' | 'ETHROTTLED' | 'EIO', message: string, cause?: unknown): never => {
       this.emitSafe('loginFailed', { connection, username, code });
-      throw new FileShareError(code, message);
+      throw new FileShareError(code, message, cause === undefined ? undefined : { cause });
     };
     const wait = this.loginGuard.check(connection.remoteAddress, username);
     if (wait > 0) fail('ETHROTTLED', `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
@@ -183,8 +183,9 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
         secure: connection.secure,
       });
     } catch (err) {
-      this.emitSafe('error', new Error(`auth provider failed: ${(err as Error)?.message ?? err}`, { cause: err }));
-      return fail('EIO', 'authentication is unavailable');
+      // Not emitted as 'error' here: the session reports every EIO once (with this message and
+      // cause) and sends the client only a generic message.
+      return fail('EIO', `auth provider failed: ${(err as Error)?.message ?? err}`, err);
     }
     if (!user) {
       this.loginGuard.recordFailure(connection.remoteAddress, username);
