@@ -10,4 +10,6 @@ export default defineConfig({
   platform: 'node',
   splitting: false,
   shims: false,
+  // fileshare/testing imports the main entry by name: keep it one module at run time
+  external: ['fileshare'],
 });

@@ -21,12 +21,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { MemoryAuthProvider, type PlainUserEntry } from '../auth/memory-provider.ts';
-import type { AuthProvider } from '../auth/types.ts';
-import { FileShareClient } from '../client/client.ts';
-import type { FileShareClientOptions } from '../client/options.ts';
-import { FileShareServer } from '../server/server.ts';
-import type { FileShareServerOptions } from '../server/options.ts';
+// Imported by package name, not by relative path: the built `fileshare/testing` must share the
+// classes of the main entry (one FileShareError, so `instanceof` works across both imports).
+import {
+  type AuthProvider,
+  FileShareClient,
+  type FileShareClientOptions,
+  FileShareServer,
+  type FileShareServerOptions,
+  MemoryAuthProvider,
+  type PlainUserEntry,
+} from 'fileshare';
 
 /** Options of {@link createTestServer}. */
 export interface TestServerOptions {

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Proves the published package works: build, pack, lint the tarball (publint, are-the-types-wrong),
+# then install it into a fresh project and use it there through ESM `import`, CJS `require` and
+# TypeScript (node16 module resolution, both module kinds): a real server/client round trip each.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+npm run -s build >/dev/null
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+tarball="$work/$(npm pack --silent --pack-destination "$work" | tail -n 1)"
+echo "packed $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB, $(tar tzf "$tarball" | wc -l) files)"
+npx --no-install publint run "$tarball" --strict
+npx --no-install attw "$tarball" --profile node16 --format table-flipped
+
+app="$work/app"
+mkdir -p "$app"
+cd "$app"
+npm init -y >/dev/null
+npm install --no-audit --no-fund --silent "$tarball" "typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")" "@types/node@20" >/dev/null
+
+cat > esm.mjs <<'JS'
+import { Readable, Writable } from 'node:stream';
+import { FileShareError } from 'fileshare';
+import { createTestServer } from 'fileshare/testing';
+const t = await createTestServer({ users: { alice: 'pw' } });
+try {
+  const client = await t.connect('alice');
+  await client.upload(Readable.from([Buffer.from('hello from esm')]), '/esm.txt');
+  const chunks = [];
+  await client.download('/esm.txt', new Writable({ write(c, _e, cb) { chunks.push(c); cb(); } }));
+  if (Buffer.concat(chunks).toString() !== 'hello from esm') throw new Error('round trip mismatch');
+  const err = await client.stat('/missing').catch((e) => e);
+  if (!(err instanceof FileShareError) || err.code !== 'ENOENT') throw new Error('expected ENOENT');
+  console.log('esm import: ok');
+} finally { await t.close(); }
+JS
+node esm.mjs
+
+cat > cjs.cjs <<'JS'
+const { Readable } = require('node:stream');
+const { FileShareServer, FileShareClient, MemoryAuthProvider } = require('fileshare');
+const { createTestServer } = require('fileshare/testing');
+(async () => {
+  if (typeof FileShareServer !== 'function' || typeof FileShareClient !== 'function' || typeof MemoryAuthProvider !== 'function') throw new Error('missing exports');
+  const t = await createTestServer({ users: { bob: 'pw' } });
+  try {
+    const client = await t.connect('bob');
+    await client.upload(Readable.from([Buffer.from('hello from cjs')]), '/cjs.txt');
+    const list = await client.list('/');
+    if (list.length !== 1 || list[0].name !== 'cjs.txt') throw new Error('unexpected listing');
+    console.log('cjs require: ok');
+  } finally { await t.close(); }
+})().catch((e) => { console.error(e); process.exit(1); });
+JS
+node cjs.cjs
+
+cat > types.mts <<'TS'
+import { FileShareClient, type Entry, type FileShareErrorCode, type TransferResult } from 'fileshare';
+import { createTestServer, type TestServer } from 'fileshare/testing';
+const client = new FileShareClient({ host: '127.0.0.1', port: 4450 });
+const listing: Promise<Entry[]> = client.list('/');
+const result: Promise<TransferResult> = client.upload('./a', '/a', { overwrite: true });
+const code: FileShareErrorCode = 'EINTEGRITY';
+const server: Promise<TestServer> = createTestServer();
+void [listing, result, code, server];
+TS
+cat > types.cts <<'TS'
+import fileshare = require('fileshare');
+const client: fileshare.FileShareClient = new fileshare.FileShareClient({ port: 4450 });
+client.metrics.on('ping', (e) => { const ms: number = e.rttMs; void ms; });
+TS
+npx --no-install tsc --strict --noEmit --module node16 --moduleResolution node16 --types node types.mts types.cts
+echo "typescript (node16, ESM and CJS): ok"

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Runs a TypeScript entry point of this repo (an example app or the benchmark) with tsx.
+// - On a fresh clone it first installs the dependencies, so `npm start` works straight after cloning.
+// - `import ... from 'fileshare'` in the examples resolves to this repo's src/ through the root
+//   tsconfig's `paths`, whatever the working directory (TSX_TSCONFIG_PATH).
+// - SIGINT / SIGTERM are forwarded, so the app can shut down gracefully; its exit code is ours.
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { ensureDependencies, root } from './ensure-deps.mjs';
+
+ensureDependencies();
+
+const [entry, ...args] = process.argv.slice(2);
+if (!entry) {
+  console.error('usage: node scripts/run.mjs <entry.ts> [args...]');
+  process.exit(2);
+}
+// resolve tsx from this repo, not from the caller's working directory
+const tsx = import.meta.resolve('tsx');
+const child = spawn(process.execPath, ['--import', tsx, resolve(root, entry), ...args], {
+  stdio: 'inherit',
+  env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.json') },
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => child.kill(signal));
+}
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
