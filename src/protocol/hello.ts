@@ -35,15 +35,27 @@ export function parseHello(obj: JsonObject): Hello {
       `protocol version ${major}.${minor} is not supported: this side speaks ${PROTOCOL_VERSION[0]}.${PROTOCOL_VERSION[1]}`,
     );
   }
-  const maxFrameSize = optionalCount(obj, 'maxFrameSize') ?? 0;
-  const window = optionalCount(obj, 'window') ?? 0;
+  const maxFrameSize = helloCount(obj, 'maxFrameSize');
+  const window = helloCount(obj, 'window');
   if (maxFrameSize < 1024 || maxFrameSize > MAX_MAX_FRAME_SIZE) throw new FileShareError('EPROTO', 'HELLO has an invalid maxFrameSize');
   if (window < 1024 || window > 0xffffffff) throw new FileShareError('EPROTO', 'HELLO has an invalid window');
   const agent = typeof obj.agent === 'string' ? obj.agent.slice(0, 200) : 'unknown';
   let server: Hello['server'];
   if (typeof obj.server === 'object' && obj.server !== null) {
     const s = obj.server as JsonObject;
-    server = { chunkSize: optionalCount(s, 'chunkSize') ?? 0, maxRequestsInFlight: optionalCount(s, 'maxRequestsInFlight') ?? 0 };
+    server = { chunkSize: helloCount(s, 'chunkSize'), maxRequestsInFlight: helloCount(s, 'maxRequestsInFlight') };
   }
   return { protocol: PROTOCOL_NAME, version: [major, minor], agent, maxFrameSize, window, ...(server ? { server } : {}) };
+}
+
+/**
+ * A count field of a HELLO (0 when absent). A malformed one is `EPROTO`, not the `EINVAL` of
+ * request arguments: a bad HELLO is a connection error, reported on stream 0 (§2, §6).
+ */
+function helloCount(obj: JsonObject, key: string): number {
+  try {
+    return optionalCount(obj, key) ?? 0;
+  } catch (err) {
+    throw new FileShareError('EPROTO', `HELLO has an invalid ${key}`, { cause: err });
+  }
 }
