@@ -21,8 +21,12 @@ import { errnoCode, fsError, isMissing, storageError } from './fs-errors.ts';
 import { byName, checkCount, entryOf, inBatches, isInside, sizeOf } from './local-helpers.ts';
 import { LocalUpload, unlinkQuietly } from './local-upload.ts';
 import { normalizeRemotePath, remoteBasename, remoteComponents, remoteDirname } from './remote-path.ts';
-import { isTempName, makeTempName } from './temp-names.ts';
-import type { Entry, OpenUploadOptions, ReadHandle, Storage, UploadTarget } from './types.ts';
+import { isResumableTempName, isTempName, makeTempName, RESUME_KEY_PATTERN, resumableTempName } from './temp-names.ts';
+import type { Entry, OpenUploadOptions, ReadHandle, ResumeOptions, Storage, SweepOptions, UploadTarget } from './types.ts';
+import type { FileHandle } from 'node:fs/promises';
+
+/** Temporary files of resumable uploads open in this process: one attempt per file at a time. */
+const ACTIVE_RESUMABLE = new Set<string>();
 
 /** Options of {@link LocalStorage}. */
 export interface LocalStorageOptions {
@@ -256,9 +260,85 @@ export class LocalStorage implements Storage {
     const target = slot.real ?? slot.abs;
     const dir = path.dirname(target);
     if (size !== undefined) await this.#checkSpace(dir, size, remote);
+    if (options.resume) return this.#openResumable(remote, target, dir, overwrite, size, options.resume);
     const temp = path.join(dir, makeTempName(path.basename(target)));
     const handle = await this.#fs(remote, () => fsp.open(temp, 'wx', 0o644));
     return new LocalUpload({ handle, temp, target, remote, overwrite, fsync: this.#fsync });
+  }
+
+  /**
+   * A resumable upload keeps its data in `.fileshare-part-r-<key>` beside the target, so that an
+   * interrupted attempt (dropped connection, server crash) can be continued. Whatever the file holds
+   * beyond the announced size is cut off; the caller verifies the kept prefix by hash before use.
+   * One attempt per file at a time in this process (`EBUSY` otherwise).
+   */
+  async #openResumable(remote: string, target: string, dir: string, overwrite: boolean, size: number | undefined, resume: ResumeOptions): Promise<UploadTarget> {
+    if (!RESUME_KEY_PATTERN.test(resume.key)) throw storageError('EINVAL', remote, 'invalid resume key');
+    const temp = path.join(dir, resumableTempName(resume.key));
+    if (ACTIVE_RESUMABLE.has(temp)) throw storageError('EBUSY', remote, 'this upload is already in progress on another connection');
+    ACTIVE_RESUMABLE.add(temp);
+    const release = () => ACTIVE_RESUMABLE.delete(temp);
+    try {
+      let handle: FileHandle | undefined;
+      if (!resume.restart) {
+        try {
+          handle = await fsp.open(temp, constants.O_RDWR | (constants.O_NOFOLLOW ?? 0));
+        } catch (err) {
+          if (!isMissing(err)) throw fsError(err, remote);
+        }
+      }
+      handle ??= await this.#fs(remote, () => fsp.open(temp, 'w', 0o644));
+      const info = await handle.stat();
+      if (!info.isFile()) {
+        await handle.close();
+        throw storageError('EACCES', remote, 'not a regular file');
+      }
+      const offset = Math.min(info.size, size ?? info.size);
+      if (info.size > offset) await handle.truncate(offset);
+      return new LocalUpload({ handle, temp, target, remote, overwrite, fsync: this.#fsync, offset, resumable: true, onSettled: release });
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /**
+   * Remove upload leftovers under the root: partial files of resumable uploads untouched for
+   * `resumableTtlMs`, and other temporary files (which a crash left behind: they can never
+   * complete) untouched for `abandonedTtlMs`. Files of uploads in progress in this process are
+   * never touched. Resolves to the number of files removed.
+   */
+  async sweep(options: SweepOptions): Promise<number> {
+    const root = await this.#rootPath();
+    const now = Date.now();
+    let removed = 0;
+    const walk = async (dir: string): Promise<void> => {
+      let dirents;
+      try {
+        dirents = await fsp.readdir(dir, { withFileTypes: true });
+      } catch {
+        return; // vanished or unreadable: nothing to sweep there
+      }
+      for (const d of dirents) {
+        const abs = path.join(dir, d.name);
+        if (d.isDirectory()) {
+          await walk(abs);
+        } else if (d.isFile() && isTempName(d.name) && !ACTIVE_RESUMABLE.has(abs)) {
+          const ttl = isResumableTempName(d.name) ? options.resumableTtlMs : options.abandonedTtlMs;
+          try {
+            const { mtimeMs } = await fsp.lstat(abs);
+            if (now - mtimeMs >= ttl) {
+              await unlinkQuietly(abs);
+              removed++;
+            }
+          } catch {
+            /* raced with its owner: fine */
+          }
+        }
+      }
+    };
+    await walk(root);
+    return removed;
   }
 
   /** Total bytes of the files under a path (for quotas). Symbolic links are not followed; temporary files count. */

@@ -5,7 +5,8 @@
  * @internal
  * @module
  */
-import { promises as fsp, type WriteStream } from 'node:fs';
+import { createReadStream, promises as fsp, type WriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FileShareError } from '../errors.ts';
@@ -28,6 +29,12 @@ export interface LocalUploadInit {
   readonly remote: string;
   readonly overwrite: boolean;
   readonly fsync: boolean;
+  /** Bytes already in the temporary file (a resumed upload); writing starts there. */
+  readonly offset?: number;
+  /** Keep the temporary file on `suspend()` for a later resume. */
+  readonly resumable?: boolean;
+  /** Called once the upload is over (committed, aborted or suspended): releases its lock. */
+  readonly onSettled?: () => void;
 }
 
 /** Remove a file; a missing file is fine. @internal */
@@ -68,14 +75,34 @@ function closed(stream: WriteStream): Promise<void> {
 export class LocalUpload implements UploadTarget {
   /** An `fs.WriteStream` on the temporary file (`highWaterMark` 1 MiB). */
   readonly stream: WriteStream;
+  /** Bytes kept from an interrupted attempt (resumable uploads); 0 otherwise. */
+  readonly offset: number;
   readonly #init: LocalUploadInit;
   #committing: Promise<void> | undefined;
   #aborting: Promise<void> | undefined;
 
   constructor(init: LocalUploadInit) {
     this.#init = init;
-    this.stream = init.handle.createWriteStream({ highWaterMark: UPLOAD_HIGH_WATER_MARK });
+    this.offset = init.offset ?? 0;
+    this.stream = init.handle.createWriteStream({ highWaterMark: UPLOAD_HIGH_WATER_MARK, start: this.offset });
     this.stream.on('error', () => {});
+  }
+
+  /** The bytes kept from an earlier attempt, to verify them by hash before resuming. */
+  readExisting(): Readable {
+    if (this.offset === 0) return Readable.from([]);
+    return createReadStream(this.#init.temp, { start: 0, end: this.offset - 1, highWaterMark: UPLOAD_HIGH_WATER_MARK });
+  }
+
+  /**
+   * Stop writing and keep what was written, for a later resume. Pending writes are flushed first, so
+   * the file holds exactly a prefix of the upload. A non-resumable upload is aborted instead.
+   */
+  suspend(): Promise<void> {
+    if (!this.#init.resumable) return this.abort();
+    if (this.#committing) return this.#committing.then(() => {}, () => {});
+    this.#aborting ??= this.#keep();
+    return this.#aborting;
   }
 
   /**
@@ -113,6 +140,19 @@ export class LocalUpload implements UploadTarget {
     } catch (err) {
       await this.#discard().catch(() => {});
       throw fsError(err, remote);
+    } finally {
+      this.#init.onSettled?.();
+    }
+  }
+
+  /** Flush and close, keeping the file. */
+  async #keep(): Promise<void> {
+    const stream = this.stream;
+    try {
+      if (!stream.destroyed && !stream.writableEnded) stream.end();
+      await closed(stream);
+    } finally {
+      this.#init.onSettled?.();
     }
   }
 
@@ -147,9 +187,13 @@ export class LocalUpload implements UploadTarget {
 
   async #discard(): Promise<void> {
     const stream = this.stream;
-    if (!stream.destroyed) stream.destroy();
-    await closed(stream);
-    await unlinkQuietly(this.#init.temp);
+    try {
+      if (!stream.destroyed) stream.destroy();
+      await closed(stream);
+      await unlinkQuietly(this.#init.temp);
+    } finally {
+      this.#init.onSettled?.();
+    }
   }
 }
 

@@ -43,3 +43,19 @@ export function truncateUtf8(s: string, maxBytes: number): string {
   }
   return out;
 }
+
+/** Prefix of the partial files of resumable uploads: `.fileshare-part-r-<key>`. @internal */
+export const RESUMABLE_PREFIX = `${TEMP_PREFIX}r-`;
+
+/** The stable temporary name of the resumable upload `key`. @internal */
+export function resumableTempName(key: string): string {
+  return `${RESUMABLE_PREFIX}${key}`;
+}
+
+/** Is `name` the partial file of a resumable upload? @internal */
+export function isResumableTempName(name: string): boolean {
+  return name.startsWith(RESUMABLE_PREFIX);
+}
+
+/** Resume keys: 16 to 64 lowercase hex digits. @internal */
+export const RESUME_KEY_PATTERN = /^[0-9a-f]{16,64}$/;

@@ -23,6 +23,26 @@ export interface UploadTarget {
   commit(): Promise<void>;
   /** Throw the data away; the target path is untouched. Safe to call more than once. */
   abort(): Promise<void>;
+  /**
+   * Bytes already present from an earlier, interrupted attempt of a resumable upload (0 for a
+   * fresh upload). New data is appended after them.
+   */
+  readonly offset: number;
+  /** The `offset` bytes already present, for verifying them by hash before resuming. */
+  readExisting(): Readable;
+  /**
+   * Stop, but keep the data written so far for a later resume (resumable uploads); for other
+   * uploads this is `abort()`. The target path is untouched.
+   */
+  suspend(): Promise<void>;
+}
+
+/** Identifies a resumable upload across connections and server restarts. */
+export interface ResumeOptions {
+  /** Key of the upload (16 to 64 lowercase hex digits), derived by the caller from what it uploads. */
+  readonly key: string;
+  /** Throw away what an earlier attempt left and start from byte 0. */
+  readonly restart?: boolean;
 }
 
 /** Options for {@link Storage.openUpload}. */
@@ -31,6 +51,16 @@ export interface OpenUploadOptions {
   readonly overwrite?: boolean;
   /** Expected size, if the client announced it (lets a backend check space early). */
   readonly size?: number;
+  /** Make the upload resumable: data of an interrupted attempt with the same key is kept and continued. */
+  readonly resume?: ResumeOptions;
+}
+
+/** Options of {@link Storage.sweep}. */
+export interface SweepOptions {
+  /** Remove data of resumable uploads untouched for this long, ms. */
+  readonly resumableTtlMs: number;
+  /** Remove other temporary files untouched for this long, ms (left by a crash: they can never complete). */
+  readonly abandonedTtlMs: number;
 }
 
 /** An opened file for reading. */
@@ -72,4 +102,6 @@ export interface Storage {
   openUpload(path: string, options?: OpenUploadOptions): Promise<UploadTarget>;
   /** Total bytes of files under `path` (for quotas). */
   usage?(path: string): Promise<number>;
+  /** Remove expired upload leftovers (temporary files) anywhere under the root; resolves to how many. */
+  sweep?(options: SweepOptions): Promise<number>;
 }
