@@ -37,6 +37,8 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   private listener: net.Server | undefined;
   private readonly sessions = new Set<Session>();
   private readonly perAddress = new Map<string, number>();
+  /** Sockets refused with EBUSY, waiting for their ERROR frame to be flushed. */
+  private readonly refused = new Set<net.Socket>();
   private nextConnectionId = 1;
   private closing: Promise<void> | undefined;
 
@@ -108,6 +110,7 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   private async shutdown(): Promise<void> {
     const listener = this.listener;
     const stopped = listener ? new Promise<void>((resolve) => listener.close(() => resolve())) : Promise.resolve();
+    for (const socket of this.refused) socket.destroy();
     const sessions = [...this.sessions];
     for (const session of sessions) session.goAway('the server is shutting down');
     const allClosed = Promise.all(sessions.map((s) => s.closed));
@@ -134,6 +137,13 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     socket.on('error', () => {}); // errors surface through the session's close
     const refuse = (message: string) => {
       socket.end(encodeJsonFrame(FrameType.ERROR, 0, { code: 'EBUSY', message }));
+      // Read (and drop) what the client sends, so that its close is noticed: a socket that is
+      // never read never sees the peer's FIN and would hold listener.close() (server.close()) up.
+      // Whatever happens, it goes after a second, and at once when the server shuts down.
+      this.refused.add(socket);
+      socket.once('close', () => this.refused.delete(socket));
+      socket.once('end', () => socket.destroy());
+      socket.resume();
       setTimeout(() => socket.destroy(), 1000).unref();
     };
     if (this.closing) return refuse('the server is shutting down');
