@@ -16,3 +16,16 @@ export function onAbort(signal: AbortSignal | undefined, fn: () => void): () => 
   signal.addEventListener('abort', fn, { once: true });
   return () => signal.removeEventListener('abort', fn);
 }
+
+/**
+ * Call the caller's `onProgress`. It runs inside the transfer machinery (the send scheduler, write
+ * callbacks), so an exception from it is ignored rather than allowed to break the transfer.
+ * @internal
+ */
+export function reportProgress<P>(onProgress: ((progress: P) => void) | undefined, progress: P): void {
+  try {
+    onProgress?.(progress);
+  } catch {
+    /* a throwing progress callback must not break the transfer */
+  }
+}

@@ -8,7 +8,7 @@ import { megabytesPerSecond } from '../metrics/summary.ts';
 import { ProgressMeter } from '../metrics/progress-meter.ts';
 import { encodeCredit } from '../protocol/encoder.ts';
 import { IncomingStream } from '../transport/incoming-stream.ts';
-import { abortError, onAbort, throwIfAborted } from './abort.ts';
+import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { DownloadOptions, TransferResult } from './transfer-types.ts';
 
@@ -43,7 +43,7 @@ export async function download(ctx: TransferContext, remotePath: string, destina
         meter = new ProgressMeter(
           { id: request.id, direction: 'download', path: remotePath, totalBytes },
           (progress) => {
-            options.onProgress?.(progress);
+            reportProgress(options.onProgress, progress);
             metrics.emit('progress', progress);
           },
           ctx.options.progressIntervalMs,

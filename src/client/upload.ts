@@ -6,7 +6,7 @@ import { megabytesPerSecond } from '../metrics/summary.ts';
 import { ProgressMeter } from '../metrics/progress-meter.ts';
 import { FrameType } from '../protocol/frame.ts';
 import { OutgoingStream } from '../transport/outgoing-stream.ts';
-import { abortError, onAbort, throwIfAborted } from './abort.ts';
+import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
 
@@ -42,7 +42,7 @@ export async function upload(
           meter = new ProgressMeter(
             { id: request.id, direction: 'upload', path: remotePath, totalBytes: size },
             (progress) => {
-              options.onProgress?.(progress);
+              reportProgress(options.onProgress, progress);
               metrics.emit('progress', progress);
             },
             ctx.options.progressIntervalMs,

@@ -69,8 +69,32 @@ export interface ServerMetricsEvents {
   transfer: [TransferComplete];
 }
 
-/** The emitter behind `client.metrics`: subscribe with `client.metrics.on('ping', e => ...)`. */
-export class ClientMetrics extends EventEmitter<ClientMetricsEvents> {}
+/**
+ * An emitter whose listeners cannot break the code that emits: metrics are emitted from inside
+ * transfers (write callbacks, the send scheduler, the end of a verified upload), where an exception
+ * from a listener would fail the transfer or crash the process. A listener that throws is reported
+ * to `onListenerError` (the server routes it to its `error` event) and otherwise ignored.
+ */
+class SafeEmitter<Events extends EventEmitter.ValidEventTypes> extends EventEmitter<Events> {
+  /** @internal Where listener exceptions go; ignored when unset. */
+  onListenerError: ((err: Error) => void) | undefined;
 
-/** The emitter behind `server.metrics`. */
-export class ServerMetrics extends EventEmitter<ServerMetricsEvents> {}
+  override emit<K extends EventEmitter.EventNames<Events>>(event: K, ...args: EventEmitter.EventArgs<Events, K>): boolean {
+    try {
+      return super.emit(event, ...args);
+    } catch (err) {
+      try {
+        this.onListenerError?.(err instanceof Error ? err : new Error(String(err)));
+      } catch {
+        /* nothing more to do */
+      }
+      return true;
+    }
+  }
+}
+
+/** The emitter behind `client.metrics`: subscribe with `client.metrics.on('ping', e => ...)`. A throwing listener is ignored. */
+export class ClientMetrics extends SafeEmitter<ClientMetricsEvents> {}
+
+/** The emitter behind `server.metrics`. A throwing listener is reported as the server's `error` event. */
+export class ServerMetrics extends SafeEmitter<ServerMetricsEvents> {}

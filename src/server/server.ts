@@ -47,6 +47,7 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     super();
     this.opts = resolveServerOptions(options);
     this.loginGuard = new LoginGuard(this.opts.loginThrottle);
+    this.metrics.onListenerError = (err) => this.emitSafe('error', err);
   }
 
   /** Number of open client connections. */
@@ -59,8 +60,8 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
    * @throws when the address is in use or the root folder cannot be created.
    */
   async listen(): Promise<{ address: string; port: number }> {
-    if (this.listener) throw new FileShareError('EINVAL', 'the server is already listening');
     if (this.closing) throw new FileShareError('ECLOSED', 'the server was closed');
+    if (this.listener) throw new FileShareError('EINVAL', 'the server is already listening');
     const { root, fsync, tls: tlsOptions, host, port } = this.opts;
     if (typeof root === 'string') await mkdir(root, { recursive: true });
     this.storageRoot = typeof root === 'string' ? new LocalStorage(root, { fsync }) : root;
