@@ -32,6 +32,8 @@ export class ActiveRequest {
   private outgoing: OutgoingStream | undefined;
   private endWaiter: { resolve: (totals: StreamTotals) => void; reject: (err: FileShareError) => void } | undefined;
   private settled: Promise<void> = Promise.resolve();
+  /** Bytes of a resumed upload that were already stored before this request: END counts them. */
+  private baseBytes = 0;
 
   constructor(
     readonly id: number,
@@ -80,7 +82,10 @@ export class ActiveRequest {
    * (hashing them) until END, and check the sender's byte count and SHA-256. Resolves once the
    * sink has flushed everything. @throws EINTEGRITY, ETOOLARGE, EQUOTA, EABORTED, ECLOSED
    */
-  receive(sink: Writable, options: { offset?: number; maxBytes?: number; maxBytesCode?: 'ETOOLARGE' | 'EQUOTA'; seedHash?: Hash; onChunk?: (n: number) => void } = {}): Promise<StreamTotals> {
+  receive(
+    sink: Writable,
+    options: { offset?: number; prefixSha256?: string; maxBytes?: number; maxBytesCode?: 'ETOOLARGE' | 'EQUOTA'; seedHash?: Hash; onChunk?: (n: number) => void } = {},
+  ): Promise<StreamTotals> {
     this.throwIfAborted();
     const { connection, host } = this.session;
     const done = new Promise<StreamTotals>((resolve, reject) => (this.endWaiter = { resolve, reject }));
@@ -93,7 +98,8 @@ export class ActiveRequest {
       onChunk: options.onChunk,
       onFailure: (err) => this.failStream(err),
     });
-    this.partial({ offset: options.offset ?? 0 });
+    this.baseBytes = options.offset ?? 0;
+    this.partial(options.prefixSha256 ? { offset: this.baseBytes, prefixSha256: options.prefixSha256 } : { offset: this.baseBytes });
     return done;
   }
 
@@ -170,14 +176,15 @@ export class ActiveRequest {
     } catch (err) {
       return this.failStream(err as FileShareError);
     }
-    if (declared.bytes !== incoming.receivedBytes) {
-      return this.failStream(new FileShareError('EINTEGRITY', `sender sent ${declared.bytes} bytes but ${incoming.receivedBytes} arrived`));
+    const total = this.baseBytes + incoming.receivedBytes;
+    if (declared.bytes !== total) {
+      return this.failStream(new FileShareError('EINTEGRITY', `sender declared ${declared.bytes} bytes but the file has ${total}`));
     }
     incoming.finish().then((totals) => {
       if (totals.sha256 !== declared.sha256) {
         this.failStream(new FileShareError('EINTEGRITY', 'SHA-256 of the received data does not match the sender\'s'));
       } else {
-        this.settleStream(totals);
+        this.settleStream({ bytes: total, sha256: totals.sha256 });
       }
     }, (err: FileShareError) => this.failStream(err));
   }

@@ -30,6 +30,13 @@ export interface FileShareServerOptions {
   handshakeTimeout?: number;
   /** Close a connection that has not logged in within this time, ms. @default 30000 */
   loginTimeout?: number;
+  /**
+   * A frame that has begun arriving must complete within this time, ms: a client that trickles a
+   * byte at a time is dropped. @default 30000
+   */
+  frameTimeout?: number;
+  /** Data of an unfinished resumable upload is removed after this long without progress, ms. @default 86400000 (24 h) */
+  resumableUploadTtl?: number;
   /** Most requests open at once on one connection (`EBUSY` beyond). @default 64 */
   maxRequestsInFlight?: number;
   /** Largest frame accepted, bytes. @default 1048576 */
@@ -77,6 +84,8 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     idleTimeout: positiveInteger('idleTimeout', options.idleTimeout, 300_000),
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, 10_000),
     loginTimeout: positiveInteger('loginTimeout', options.loginTimeout, 30_000),
+    frameTimeout: positiveInteger('frameTimeout', options.frameTimeout, 30_000),
+    resumableUploadTtl: positiveInteger('resumableUploadTtl', options.resumableUploadTtl, 86_400_000),
     maxRequestsInFlight: positiveInteger('maxRequestsInFlight', options.maxRequestsInFlight, 64),
     maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 4096, MAX_MAX_FRAME_SIZE),
     chunkSize: positiveInteger('chunkSize', options.chunkSize, 256 * 1024, 1024, MAX_MAX_FRAME_SIZE - 5),

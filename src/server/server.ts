@@ -41,6 +41,7 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   private readonly refused = new Set<net.Socket>();
   private nextConnectionId = 1;
   private closing: Promise<void> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   /** @param options - see {@link FileShareServerOptions}; invalid values throw a TypeError. */
   constructor(options: FileShareServerOptions) {
@@ -78,6 +79,7 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
       });
     });
     listener.on('error', (err) => this.emitSafe('error', err));
+    this.startSweeping();
     const bound = this.address();
     if (!tlsOptions && !isLoopback(bound.address)) {
       this.warn(`fileshare is listening on ${bound.address}:${bound.port} without TLS: passwords and files cross the network in clear. Pass tls: { key, cert } to encrypt.`);
@@ -108,7 +110,26 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     return this.closing !== undefined;
   }
 
+  /**
+   * Remove expired upload leftovers now (in the background) and then periodically: data of
+   * resumable uploads past `resumableUploadTtl`, and temporary files a crash left behind.
+   */
+  private startSweeping(): void {
+    const storage = this.storageRoot;
+    if (!storage?.sweep) return;
+    const ttl = this.opts.resumableUploadTtl;
+    const sweep = () => {
+      storage
+        .sweep!({ resumableTtlMs: ttl, abandonedTtlMs: Math.min(ttl, ABANDONED_TEMP_TTL) })
+        .catch((err: Error) => this.emitSafe('error', new Error(`sweeping upload leftovers failed: ${err.message}`, { cause: err })));
+    };
+    sweep();
+    this.sweepTimer = setInterval(sweep, Math.max(50, Math.min(ttl / 2, 3_600_000)));
+    this.sweepTimer.unref();
+  }
+
   private async shutdown(): Promise<void> {
+    clearInterval(this.sweepTimer);
     const listener = this.listener;
     const stopped = listener ? new Promise<void>((resolve) => listener.close(() => resolve())) : Promise.resolve();
     for (const socket of this.refused) socket.destroy();
@@ -220,6 +241,9 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     else process.emitWarning(message, { code: 'FILESHARE_PLAINTEXT' });
   }
 }
+
+/** Temporary files of ordinary uploads older than this can only be crash leftovers: 1 hour. */
+const ABANDONED_TEMP_TTL = 3_600_000;
 
 function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address === '::ffff:127.0.0.1' || address === 'localhost';

@@ -64,7 +64,7 @@ export class Session {
     this.addTimer(setTimeout(() => this.timeout('no HELLO within the handshake timeout'), options.handshakeTimeout));
     this.loginTimer = setTimeout(() => this.timeout('not logged in within the login timeout'), options.loginTimeout);
     this.timers.push(this.loginTimer);
-    const idleCheck = Math.max(10, Math.min(30_000, Math.floor(options.idleTimeout / 4)));
+    const idleCheck = Math.max(10, Math.min(30_000, Math.floor(Math.min(options.idleTimeout, options.frameTimeout) / 4)));
     this.addTimer(setInterval(() => this.checkIdle(), idleCheck));
   }
 
@@ -208,8 +208,12 @@ export class Session {
   }
 
   private checkIdle(): void {
+    const now = Date.now();
+    const { idleTimeout, frameTimeout } = this.host.options;
+    const partialSince = this.connection.partialFrameSince;
+    if (partialSince !== undefined && now - partialSince > frameTimeout) return this.timeout('a frame did not complete within the frame timeout');
     if (this.requests.size > 0) return;
-    if (Date.now() - this.connection.lastActivity > this.host.options.idleTimeout) this.timeout('idle timeout');
+    if (now - this.connection.lastActivity > idleTimeout) this.timeout('idle timeout');
   }
 
   private addTimer(timer: NodeJS.Timeout): void {

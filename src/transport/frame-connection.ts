@@ -40,8 +40,10 @@ export class FrameConnection {
   private waitingForDrain = false;
   private closed = false;
   private failure: FileShareError | undefined;
-  /** Time of the last frame received, for idle timeouts. */
+  /** Time bytes last arrived, for idle timeouts. */
   lastActivity = Date.now();
+  /** Since when an incomplete frame has been waiting for its remaining bytes (undefined: none). */
+  partialFrameSince: number | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -199,9 +201,14 @@ export class FrameConnection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.lastActivity = Date.now();
+    const now = Date.now();
+    this.lastActivity = now;
     try {
-      for (const frame of this.decoder.push(chunk)) {
+      const frames = this.decoder.push(chunk);
+      // a frame that has begun must complete in time: restart the clock whenever one completes
+      if (this.decoder.pendingBytes === 0) this.partialFrameSince = undefined;
+      else if (frames.length > 0 || this.partialFrameSince === undefined) this.partialFrameSince = now;
+      for (const frame of frames) {
         if (this.closed) return;
         this.options.onFrame(frame);
       }

@@ -1,12 +1,18 @@
+import { createHash, type Hash } from 'node:crypto';
 import { FileShareError } from '../../errors.ts';
-import { optionalBoolean, optionalCount } from '../../protocol/fields.ts';
+import { type JsonObject, optionalBoolean, optionalCount, requireString } from '../../protocol/fields.ts';
 import { ProgressMeter } from '../../metrics/progress-meter.ts';
 import { megabytesPerSecond } from '../../metrics/summary.ts';
+import type { ResumeOptions, UploadTarget } from '../../storage/types.ts';
+import type { ActiveRequest } from '../active-request.ts';
 import type { Handler } from './handler.ts';
 
 /**
- * `upload { path, size?, overwrite? }`: data goes to a temporary file that is renamed into place
- * only after the byte count and SHA-256 match; any failure removes it and leaves the target alone.
+ * `upload { path, size?, overwrite?, resume? }`: data goes to a temporary file that is renamed into
+ * place only after the byte count and SHA-256 match; any failure removes it and leaves the target
+ * alone. With `resume: { key }` an interrupted upload keeps its data, and the next attempt with the
+ * same key continues after proving (by the SHA-256 of the kept bytes) that they are a prefix of the
+ * same file (docs/protocol.md §4).
  */
 export const upload: Handler = {
   async run(request) {
@@ -16,35 +22,88 @@ export const upload: Handler = {
     const path = request.path();
     const size = optionalCount(request.args, 'size');
     const overwrite = optionalBoolean(request.args, 'overwrite');
-    const limit = smallest(host.options.maxFileSize, request.user.maxFileSize);
-    if (size !== undefined && limit !== undefined && size > limit) {
-      throw new FileShareError('ETOOLARGE', `${size} bytes exceeds the maximum file size of ${limit} bytes`);
+    const resume = parseResume(request.args, path);
+    const sizeLimit = smallest(host.options.maxFileSize, request.user.maxFileSize);
+    if (size !== undefined && sizeLimit !== undefined && size > sizeLimit) {
+      throw new FileShareError('ETOOLARGE', `${size} bytes exceeds the maximum file size of ${sizeLimit} bytes`);
     }
-    const target = await request.storage.openUpload(path, { overwrite, size });
+    const quotaLeft = await remainingQuota(request, size);
+    const target = await request.storage.openUpload(path, { overwrite, size, resume });
     const username = request.user.username;
     const meter = new ProgressMeter(
       { id: request.id, direction: 'upload', path, totalBytes: size, username },
       (progress) => host.metrics.emit('progress', progress),
       host.options.progressIntervalMs,
+      target.offset,
     );
     try {
-      const totals = await request.receive(target.stream, { maxBytes: limit, onChunk: (n) => meter.add(n) });
+      const prefix = await hashPrefix(target);
+      const byQuota = quotaLeft !== undefined && (sizeLimit === undefined || quotaLeft < sizeLimit);
+      const limit = byQuota ? quotaLeft : sizeLimit;
+      const totals = await request.receive(target.stream, {
+        offset: target.offset,
+        prefixSha256: prefix?.digest,
+        seedHash: prefix?.hash,
+        maxBytes: limit === undefined ? undefined : Math.max(0, limit - target.offset),
+        maxBytesCode: byQuota ? 'EQUOTA' : 'ETOOLARGE',
+        onChunk: (n) => meter.add(n),
+      });
       if (size !== undefined && totals.bytes !== size) {
         throw new FileShareError('EINTEGRITY', `announced ${size} bytes but ${totals.bytes} arrived`);
       }
       await target.commit();
       meter.flush();
       const ms = meter.elapsedMs;
-      const mbps = megabytesPerSecond(totals.bytes, ms);
+      const mbps = megabytesPerSecond(totals.bytes - target.offset, ms);
       host.metrics.emit('transfer', { id: request.id, direction: 'upload', path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256, username });
       host.emitSafe('upload', { connection: session.info, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
       return { bytes: totals.bytes, sha256: totals.sha256 };
     } catch (err) {
-      await target.abort();
+      // an interruption keeps a resumable upload's data for the next attempt; a bad upload never
+      const code = (err as FileShareError).code;
+      if (code === 'ECLOSED' || code === 'EABORTED') await target.suspend();
+      else await target.abort();
       throw err;
     }
   },
 };
+
+/**
+ * `resume: { key, restart? }` → storage resume options. The client's key is bound to the target
+ * path, so one key can never continue another file's data.
+ */
+function parseResume(args: JsonObject, path: string): ResumeOptions | undefined {
+  const raw = args.resume;
+  if (raw === undefined || raw === null || raw === false) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new FileShareError('EINVAL', '"resume" must be an object');
+  const fields = raw as JsonObject;
+  const clientKey = requireString(fields, 'key', 128);
+  if (clientKey.length < 16) throw new FileShareError('EINVAL', '"resume.key" must have at least 16 characters');
+  const key = createHash('sha256').update(path).update('\0').update(clientKey).digest('hex').slice(0, 40);
+  return { key, restart: optionalBoolean(fields, 'restart') };
+}
+
+/** Hash the bytes a resumed upload already has; the hash then continues with the new data. */
+async function hashPrefix(target: UploadTarget): Promise<{ hash: Hash; digest: string } | undefined> {
+  if (target.offset === 0) return undefined;
+  const hash = createHash('sha256');
+  for await (const chunk of target.readExisting()) hash.update(chunk as Buffer);
+  return { hash, digest: hash.copy().digest('hex') };
+}
+
+/**
+ * Bytes the user may still store, when they have a quota. An announced size that does not fit is
+ * refused before any data is sent.
+ */
+async function remainingQuota(request: ActiveRequest, size: number | undefined): Promise<number | undefined> {
+  const quota = request.user.quotaBytes;
+  if (quota === undefined || !request.storage.usage) return undefined;
+  const left = Math.max(0, quota - (await request.storage.usage('/')));
+  if (size !== undefined && size > left) {
+    throw new FileShareError('EQUOTA', `${size} bytes exceeds the ${left} bytes left of the quota of ${quota} bytes`);
+  }
+  return left;
+}
 
 function smallest(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b;
