@@ -1,0 +1,170 @@
+/**
+ * What the harness and its worker processes say to each other.
+ *
+ * A worker gets one {@link WorkerConfig} as JSON in `argv[2]` and answers with lines on stdout that
+ * start with {@link MESSAGE_PREFIX} followed by one JSON {@link WorkerMessage}; any other stdout
+ * line (a library's logging) is ignored. A server worker announces `ready`, serves until its stdin
+ * ends, then reports `result`. A client worker runs its tasks in order and reports `result`.
+ * Everything here is types and constants: no I/O, so both sides can import it.
+ */
+
+/** Marks a protocol line on a worker's stdout. */
+export const MESSAGE_PREFIX = '@@bench ';
+
+/** The host everything runs on. The suite never leaves loopback. */
+export const HOST = '127.0.0.1';
+
+/** PEM files for TLS, by path. */
+export interface TlsServerFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Configuration of a server worker. */
+export interface ServerConfig {
+  /** Folder the server serves from (empty at start; the harness may add files after `ready`). */
+  readonly root: string;
+  readonly user: string;
+  readonly password: string;
+  /** Present when the system runs over TLS. */
+  readonly tls?: TlsServerFiles;
+  /**
+   * The most connections the workloads open at once (concurrency clients, plus margin). A server
+   * with per-address connection limits raises them to this: every client comes from 127.0.0.1.
+   */
+  readonly maxClients: number;
+  /** Passive data port range for FTP, chosen by the harness outside the ephemeral range. */
+  readonly pasvRange?: readonly [number, number];
+}
+
+/** One thing a client worker does; see workers/tasks.ts for how each is run. */
+export type ClientTask =
+  | {
+      /** Move one file once and time it (connection set-up excluded). */
+      readonly kind: 'upload';
+      readonly local: string;
+      readonly remote: string;
+    }
+  | {
+      readonly kind: 'download';
+      readonly remote: string;
+      readonly local: string;
+    }
+  | {
+      /** Sequential round trips on an idle connection. */
+      readonly kind: 'ping';
+      readonly count: number;
+    }
+  | {
+      /**
+       * Sequential round trips while transfers of `local` / `remote` run back to back (alternating
+       * download and upload), on the same connection when the system allows it, otherwise on a
+       * second connection. Only pings that start and end inside one transfer are kept.
+       */
+      readonly kind: 'pingUnderLoad';
+      readonly count: number;
+      readonly local: string;
+      readonly remote: string;
+      readonly uploadRemote: string;
+      readonly downloadLocal: string;
+      readonly maxTransfers: number;
+      readonly maxSeconds: number;
+    }
+  | {
+      /** Upload then download `files`, one at a time (`parallel` 1) or with `parallel` in flight. */
+      readonly kind: 'small';
+      readonly files: readonly string[];
+      readonly remotePrefix: string;
+      readonly downloadDir: string;
+      /**
+       * 1 = one at a time; 0 = as many as the API allows: the driver's `maxInFlight` on one
+       * connection, or `connections` connections when that is 1; n > 1 = at most n per connection.
+       */
+      readonly parallel: number;
+      /** Connections to use when the API allows only one transfer per connection. */
+      readonly connections: number;
+    }
+  | {
+      /** `clients` clients connect, log in and upload `local` each, all at once. */
+      readonly kind: 'concurrency';
+      readonly clients: number;
+      readonly local: string;
+      readonly remotePrefix: string;
+    };
+
+/** Configuration of a client worker. */
+export interface ClientConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  /** CA certificate (PEM path) to trust, when the system runs over TLS. */
+  readonly tlsCa?: string;
+  readonly tasks: readonly ClientTask[];
+}
+
+export type WorkerConfig =
+  | { readonly role: 'server'; readonly server: ServerConfig }
+  | { readonly role: 'client'; readonly client: ClientConfig };
+
+/** Result of a timed transfer. */
+export interface TransferResult {
+  readonly kind: 'upload' | 'download';
+  readonly seconds: number;
+  readonly bytes: number;
+  /** SHA-256 reported by the system itself, when it reports one. */
+  readonly sha256?: string;
+}
+
+/** Round-trip latency, microseconds. */
+export interface PingResult {
+  readonly kind: 'ping' | 'pingUnderLoad';
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly n: number;
+  /** Whether the pings shared the transfer's connection (pingUnderLoad). */
+  readonly sameConnection?: boolean;
+  readonly transfers?: number;
+  readonly transferBytes?: number;
+}
+
+export interface SmallResult {
+  readonly kind: 'small';
+  readonly count: number;
+  readonly uploadSeconds: number;
+  readonly downloadSeconds: number;
+  readonly inFlight: number;
+  readonly connections: number;
+  readonly errors: number;
+  readonly firstError?: string;
+}
+
+export interface ConcurrencyResult {
+  readonly kind: 'concurrency';
+  readonly clients: number;
+  readonly seconds: number;
+  readonly errors: number;
+  readonly firstErrors: readonly string[];
+  /** Median and slowest time one client took from connect to upload done, seconds. */
+  readonly clientP50: number;
+  readonly clientMax: number;
+}
+
+export type TaskResult = TransferResult | PingResult | SmallResult | ConcurrencyResult;
+
+export type WorkerMessage =
+  | {
+      readonly type: 'ready';
+      readonly port: number;
+      /** The folder on disk that the bench user sees as `/`. */
+      readonly dataDir: string;
+      readonly rssKiB: number;
+    }
+  | {
+      readonly type: 'result';
+      readonly results: readonly TaskResult[];
+      /** Peak RSS (VmHWM; `resourceUsage().maxRSS` where /proc is missing), KiB. */
+      readonly maxRssKiB: number;
+    }
+  | { readonly type: 'error'; readonly message: string; readonly stack?: string };

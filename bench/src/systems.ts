@@ -1,0 +1,41 @@
+/**
+ * The systems the suite measures. Adding one is a worker file in workers/ (a `SystemWorker`) plus an
+ * entry here. The ratio columns compare every system with `raw` (the Node limit) and `ftp` (the peer).
+ */
+import type { WorkloadId } from './results.ts';
+
+export interface SystemDef {
+  /** Short id, used by `--only` and in the JSON. */
+  readonly id: string;
+  /** Label in the printed table. */
+  readonly label: string;
+  /** Worker file under workers/, without `.ts`. */
+  readonly worker: string;
+  readonly tls: boolean;
+  /** Workloads this system takes part in. */
+  readonly workloads: readonly WorkloadId[];
+  /** Targets in the README apply to systems marked as under test. */
+  readonly underTest: boolean;
+}
+
+const ALL: readonly WorkloadId[] = ['throughput', 'ping', 'small', 'concurrency', 'memory'];
+
+export const SYSTEMS: readonly SystemDef[] = [
+  { id: 'raw', label: 'raw TCP', worker: 'raw', tls: false, workloads: ALL, underTest: false },
+  { id: 'raw-tls', label: 'raw TLS', worker: 'raw', tls: true, workloads: ['throughput', 'ping'], underTest: false },
+  { id: 'ftp', label: 'ftp-srv+basic-ftp', worker: 'ftp', tls: false, workloads: ALL, underTest: false },
+  { id: 'fileshare', label: 'fileshare', worker: 'fileshare', tls: false, workloads: ALL, underTest: true },
+  { id: 'fileshare-tls', label: 'fileshare TLS', worker: 'fileshare', tls: true, workloads: ALL, underTest: true },
+];
+
+/** The system every ratio is taken against first, and the peer. */
+export const BASELINE_ID = 'raw';
+export const PEER_ID = 'ftp';
+
+/**
+ * Whether an `--only` token selects a system: its id, or its family (`raw` selects `raw` and
+ * `raw-tls`; `fileshare` selects both fileshare systems).
+ */
+export function matchesSystem(token: string, system: SystemDef): boolean {
+  return system.id === token || system.id.startsWith(token + '-');
+}

@@ -1,0 +1,81 @@
+/**
+ * The system under test: fileshare's own server and client (TLS off or on, as configured).
+ *
+ * Written against the library's public API as specified in the benchmark issue; it loads
+ * `src/index.ts` only when run, so the rest of the suite works while the library is being written.
+ * The client is multiplexed: pings share the transfer's connection and up to `maxInFlight`
+ * requests run on one connection.
+ */
+import { readFileSync } from 'node:fs';
+import type { ServerConfig } from '../messages.ts';
+import { HOST } from '../messages.ts';
+import { runSystemWorker } from './runtime.ts';
+import type { Connection, Driver, RunningServer } from './runtime.ts';
+
+/** Requests in flight on one connection: the protocol's default `maxRequestsInFlight` (docs/protocol.md §3). */
+const MAX_IN_FLIGHT = 64;
+
+async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const { FileShareServer, MemoryAuthProvider } = await import('../../../src/index.ts');
+  const auth = await MemoryAuthProvider.fromPasswords({ [config.user]: config.password });
+  const server = new FileShareServer({
+    root: config.root,
+    auth,
+    host: HOST,
+    port: 0,
+    // Every bench client connects from 127.0.0.1: lift the per-address cap (default 32) to the
+    // number of clients the workloads open, as an operator expecting that many would.
+    maxConnections: Math.max(256, config.maxClients),
+    maxConnectionsPerAddress: config.maxClients,
+    ...(config.tls ? { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
+  });
+  await server.listen();
+  return {
+    port: server.address().port,
+    // A user added with a plain password has no `home`: `/` is the whole root.
+    dataDir: config.root,
+    close: async () => {
+      await server.close();
+    },
+  };
+}
+
+async function client(): Promise<Driver> {
+  const { FileShareClient } = await import('../../../src/index.ts');
+  return {
+    maxInFlight: MAX_IN_FLIGHT,
+    pingDuringTransfer: true,
+    async connect(config): Promise<Connection> {
+      const share = new FileShareClient({
+        host: config.host,
+        port: config.port,
+        ...(config.tlsCa ? { tls: { ca: readFileSync(config.tlsCa), servername: 'localhost' } } : {}),
+      });
+      try {
+        await share.connect();
+        await share.login(config.user, config.password);
+      } catch (error) {
+        await Promise.resolve(share.close()).catch(() => {});
+        throw error;
+      }
+      return {
+        async upload(local, remote) {
+          const { bytes, sha256 } = await share.upload(local, remote, { overwrite: true });
+          return { bytes, sha256 };
+        },
+        async download(remote, local) {
+          const { bytes, sha256 } = await share.download(remote, local);
+          return { bytes, sha256 };
+        },
+        async ping() {
+          await share.ping();
+        },
+        async close() {
+          await share.close();
+        },
+      };
+    },
+  };
+}
+
+runSystemWorker({ server: startServer, client });

@@ -1,0 +1,134 @@
+/**
+ * The frame every worker process runs in: read the config, play the server or client role, report
+ * one JSON result line, exit. A system (raw TCP, FTP, fileshare) plugs in as a {@link SystemWorker}:
+ * how to start its server, and a {@link Driver} for its client. The client tasks themselves are
+ * system-independent (tasks.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { MESSAGE_PREFIX } from '../messages.ts';
+import type { ClientConfig, ServerConfig, WorkerConfig, WorkerMessage } from '../messages.ts';
+import { runTask } from './tasks.ts';
+
+/** A running server, as its worker sees it. */
+export interface RunningServer {
+  readonly port: number;
+  /** The folder on disk the bench user sees as `/` (the harness puts download sources there). */
+  readonly dataDir: string;
+  close(): Promise<void>;
+}
+
+/** What a transfer reports. */
+export interface Moved {
+  readonly bytes: number;
+  /** SHA-256 as reported by the system, if it reports one. */
+  readonly sha256?: string;
+}
+
+/** One logged-in client connection of a system. */
+export interface Connection {
+  upload(local: string, remote: string): Promise<Moved>;
+  download(remote: string, local: string): Promise<Moved>;
+  /** One round trip of the system's cheapest request. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How a harness task drives one system's client. */
+export interface Driver {
+  /** Connect and log in. */
+  connect(config: ClientConfig): Promise<Connection>;
+  /** Requests one connection may have in flight at once (1 for a strictly sequential API). */
+  readonly maxInFlight: number;
+  /**
+   * Whether `ping()` may run while a transfer runs on the same connection. When false, the
+   * ping-under-load task opens a second connection for the pings.
+   */
+  readonly pingDuringTransfer: boolean;
+}
+
+/** A system's two halves. Each is loaded lazily so one role never loads the other's packages. */
+export interface SystemWorker {
+  server(config: ServerConfig): Promise<RunningServer>;
+  client(): Promise<Driver>;
+}
+
+function emit(message: WorkerMessage): void {
+  // stdout on a pipe is synchronous on Linux, so this line is out before process.exit().
+  process.stdout.write(MESSAGE_PREFIX + JSON.stringify(message) + '\n');
+}
+
+/**
+ * This process's peak RSS, KiB: VmHWM from /proc/self/status where there is one.
+ * Not `process.resourceUsage().maxRSS` on Linux: getrusage's ru_maxrss survives execve, so a
+ * spawned child starts with its parent's peak (the harness's ~90 MB) and would report that.
+ */
+function maxRssKiB(): number {
+  try {
+    const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return Number(match[1]);
+  } catch {
+    /* not Linux */
+  }
+  return process.resourceUsage().maxRSS;
+}
+
+function stdinEnded(): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdin.on('data', () => {});
+    process.stdin.once('end', resolve);
+    process.stdin.once('close', resolve);
+    process.stdin.once('error', () => resolve());
+    process.stdin.resume();
+  });
+}
+
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function serve(system: SystemWorker, config: ServerConfig): Promise<void> {
+  const server = await system.server(config);
+  emit({
+    type: 'ready',
+    port: server.port,
+    dataDir: server.dataDir,
+    rssKiB: Math.round(process.memoryUsage.rss() / 1024),
+  });
+  // The harness ends our stdin to stop us; it also ends if the harness dies, so we never linger.
+  await stdinEnded();
+  await within(
+    server.close().catch(() => {}),
+    5_000,
+  );
+  emit({ type: 'result', results: [], maxRssKiB: maxRssKiB() });
+}
+
+async function client(system: SystemWorker, config: ClientConfig): Promise<void> {
+  const driver = await system.client();
+  const results = [];
+  for (const task of config.tasks) results.push(await runTask(driver, config, task));
+  emit({ type: 'result', results, maxRssKiB: maxRssKiB() });
+}
+
+/** Entry point of every worker file: `runSystemWorker(mySystem)`. */
+export function runSystemWorker(system: SystemWorker): void {
+  const run = async (): Promise<void> => {
+    const raw = process.argv[2];
+    if (raw === undefined) throw new Error('worker: missing JSON config in argv[2]');
+    const config = JSON.parse(raw) as WorkerConfig;
+    if (config.role === 'server') await serve(system, config.server);
+    else await client(system, config.client);
+  };
+  run().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      const err = error instanceof Error ? error : new Error(String(error));
+      emit({ type: 'error', message: err.message, ...(err.stack ? { stack: err.stack } : {}) });
+      process.exit(1);
+    },
+  );
+}

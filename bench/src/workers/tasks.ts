@@ -1,0 +1,283 @@
+/**
+ * The client-side workloads, written once against the {@link Driver} interface so every system is
+ * measured by the same code. Every loop here is bounded by a count and most by a time limit too.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { latency, sorted, percentileOfSorted } from '../stats.ts';
+import type {
+  ClientConfig,
+  ClientTask,
+  ConcurrencyResult,
+  PingResult,
+  SmallResult,
+  TaskResult,
+  TransferResult,
+} from '../messages.ts';
+import type { Connection, Driver } from './runtime.ts';
+
+const now = (): bigint => process.hrtime.bigint();
+const seconds = (from: bigint): number => Number(now() - from) / 1e9;
+const micros = (from: bigint): number => Number(now() - from) / 1e3;
+
+function message(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return code !== undefined ? `${String(code)}: ${error.message}` : error.message;
+  }
+  return String(error);
+}
+
+async function closeQuietly(conn: Connection | undefined): Promise<void> {
+  if (conn !== undefined) await conn.close().catch(() => {});
+}
+
+async function transfer(
+  driver: Driver,
+  config: ClientConfig,
+  task: Extract<ClientTask, { kind: 'upload' | 'download' }>,
+): Promise<TransferResult> {
+  const conn = await driver.connect(config);
+  try {
+    const start = now();
+    const moved =
+      task.kind === 'upload'
+        ? await conn.upload(task.local, task.remote)
+        : await conn.download(task.remote, task.local);
+    const elapsed = seconds(start);
+    return {
+      kind: task.kind,
+      seconds: elapsed,
+      bytes: moved.bytes,
+      ...(moved.sha256 !== undefined ? { sha256: moved.sha256 } : {}),
+    };
+  } finally {
+    await closeQuietly(conn);
+  }
+}
+
+async function pingIdle(driver: Driver, config: ClientConfig, count: number): Promise<PingResult> {
+  const conn = await driver.connect(config);
+  try {
+    // A few unrecorded pings first: JIT, lazily opened sockets, TLS session state.
+    for (let i = 0; i < Math.min(20, count); i++) await conn.ping();
+    const samples: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const start = now();
+      await conn.ping();
+      samples.push(micros(start));
+    }
+    return { kind: 'ping', ...latency(samples) };
+  } finally {
+    await closeQuietly(conn);
+  }
+}
+
+async function pingUnderLoad(
+  driver: Driver,
+  config: ClientConfig,
+  task: Extract<ClientTask, { kind: 'pingUnderLoad' }>,
+): Promise<PingResult> {
+  const mover = await driver.connect(config);
+  const pinger = driver.pingDuringTransfer ? mover : await driver.connect(config);
+  const deadline = Date.now() + task.maxSeconds * 1000;
+  let generation = 0; // bumped whenever a transfer starts or ends
+  let active = false;
+  let done = false;
+  let transfers = 0;
+  let transferBytes = 0;
+  let wake: (() => void) | undefined;
+  let failure: unknown;
+  const signal = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  const load = (async () => {
+    try {
+      while (!done && transfers < task.maxTransfers && Date.now() < deadline) {
+        const download = transfers % 2 === 0;
+        const op = download
+          ? mover.download(task.remote, task.downloadLocal)
+          : mover.upload(task.local, task.uploadRemote);
+        active = true;
+        generation++;
+        signal();
+        try {
+          transferBytes += (await op).bytes;
+        } finally {
+          active = false;
+          generation++;
+          transfers++;
+        }
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      done = true;
+      signal();
+    }
+  })();
+
+  const samples: number[] = [];
+  try {
+    for (let attempts = 0; samples.length < task.count && attempts < task.count * 20; attempts++) {
+      if (done || Date.now() >= deadline) break;
+      if (!active) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+        continue;
+      }
+      const before = generation;
+      const start = now();
+      await pinger.ping();
+      const us = micros(start);
+      if (active && generation === before) samples.push(us);
+    }
+  } finally {
+    done = true;
+    await load;
+    if (pinger !== mover) await closeQuietly(pinger);
+    await closeQuietly(mover);
+  }
+  if (failure !== undefined) throw failure;
+  return {
+    kind: 'pingUnderLoad',
+    ...latency(samples),
+    sameConnection: driver.pingDuringTransfer,
+    transfers,
+    transferBytes,
+  };
+}
+
+/**
+ * Run `jobs` with at most `lanes` at once; each lane gets its own slot index (a connection).
+ * The first error is remembered and counted; the remaining jobs still run.
+ */
+async function lanes(
+  count: number,
+  laneCount: number,
+  job: (index: number, lane: number) => Promise<void>,
+): Promise<{ errors: number; firstError?: string }> {
+  let next = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(laneCount, count)) }, async (_, lane) => {
+      while (next < count) {
+        const index = next++;
+        try {
+          await job(index, lane);
+        } catch (error) {
+          errors++;
+          firstError ??= message(error);
+        }
+      }
+    }),
+  );
+  return { errors, ...(firstError !== undefined ? { firstError } : {}) };
+}
+
+async function small(
+  driver: Driver,
+  config: ClientConfig,
+  task: Extract<ClientTask, { kind: 'small' }>,
+): Promise<SmallResult> {
+  await mkdir(task.downloadDir, { recursive: true });
+  const sequential = task.parallel === 1;
+  // "As many in flight as the API allows": a multiplexing API gets its limit on one connection;
+  // a one-transfer-per-connection API gets several connections, one transfer each.
+  const perConnection = sequential ? 1 : task.parallel > 0 ? Math.min(task.parallel, driver.maxInFlight) : driver.maxInFlight;
+  const connections = sequential || driver.maxInFlight > 1 ? 1 : Math.max(1, task.connections);
+  const inFlight = perConnection * connections;
+  const conns: Connection[] = [];
+  try {
+    for (let i = 0; i < connections; i++) conns.push(await driver.connect(config));
+    const remote = (i: number): string => `${task.remotePrefix}${String(i).padStart(5, '0')}.bin`;
+    const laneConn = (lane: number): Connection => conns[lane % connections]!;
+
+    let start = now();
+    const up = await lanes(task.files.length, inFlight, async (i, lane) => {
+      await laneConn(lane).upload(task.files[i]!, remote(i));
+    });
+    const uploadSeconds = seconds(start);
+
+    start = now();
+    const down = await lanes(task.files.length, inFlight, async (i, lane) => {
+      await laneConn(lane).download(remote(i), path.join(task.downloadDir, path.basename(task.files[i]!)));
+    });
+    const downloadSeconds = seconds(start);
+
+    const firstError = up.firstError ?? down.firstError;
+    return {
+      kind: 'small',
+      count: task.files.length,
+      uploadSeconds,
+      downloadSeconds,
+      inFlight,
+      connections,
+      errors: up.errors + down.errors,
+      ...(firstError !== undefined ? { firstError } : {}),
+    };
+  } finally {
+    await Promise.all(conns.map(closeQuietly));
+  }
+}
+
+async function concurrency(
+  driver: Driver,
+  config: ClientConfig,
+  task: Extract<ClientTask, { kind: 'concurrency' }>,
+): Promise<ConcurrencyResult> {
+  const firstErrors: string[] = [];
+  const perClient: number[] = [];
+  let errors = 0;
+  const start = now();
+  await Promise.all(
+    Array.from({ length: task.clients }, async (_, i) => {
+      const began = now();
+      let conn: Connection | undefined;
+      try {
+        conn = await driver.connect(config);
+        await conn.upload(task.local, `${task.remotePrefix}${String(i).padStart(5, '0')}.bin`);
+        perClient.push(seconds(began));
+      } catch (error) {
+        errors++;
+        if (firstErrors.length < 5) firstErrors.push(message(error));
+      } finally {
+        await closeQuietly(conn);
+      }
+    }),
+  );
+  const total = seconds(start);
+  const s = sorted(perClient);
+  return {
+    kind: 'concurrency',
+    clients: task.clients,
+    seconds: total,
+    errors,
+    firstErrors,
+    clientP50: percentileOfSorted(s, 50),
+    clientMax: percentileOfSorted(s, 100),
+  };
+}
+
+/** Run one task against a system. */
+export function runTask(driver: Driver, config: ClientConfig, task: ClientTask): Promise<TaskResult> {
+  switch (task.kind) {
+    case 'upload':
+    case 'download':
+      return transfer(driver, config, task);
+    case 'ping':
+      return pingIdle(driver, config, task.count);
+    case 'pingUnderLoad':
+      return pingUnderLoad(driver, config, task);
+    case 'small':
+      return small(driver, config, task);
+    case 'concurrency':
+      return concurrency(driver, config, task);
+  }
+}

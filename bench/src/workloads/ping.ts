@@ -1,0 +1,78 @@
+/**
+ * Ping round trips, p50 and p99 in µs over `pings` sequential pings: on an idle connection, and
+ * while big-file transfers (download and upload alternating) run back to back — on the same
+ * connection when the system multiplexes, otherwise on a second connection (raw TCP: a separate echo
+ * connection; FTP: NOOP on a second client, since basic-ftp runs one command at a time).
+ */
+import path from 'node:path';
+import { place, removeFiles } from '../files.ts';
+import type { PingResult } from '../messages.ts';
+import type { Metric } from '../results.ts';
+import { transferTimeoutMs, withServer } from './context.ts';
+import type { Workload } from './context.ts';
+
+const base = { workload: 'ping', unit: 'µs', better: 'lower' } as const;
+export const IDLE_P50: Metric = { ...base, name: 'idle p50 µs', target: { vsRaw: ['<=', 1.5] } };
+export const IDLE_P99: Metric = { ...base, name: 'idle p99 µs' };
+export const LOAD_P50: Metric = { ...base, name: 'under load p50 µs' };
+export const LOAD_P99: Metric = { ...base, name: 'under load p99 µs', target: { value: ['<=', 10_000] } };
+
+export const ping: Workload = {
+  id: 'ping',
+  title: 'Ping round trip',
+  budgetMs: (config, systems) => config.runs * systems * (config.loadSeconds * 1000 + transferTimeoutMs(config.size) + 90_000),
+  async run(ctx, systems) {
+    const big = await ctx.bigFile();
+    const { pings, loadSeconds } = ctx.config;
+    const downloadLocal = path.join(ctx.tmp, 'client', 'load-down.bin');
+    const clientTimeout = 30_000 + pings * 20 + loadSeconds * 1000 + transferTimeoutMs(big.size);
+    for (let run = 1; run <= ctx.config.runs; run++) {
+      for (const system of systems) {
+        ctx.log(`ping ${system.id} run ${run}/${ctx.config.runs}`);
+        try {
+          await withServer(ctx, system, clientTimeout, async (session) => {
+            await place(big.path, path.join(session.dataDir, 'big.bin'));
+            try {
+              const { results } = await session.runClient(
+                [
+                  { kind: 'ping', count: pings },
+                  {
+                    kind: 'pingUnderLoad',
+                    count: pings,
+                    local: big.path,
+                    remote: '/big.bin',
+                    uploadRemote: '/load-up.bin',
+                    downloadLocal,
+                    maxTransfers: 1000,
+                    maxSeconds: loadSeconds,
+                  },
+                ],
+                clientTimeout,
+              );
+              const [idle, load] = results as PingResult[];
+              if (idle === undefined || load === undefined) throw new Error('ping: missing results');
+              ctx.recorder.add(IDLE_P50, system.id, idle.p50, { pings: idle.n });
+              ctx.recorder.add(IDLE_P99, system.id, idle.p99, { pings: idle.n });
+              const notes = {
+                pings: load.n,
+                sameConnection: load.sameConnection,
+                transfers: load.transfers,
+                transferBytes: load.transferBytes,
+              };
+              if (load.n < Math.min(pings, 20)) {
+                ctx.recorder.error('ping', system.id, `under load: only ${load.n} pings fell inside a transfer`);
+              } else {
+                ctx.recorder.add(LOAD_P50, system.id, load.p50, notes);
+                ctx.recorder.add(LOAD_P99, system.id, load.p99, notes);
+              }
+            } finally {
+              await removeFiles(downloadLocal, path.join(session.dataDir, 'load-up.bin'));
+            }
+          });
+        } catch (error) {
+          ctx.recorder.error('ping', system.id, error);
+        }
+      }
+    }
+  },
+};

@@ -1,0 +1,113 @@
+/**
+ * Small files: `smallFiles` random files of 4 KiB uploaded, then downloaded, one at a time and then
+ * with as many in flight as the API allows (a multiplexed client: its request limit on one
+ * connection; a one-transfer-per-connection client: `smallConnections` connections). Files per
+ * second, per direction. Every copy on both sides is checked by SHA-256 afterwards.
+ */
+import path from 'node:path';
+import { makeSmallFiles, removeFiles, verifyCopy } from '../files.ts';
+import type { TestFile } from '../files.ts';
+import type { SmallResult } from '../messages.ts';
+import type { Metric } from '../results.ts';
+import type { SystemDef } from '../systems.ts';
+import { withServer } from './context.ts';
+import type { BenchContext, Workload } from './context.ts';
+
+const base = { workload: 'small', unit: 'files/s', better: 'higher', target: { vsFtp: ['>=', 3] } } as const;
+export const SEQ_UP: Metric = { ...base, name: 'upload files/s, 1 at a time' };
+export const SEQ_DOWN: Metric = { ...base, name: 'download files/s, 1 at a time' };
+export const PAR_UP: Metric = { ...base, name: 'upload files/s, parallel' };
+export const PAR_DOWN: Metric = { ...base, name: 'download files/s, parallel' };
+
+/** Per-file allowance for the time limit: FTP's one-at-a-time small files run at ~20/s. */
+const PER_FILE_MS = 100;
+
+const remoteName = (prefix: string, i: number): string => `${prefix}${String(i).padStart(5, '0')}.bin`;
+
+/** Check the server's and the client's copies; returns how many are bad and the first problem. */
+async function verify(
+  files: readonly TestFile[],
+  dataDir: string,
+  prefix: string,
+  downloadDir: string,
+): Promise<{ bad: number; first?: string }> {
+  let bad = 0;
+  let first: string | undefined;
+  for (let i = 0; i < files.length; i++) {
+    const original = files[i]!;
+    for (const copy of [
+      path.join(dataDir, remoteName(prefix, i)),
+      path.join(downloadDir, path.basename(original.path)),
+    ]) {
+      const problem = await verifyCopy(copy, original);
+      if (problem !== undefined) {
+        bad++;
+        first ??= problem;
+      }
+    }
+  }
+  return first !== undefined ? { bad, first } : { bad };
+}
+
+async function runSystem(ctx: BenchContext, files: readonly TestFile[], system: SystemDef): Promise<void> {
+  const { smallConnections } = ctx.config;
+  const modes = [
+    { parallel: 1, prefix: 's-seq-', up: SEQ_UP, down: SEQ_DOWN },
+    { parallel: 0, prefix: 's-par-', up: PAR_UP, down: PAR_DOWN },
+  ] as const;
+  const clientTimeout = 30_000 + files.length * 2 * modes.length * PER_FILE_MS;
+  await withServer(ctx, system, clientTimeout, async (session) => {
+    const downloadDirs = modes.map((m) => path.join(ctx.tmp, 'client', system.id, m.prefix));
+    try {
+      const { results } = await session.runClient(
+        modes.map((m, i) => ({
+          kind: 'small' as const,
+          files: files.map((f) => f.path),
+          remotePrefix: '/' + m.prefix,
+          downloadDir: downloadDirs[i]!,
+          parallel: m.parallel,
+          connections: smallConnections,
+        })),
+        clientTimeout,
+      );
+      for (const [i, mode] of modes.entries()) {
+        const r = results[i] as SmallResult | undefined;
+        if (r === undefined) throw new Error('small: missing result');
+        const check = await verify(files, session.dataDir, mode.prefix, downloadDirs[i]!);
+        if (r.errors > 0 || check.bad > 0) {
+          ctx.recorder.error(
+            'small',
+            system.id,
+            `${mode.up.name.replace('upload ', '')}: ${r.errors} failed, ${check.bad} bad copies` +
+              ` (${r.firstError ?? check.first ?? ''})`,
+          );
+          continue;
+        }
+        const notes = { files: r.count, inFlight: r.inFlight, connections: r.connections };
+        ctx.recorder.add(mode.up, system.id, r.count / r.uploadSeconds, notes);
+        ctx.recorder.add(mode.down, system.id, r.count / r.downloadSeconds, notes);
+      }
+    } finally {
+      await removeFiles(...downloadDirs);
+    }
+  });
+}
+
+export const small: Workload = {
+  id: 'small',
+  title: 'Small files (4 KiB)',
+  budgetMs: (config, systems) => config.runs * systems * (60_000 + config.smallFiles * 4 * PER_FILE_MS),
+  async run(ctx, systems) {
+    const files = await makeSmallFiles(path.join(ctx.tmp, 'small-src'), ctx.config.smallFiles, ctx.config.smallSize);
+    for (let run = 1; run <= ctx.config.runs; run++) {
+      for (const system of systems) {
+        ctx.log(`small ${system.id} run ${run}/${ctx.config.runs}`);
+        try {
+          await runSystem(ctx, files, system);
+        } catch (error) {
+          ctx.recorder.error('small', system.id, error);
+        }
+      }
+    }
+  },
+};
