@@ -88,6 +88,7 @@ export class ClientChannel {
         socket = tls.connect({
           host,
           port,
+          localAddress: this.options.localAddress,
           servername: net.isIP(host) ? undefined : host,
           ...rest,
           // a pin replaces CA validation unless the caller explicitly asks for both
@@ -95,7 +96,7 @@ export class ClientChannel {
           ...(pinned && rest.rejectUnauthorized !== true ? { checkServerIdentity: () => undefined } : {}),
         });
       } else {
-        socket = net.connect({ host, port });
+        socket = net.connect({ host, port, localAddress: this.options.localAddress });
       }
       const timer = setTimeout(() => fail(new FileShareError('ETIMEDOUT', `could not connect to ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
       const fail = (err: FileShareError) => {

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -14,10 +14,13 @@ import type { DownloadOptions, TransferResult } from './transfer-types.ts';
 
 /** Where downloaded bytes go, and how to finish or undo. */
 interface Destination {
-  /** Created when the server's go-ahead arrives. */
-  open(): Writable;
+  /** Bytes already present from an interrupted download (resume), with their SHA-256 state. */
+  readonly existing: { bytes: number; hash: Hash } | undefined;
+  /** Created when the server's go-ahead arrives: append at `offset` (a confirmed prefix) or start over. */
+  open(offset: number): Writable;
   commit(): Promise<void>;
-  abort(): Promise<void>;
+  /** Undo; with `keep`, a resumable download keeps its partial data for the next attempt. */
+  abort(keep: boolean): Promise<void>;
 }
 
 /**
@@ -28,18 +31,24 @@ interface Destination {
 export async function download(ctx: TransferContext, remotePath: string, destination: string | Writable, options: DownloadOptions = {}): Promise<TransferResult> {
   const { signal } = options;
   throwIfAborted(signal);
-  const target = typeof destination === 'string' ? await localDestination(destination, remotePath) : streamDestination(destination);
+  if (options.resume && typeof destination !== 'string') throw new TypeError('options.resume needs a local file path as the destination');
+  const target = typeof destination === 'string' ? await localDestination(destination, remotePath, options.resume === true) : streamDestination(destination);
+  const existing = target.existing;
   const { channel, metrics } = ctx;
   let incoming: IncomingStream | undefined;
+  let offset = 0;
   let failure: FileShareError | undefined;
   let meter: ProgressMeter | undefined;
   let request: ReturnType<typeof channel.request>;
   try {
-    request = channel.request('download', { path: remotePath, offset: 0 }, {
+    const args = existing ? { path: remotePath, offset: existing.bytes, prefixSha256: existing.hash.copy().digest('hex') } : { path: remotePath, offset: 0 };
+    request = channel.request('download', args, {
       onPartial: (part) => {
         if (incoming || failure) return;
         const connection = channel.requireOpen();
         const totalBytes = typeof part.size === 'number' ? part.size : undefined;
+        // the server continues after our partial data only if it hashed the same; else from zero
+        offset = existing && part.offset === existing.bytes ? existing.bytes : 0;
         meter = new ProgressMeter(
           { id: request.id, direction: 'download', path: remotePath, totalBytes },
           (progress) => {
@@ -47,8 +56,10 @@ export async function download(ctx: TransferContext, remotePath: string, destina
             metrics.emit('progress', progress);
           },
           ctx.options.progressIntervalMs,
+          offset,
         );
-        incoming = new IncomingStream(target.open(), {
+        incoming = new IncomingStream(target.open(offset), {
+          seedHash: offset > 0 ? existing?.hash : undefined,
           window: ctx.options.window,
           sendCredit: (bytes) => connection.send(encodeCredit(request.id, bytes)),
           onFailure: (err) => {
@@ -61,7 +72,7 @@ export async function download(ctx: TransferContext, remotePath: string, destina
       },
     });
   } catch (err) {
-    await target.abort();
+    await target.abort(true);
     throw toFileShareError(err);
   }
   const stopListening = onAbort(signal, () => {
@@ -74,26 +85,33 @@ export async function download(ctx: TransferContext, remotePath: string, destina
     if (failure) throw failure;
     if (!incoming) throw new FileShareError('EPROTO', 'the server finished a download without sending its data stream');
     const totals = await incoming.finish();
-    if (totals.bytes !== response.bytes || totals.sha256 !== response.sha256) {
-      throw new FileShareError('EINTEGRITY', `received ${totals.bytes} bytes with SHA-256 ${totals.sha256}, but the server sent ${String(response.bytes)} bytes with ${String(response.sha256)}`);
+    const bytes = offset + totals.bytes;
+    if (bytes !== response.bytes || totals.sha256 !== response.sha256) {
+      throw new FileShareError('EINTEGRITY', `received ${bytes} bytes with SHA-256 ${totals.sha256}, but the server sent ${String(response.bytes)} bytes with ${String(response.sha256)}`);
     }
     await target.commit();
     meter?.flush();
     const ms = meter?.elapsedMs ?? 0;
-    const result: TransferResult = { bytes: totals.bytes, sha256: totals.sha256, ms, mbps: megabytesPerSecond(totals.bytes, ms) };
+    const result: TransferResult = { bytes, sha256: totals.sha256, ms, mbps: megabytesPerSecond(totals.bytes, ms) };
     metrics.emit('transfer', { id: request.id, direction: 'download', path: remotePath, ...result });
     return result;
   } catch (err) {
     incoming?.stop();
-    await target.abort();
-    throw failure ?? toFileShareError(err);
+    const error = failure ?? toFileShareError(err);
+    // data that failed its hash check is never kept; an interruption keeps a resumable download's
+    await target.abort(error.code !== 'EINTEGRITY');
+    throw error;
   } finally {
     stopListening();
   }
 }
 
-/** A local file target: an existing folder receives the remote file's base name. */
-async function localDestination(destination: string, remotePath: string): Promise<Destination> {
+/**
+ * A local file target: an existing folder receives the remote file's base name. Data goes to a
+ * temporary file beside it, renamed into place once verified. A resumable download uses the stable
+ * name `.<name>.fileshare-partial`, so that a later attempt finds what an interrupted one left.
+ */
+async function localDestination(destination: string, remotePath: string, resumable: boolean): Promise<Destination> {
   let finalPath = destination;
   try {
     if ((await stat(destination)).isDirectory()) {
@@ -104,29 +122,57 @@ async function localDestination(destination: string, remotePath: string): Promis
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toFileShareError(err);
   }
-  const tempPath = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.fileshare-part-${randomBytes(6).toString('hex')}`);
+  const dir = path.dirname(finalPath);
+  const name = path.basename(finalPath);
+  const tempPath = resumable ? path.join(dir, `.${name}.fileshare-partial`) : path.join(dir, `.${name}.fileshare-part-${randomBytes(6).toString('hex')}`);
+  const existing = resumable ? await hashExisting(tempPath) : undefined;
   let stream: Writable | undefined;
   return {
-    open() {
-      stream = createWriteStream(tempPath, { flags: 'wx', highWaterMark: 1 << 20 });
+    existing,
+    open(offset: number) {
+      stream = offset > 0
+        ? createWriteStream(tempPath, { flags: 'r+', start: offset, highWaterMark: 1 << 20 })
+        : createWriteStream(tempPath, { flags: resumable ? 'w' : 'wx', highWaterMark: 1 << 20 });
       return stream;
     },
     async commit() {
       await rename(tempPath, finalPath);
     },
-    async abort() {
-      if (!stream) return;
-      stream.destroy();
-      await new Promise((resolve) => (stream!.closed ? resolve(undefined) : stream!.once('close', resolve)));
-      await unlink(tempPath).catch(() => {});
+    async abort(keep: boolean) {
+      if (stream) {
+        // a kept partial file must hold exactly what was written: flush rather than destroy
+        if (keep && resumable && !stream.destroyed) stream.end();
+        else stream.destroy();
+        await new Promise((resolve) => (stream!.closed ? resolve(undefined) : stream!.once('close', resolve)));
+      }
+      if (!(keep && resumable)) await unlink(tempPath).catch(() => {});
     },
   };
+}
+
+/** Size and SHA-256 state of a partial download, if there is one. */
+async function hashExisting(file: string): Promise<{ bytes: number; hash: Hash } | undefined> {
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    return undefined;
+  }
+  if (size === 0) return undefined;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, hash };
 }
 
 /** The caller's Writable: ended on success, destroyed with the error on failure. */
 function streamDestination(stream: Writable): Destination {
   if (typeof stream?.write !== 'function') throw new TypeError('download destination must be a file path or a Writable stream');
   return {
+    existing: undefined,
     open: () => stream,
     commit: async () => {},
     abort: async () => {},

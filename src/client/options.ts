@@ -23,6 +23,8 @@ export interface FileShareClientOptions {
   port?: number;
   /** Connect over TLS: `true` for system CAs, or TLS options. */
   tls?: boolean | ClientTlsOptions;
+  /** Local address to connect from (multi-homed machines). @default chosen by the OS */
+  localAddress?: string;
   /** Time allowed for TCP/TLS connect plus the HELLO exchange, ms. @default 10000 */
   connectTimeout?: number;
   /** Time allowed for a control request (not transfers) to be answered, ms. @default 30000 */
@@ -40,7 +42,7 @@ export interface FileShareClientOptions {
 }
 
 /** @internal */
-export type ResolvedClientOptions = Required<Omit<FileShareClientOptions, 'tls'>> & { tls: ClientTlsOptions | undefined };
+export type ResolvedClientOptions = Required<Omit<FileShareClientOptions, 'tls' | 'localAddress'>> & { tls: ClientTlsOptions | undefined; localAddress: string | undefined };
 
 /** @internal */
 export function resolveClientOptions(options: FileShareClientOptions = {}): ResolvedClientOptions {
@@ -52,6 +54,7 @@ export function resolveClientOptions(options: FileShareClientOptions = {}): Reso
   const resolved: ResolvedClientOptions = {
     host,
     port,
+    localAddress: options.localAddress,
     tls: options.tls === true ? {} : options.tls === false || options.tls === undefined ? undefined : options.tls,
     connectTimeout: positiveInteger('connectTimeout', options.connectTimeout, 10_000),
     requestTimeout: positiveInteger('requestTimeout', options.requestTimeout, 30_000),

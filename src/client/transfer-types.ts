@@ -22,6 +22,14 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** For a Readable source: the size in bytes, if known (progress totals, early size checks). */
   size?: number;
+  /**
+   * Make the upload resumable (local file sources only): if an earlier attempt of the same file to
+   * the same path was interrupted (dropped connection, crash, server restart), continue after the
+   * bytes the server kept, once both sides proved by SHA-256 that they are the start of this file;
+   * otherwise start from zero. An interrupted resumable upload keeps its data on the server until it
+   * is resumed or expires (`resumableUploadTtl`). @default false
+   */
+  resume?: boolean;
 }
 
 /** Options of `client.download`. */
@@ -30,4 +38,11 @@ export interface DownloadOptions {
   onProgress?: (progress: TransferProgress) => void;
   /** Cancel the download: it rejects with `EABORTED`; a local destination file is not created. */
   signal?: AbortSignal;
+  /**
+   * Resume an interrupted download to a local path: the partial data is kept beside the target as
+   * `.<name>.fileshare-partial`, and the next download with `resume` continues after it once the
+   * server confirmed, by SHA-256, that it is the start of the same file (otherwise from zero).
+   * @default false
+   */
+  resume?: boolean;
 }

@@ -1,36 +1,81 @@
+import { createHash, type Hash } from 'node:crypto';
 import { FileShareError } from '../../errors.ts';
-import { optionalCount } from '../../protocol/fields.ts';
+import { optionalCount, requireSha256 } from '../../protocol/fields.ts';
 import { ProgressMeter } from '../../metrics/progress-meter.ts';
 import { megabytesPerSecond } from '../../metrics/summary.ts';
+import type { ReadHandle, Storage } from '../../storage/types.ts';
 import type { Handler } from './handler.ts';
 
-/** `download { path, offset? }`: `PARTIAL { size, mtime, offset }`, DATA within credit, then `{ bytes, sha256 }`. */
+/**
+ * `download { path, offset?, prefixSha256? }`: `PARTIAL { size, mtime, offset }`, DATA within
+ * credit, then `{ bytes, sha256 }` where the hash covers the whole file.
+ *
+ * Resuming: a client that has the first `offset` bytes sends their SHA-256. Only when the server's
+ * first `offset` bytes hash the same does it continue from there (its hash seeded with them);
+ * otherwise it answers `offset: 0` and sends the whole file. Appending blindly is never done.
+ */
 export const download: Handler = {
   async run(request) {
     request.require('read');
     const { session } = request;
     const { host } = session;
     const path = request.path();
-    const offset = optionalCount(request.args, 'offset') ?? 0;
-    if (offset !== 0) throw new FileShareError('EINVAL', 'resuming a download at an offset is not supported by this server');
-    const handle = await request.storage.openRead(path, { offset, highWaterMark: host.options.chunkSize });
+    const askedOffset = optionalCount(request.args, 'offset') ?? 0;
+    const prefixSha256 = askedOffset > 0 ? requireSha256(request.args, 'prefixSha256') : undefined;
+    const { storage } = request;
+    const highWaterMark = host.options.chunkSize;
+
+    let seed: Hash | undefined;
+    let offset = 0;
+    if (prefixSha256 !== undefined) {
+      seed = await hashFirstBytes(storage, path, askedOffset, highWaterMark);
+      if (seed && seed.copy().digest('hex') === prefixSha256) offset = askedOffset;
+      else seed = undefined;
+    }
+    const handle = await storage.openRead(path, { offset, highWaterMark });
     const username = request.user.username;
     const meter = new ProgressMeter(
       { id: request.id, direction: 'download', path, totalBytes: handle.size, username },
       (progress) => host.metrics.emit('progress', progress),
       host.options.progressIntervalMs,
+      offset,
     );
     try {
       request.partial({ size: handle.size, mtime: handle.mtime, offset });
-      const totals = await request.send(handle.stream, { onChunk: (n) => meter.add(n) });
+      const sent = await request.send(handle.stream, { onChunk: (n) => meter.add(n), seedHash: seed });
       meter.flush();
+      const bytes = offset + sent.bytes;
       const ms = meter.elapsedMs;
-      const mbps = megabytesPerSecond(totals.bytes, ms);
-      host.metrics.emit('transfer', { id: request.id, direction: 'download', path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256, username });
-      host.emitSafe('download', { connection: session.info, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
-      return { bytes: totals.bytes, sha256: totals.sha256 };
+      const mbps = megabytesPerSecond(sent.bytes, ms);
+      host.metrics.emit('transfer', { id: request.id, direction: 'download', path, bytes, ms, mbps, sha256: sent.sha256, username });
+      host.emitSafe('download', { connection: session.info, username, path, bytes, ms, mbps, sha256: sent.sha256 });
+      return { bytes, sha256: sent.sha256 };
     } finally {
       handle.stream.destroy();
     }
   },
 };
+
+/** SHA-256 state after the first `count` bytes of the file, or undefined if it is shorter. */
+async function hashFirstBytes(storage: Storage, path: string, count: number, highWaterMark: number): Promise<Hash | undefined> {
+  const handle: ReadHandle = await storage.openRead(path, { offset: 0, highWaterMark });
+  if (handle.size < count) {
+    handle.stream.destroy();
+    return undefined;
+  }
+  const hash = createHash('sha256');
+  let left = count;
+  try {
+    for await (const chunk of handle.stream) {
+      const buffer = chunk as Buffer;
+      const part = buffer.length <= left ? buffer : buffer.subarray(0, left);
+      hash.update(part);
+      left -= part.length;
+      if (left === 0) break;
+    }
+  } finally {
+    handle.stream.destroy();
+  }
+  if (left !== 0) throw new FileShareError('EIO', `${path} changed while it was being read`);
+  return hash;
+}
