@@ -88,7 +88,8 @@ export class ClientChannel {
         socket = tls.connect({
           host,
           port,
-          localAddress: this.options.localAddress,
+          // tls.connect passes net options such as localAddress on to the TCP socket
+          ...({ localAddress: this.options.localAddress } as object),
           servername: net.isIP(host) ? undefined : host,
           ...rest,
           // a pin replaces CA validation unless the caller explicitly asks for both
