@@ -9,7 +9,7 @@ import { ProgressMeter } from '../metrics/progress-meter.ts';
 import type { JsonObject } from '../protocol/fields.ts';
 import { FrameType } from '../protocol/frame.ts';
 import { OutgoingStream } from '../transport/outgoing-stream.ts';
-import { abortError, onAbort, throwIfAborted } from './abort.ts';
+import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
 
@@ -75,7 +75,7 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
       meter = new ProgressMeter(
         { id: request.id, direction: 'upload', path: remotePath, totalBytes: size },
         (progress) => {
-          options.onProgress?.(progress);
+          reportProgress(options.onProgress, progress);
           metrics.emit('progress', progress);
         },
         ctx.options.progressIntervalMs,

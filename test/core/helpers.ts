@@ -76,6 +76,18 @@ export async function rejects(promise: Promise<unknown>, code: FileShareErrorCod
   throw new Error('unreachable');
 }
 
+/** Await `promise`, which must reject with a FileShareError (any code); returns it. */
+export async function failure(promise: Promise<unknown>): Promise<FileShareError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (!(err instanceof FileShareError)) throw err;
+    return err;
+  }
+  assert.unreachable('expected a rejection');
+  throw new Error('unreachable');
+}
+
 /** Poll `check` until it returns true, at most `timeoutMs`. */
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
