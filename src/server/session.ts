@@ -45,6 +45,7 @@ export class Session {
   private readonly requests = new Map<number, ActiveRequest>();
   private readonly timers: NodeJS.Timeout[] = [];
   private loginTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
   private closedPromise: Promise<void>;
   private resolveClosed!: () => void;
 
@@ -61,7 +62,8 @@ export class Session {
       onFrame: (frame) => this.onFrame(frame),
       onClose: (error) => this.onClose(error),
     });
-    this.addTimer(setTimeout(() => this.timeout('no HELLO within the handshake timeout'), options.handshakeTimeout));
+    this.handshakeTimer = setTimeout(() => this.timeout('no HELLO within the handshake timeout'), options.handshakeTimeout);
+    this.addTimer(this.handshakeTimer);
     this.loginTimer = setTimeout(() => this.timeout('not logged in within the login timeout'), options.loginTimeout);
     this.timers.push(this.loginTimer);
     const idleCheck = Math.max(10, Math.min(30_000, Math.floor(Math.min(options.idleTimeout, options.frameTimeout) / 4)));
@@ -135,6 +137,8 @@ export class Session {
     this.peerWindow = hello.window;
     this.connection.peerMaxFrameSize = hello.maxFrameSize;
     this.handshakeDone = true;
+    // the handshake is over: without this, every connection was cut after handshakeTimeout
+    clearTimeout(this.handshakeTimer);
     this.connection.sendJson(FrameType.HELLO, 0, {
       protocol: PROTOCOL_NAME,
       version: PROTOCOL_VERSION,

@@ -54,6 +54,7 @@ async function watched<T>(client: FileShareClient, transfer: () => Promise<T>): 
       if (!done) pingsDuring++;
     }
   })();
+  pinger.catch(() => {}); // handled: its failure surfaces when awaited below, not as an unhandled rejection
   try {
     const result = await transfer();
     done = true; // pings resolved after this point are not counted

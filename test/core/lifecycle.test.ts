@@ -50,6 +50,14 @@ test('an idle logged-in client is disconnected after idleTimeout; the client clo
   await rejects(client.stat('/'), 'ETIMEDOUT');
 });
 
+test('a connection that completed its HELLO outlives handshakeTimeout', async () => {
+  const t = await testServer({ server: { handshakeTimeout: 200 } });
+  const client = await t.connect();
+  await sleep(500);
+  assert.ok(client.connected);
+  await client.stat('/');
+});
+
 test('pings keep a connection from being idle, and so does a transfer in progress', async () => {
   const t = await testServer({ server: { idleTimeout: 300 } });
   const client = await t.connect();
