@@ -49,7 +49,7 @@ export class FrameConnection {
     readonly socket: Socket,
     private readonly options: FrameConnectionOptions,
   ) {
-    this.decoder = new FrameDecoder(options.maxFrameSize);
+    this.decoder = new FrameDecoder(options.maxFrameSize, { streamData: true });
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
@@ -116,6 +116,12 @@ export class FrameConnection {
         }
         if (this.nextSender >= this.senders.length) this.nextSender = 0;
         const sender = this.senders[this.nextSender]!;
+        if (sender.isStopped) {
+          // cancelled by its owner without removeSender (e.g. the peer failed the request): drop it,
+          // or dead senders pile up for the life of the connection
+          this.senders.splice(this.nextSender, 1);
+          continue;
+        }
         const chunk = sender.takeChunk(maxChunk);
         if (chunk) {
           if (!corked) {

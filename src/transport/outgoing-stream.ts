@@ -52,6 +52,11 @@ export class OutgoingStream {
     this.wake();
   }
 
+  /** True once finished, cancelled or failed: it will send nothing more. */
+  get isStopped(): boolean {
+    return this.done;
+  }
+
   /** True when everything was sent; the scheduler then calls {@link finish}. */
   get isDrained(): boolean {
     return this.ended && this.pending === null && !this.done;
