@@ -1,5 +1,5 @@
 import { FileShareError } from '../errors.ts';
-import { type Frame, HEADER_SIZE, LENGTH_OVERHEAD, frameTypeName, isFrameType } from './frame.ts';
+import { type Frame, FrameType, HEADER_SIZE, LENGTH_OVERHEAD, frameTypeName, isFrameType } from './frame.ts';
 
 /**
  * Incremental frame decoder: feed it bytes as they arrive with {@link FrameDecoder.push}, get whole
@@ -30,8 +30,16 @@ export class FrameDecoder {
   private bodyLength = 0;
   private failure: FileShareError | undefined;
 
-  /** @param maxFrameSize - largest accepted value of the length field */
-  constructor(private readonly maxFrameSize: number) {}
+  /**
+   * @param maxFrameSize - largest accepted value of the length field
+   * @param options - `streamData`: hand out DATA bodies in fragments as their bytes arrive, each a
+   *   zero-copy view of a received chunk, instead of joining a frame that spans several socket reads
+   *   (file data is a byte stream: its frame boundaries carry no meaning). Other frames are whole.
+   */
+  constructor(
+    private readonly maxFrameSize: number,
+    private readonly options: { streamData?: boolean } = {},
+  ) {}
 
   /** Bytes received but not yet part of a returned frame. */
   get pendingBytes(): number {
@@ -64,6 +72,17 @@ export class FrameDecoder {
         this.stream = header.readUInt32BE(5);
         this.bodyLength = length - LENGTH_OVERHEAD;
         this.state = 'body';
+      }
+      if (this.options.streamData && this.type === FrameType.DATA && this.bodyLength > 0) {
+        // pass on what has arrived, chunk by chunk, without copying
+        while (this.bodyLength > 0 && this.buffered > 0) {
+          const piece = this.take(Math.min(this.bodyLength, this.chunks[0]!.length));
+          this.bodyLength -= piece.length;
+          frames.push({ type: FrameType.DATA, stream: this.stream, body: piece });
+        }
+        if (this.bodyLength > 0) break;
+        this.state = 'header';
+        continue;
       }
       if (this.buffered < this.bodyLength) break;
       const body = this.take(this.bodyLength);

@@ -89,4 +89,29 @@ test('a truncated frame yields nothing and waits', () => {
   assert.is(d.pendingBytes, 0 + 2); // header consumed, 2 body bytes waiting
 });
 
+test('streamData: DATA bodies come out as zero-copy fragments whose bytes add up; other frames stay whole', () => {
+  const payload = Buffer.from('0123456789abcdefghij');
+  const bytes = Buffer.concat([...encodeData(5, payload), encodeJsonFrame(FrameType.END, 5, { bytes: 20 })]);
+  for (const size of [1, 3, 7, 64]) {
+    const decoder = new FrameDecoder(1024, { streamData: true });
+    const out: Frame[] = [];
+    for (let i = 0; i < bytes.length; i += size) out.push(...decoder.push(bytes.subarray(i, i + size)));
+    const data = out.filter((f) => f.type === FrameType.DATA);
+    assert.ok(data.every((f) => f.stream === 5 && f.body.length > 0));
+    assert.is(Buffer.concat(data.map((f) => f.body)).toString(), payload.toString(), `chunk size ${size}`);
+    const rest = out.filter((f) => f.type !== FrameType.DATA);
+    assert.equal(summary(rest), [`${FrameType.END}:5:${Buffer.from(JSON.stringify({ bytes: 20 })).toString('hex')}`]);
+    assert.is(decoder.pendingBytes, 0);
+  }
+});
+
+test('streamData: a DATA fragment is a view of the received chunk, and limits still apply', () => {
+  const chunk = Buffer.concat(encodeData(1, Buffer.alloc(100, 7)));
+  const decoder = new FrameDecoder(1024, { streamData: true });
+  const [first] = decoder.push(chunk.subarray(0, 50));
+  assert.is(first!.body.buffer, chunk.buffer);
+  assert.is(first!.body.length, 50 - 9);
+  expectProto(() => new FrameDecoder(16, { streamData: true }).push(chunk), /exceeds/);
+});
+
 test.run();
