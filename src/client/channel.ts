@@ -258,7 +258,11 @@ export class ClientChannel {
 
   private onClose(error: FileShareError | undefined): void {
     const reason = this.failure ?? error ?? new FileShareError('ECLOSED', 'the connection was closed');
-    this.failure = reason.code === 'ECLOSED' || this.failure ? reason : new FileShareError('ECLOSED', `connection lost: ${reason.message}`, { cause: reason });
+    // A failure this side detected keeps its code: EPROTO (the server broke the protocol, e.g. a
+    // HELLO of another major version) and ETIMEDOUT (no HELLO within connectTimeout) are what
+    // connect() documents. Anything else (an internal failure) is reported as a lost connection.
+    const keep = this.failure !== undefined || reason.code === 'ECLOSED' || reason.code === 'EPROTO' || reason.code === 'ETIMEDOUT';
+    this.failure = keep ? reason : new FileShareError('ECLOSED', `connection lost: ${reason.message}`, { cause: reason });
     this.helloWaiter?.reject(this.failure);
     for (const request of [...this.pending.values()]) request.reject(this.failure);
     for (const ping of [...this.pings.values()]) ping.reject(this.failure);
