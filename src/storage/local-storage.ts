@@ -25,8 +25,12 @@ import { isResumableTempName, isTempName, makeTempName, RESUME_KEY_PATTERN, resu
 import type { Entry, OpenUploadOptions, ReadHandle, ResumeOptions, Storage, SweepOptions, UploadTarget } from './types.ts';
 import type { FileHandle } from 'node:fs/promises';
 
-/** Temporary files of resumable uploads open in this process: one attempt per file at a time. */
-const ACTIVE_RESUMABLE = new Set<string>();
+/**
+ * Temporary files of uploads in progress in this process, resumable or not: one attempt per
+ * resumable file at a time, and the sweeper never touches them (before, a plain upload whose temp
+ * file was quiet for `abandonedTtlMs` lost it mid-transfer and failed with ENOENT).
+ */
+const ACTIVE_UPLOADS = new Set<string>();
 
 /** Options of {@link LocalStorage}. */
 export interface LocalStorageOptions {
@@ -262,8 +266,16 @@ export class LocalStorage implements Storage {
     if (size !== undefined) await this.#checkSpace(dir, size, remote);
     if (options.resume) return this.#openResumable(remote, target, dir, overwrite, size, options.resume);
     const temp = path.join(dir, makeTempName(path.basename(target)));
-    const handle = await this.#fs(remote, () => fsp.open(temp, 'wx', 0o644));
-    return new LocalUpload({ handle, temp, target, remote, overwrite, fsync: this.#fsync });
+    ACTIVE_UPLOADS.add(temp); // before it exists: the sweeper must never see it unclaimed
+    const release = () => ACTIVE_UPLOADS.delete(temp);
+    let handle: FileHandle;
+    try {
+      handle = await this.#fs(remote, () => fsp.open(temp, 'wx', 0o644));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return new LocalUpload({ handle, temp, target, remote, overwrite, fsync: this.#fsync, onSettled: release });
   }
 
   /**
@@ -275,9 +287,9 @@ export class LocalStorage implements Storage {
   async #openResumable(remote: string, target: string, dir: string, overwrite: boolean, size: number | undefined, resume: ResumeOptions): Promise<UploadTarget> {
     if (!RESUME_KEY_PATTERN.test(resume.key)) throw storageError('EINVAL', remote, 'invalid resume key');
     const temp = path.join(dir, resumableTempName(resume.key));
-    if (ACTIVE_RESUMABLE.has(temp)) throw storageError('EBUSY', remote, 'this upload is already in progress on another connection');
-    ACTIVE_RESUMABLE.add(temp);
-    const release = () => ACTIVE_RESUMABLE.delete(temp);
+    if (ACTIVE_UPLOADS.has(temp)) throw storageError('EBUSY', remote, 'this upload is already in progress on another connection');
+    ACTIVE_UPLOADS.add(temp);
+    const release = () => ACTIVE_UPLOADS.delete(temp);
     try {
       let handle: FileHandle | undefined;
       if (!resume.restart) {
@@ -323,11 +335,12 @@ export class LocalStorage implements Storage {
         const abs = path.join(dir, d.name);
         if (d.isDirectory()) {
           await walk(abs);
-        } else if (d.isFile() && isTempName(d.name) && !ACTIVE_RESUMABLE.has(abs)) {
+        } else if (d.isFile() && isTempName(d.name) && !ACTIVE_UPLOADS.has(abs)) {
           const ttl = isResumableTempName(d.name) ? options.resumableTtlMs : options.abandonedTtlMs;
           try {
             const { mtimeMs } = await fsp.lstat(abs);
-            if (now - mtimeMs >= ttl) {
+            // checked again after the await: an upload may have claimed the file meanwhile
+            if (now - mtimeMs >= ttl && !ACTIVE_UPLOADS.has(abs)) {
               await unlinkQuietly(abs);
               removed++;
             }

@@ -1,0 +1,243 @@
+/**
+ * Resumable transfers through the public client API: uploads continued after a dropped
+ * connection, a changed local file detected by the prefix hash, downloads continued after an
+ * abort, a corrupted local partial file, and the expiry of unfinished uploads.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { FileShareClient } from '../../src/index.ts';
+import { dispose, makeFile, rejects, sha256File, sizeOf, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
+
+test.after.each(dispose);
+
+const MiB = 1024 * 1024;
+/** Progress after every chunk, so that a test can interrupt a transfer at a given point. */
+const eachChunk = { progressIntervalMs: 0 };
+
+/**
+ * Start a resumable upload and cut it off once `atBytes` were sent, with `interrupt` (close the
+ * client, abort...). Resolves to the error the upload rejected with.
+ */
+async function interruptedUpload(client: FileShareClient, file: string, remote: string, atBytes: number, interrupt: () => void, extra: { overwrite?: boolean } = {}) {
+  let fired = false;
+  const attempt = client.upload(file, remote, {
+    ...extra,
+    resume: true,
+    onProgress: (p) => {
+      if (!fired && p.bytes >= atBytes) {
+        fired = true;
+        interrupt();
+      }
+    },
+  });
+  const error = await rejects(within(attempt, 20_000, 'the interrupted upload'), 'ECLOSED');
+  assert.ok(fired, 'the upload was not interrupted');
+  return error;
+}
+
+/** Wait until the server kept exactly one partial file and no connection holds it; its path and size. */
+async function keptPartial(t: { root: string; server: { connectionCount: number } }): Promise<{ file: string; bytes: number }> {
+  await waitFor(() => t.server.connectionCount === 0, 5000, 'the server to drop the interrupted connection');
+  const temps = await tempFiles(t.root);
+  assert.is(temps.length, 1, `expected one partial file, got ${JSON.stringify(temps)}`);
+  const file = path.join(t.root, temps[0]!);
+  return { file, bytes: await sizeOf(file) };
+}
+
+test('upload: a dropped connection (client.close() mid-upload) is resumed from the kept bytes, verified by SHA-256', async () => {
+  const t = await testServer({ client: eachChunk });
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'data.bin'), 24 * MiB + 5);
+  const first = await t.connect();
+  await interruptedUpload(first, file, '/data.bin', 4 * MiB, () => void first.close());
+  const kept = await keptPartial(t);
+  assert.ok(kept.bytes > 0, 'nothing was kept');
+  assert.equal((await walk(t.root)).filter((n) => !n.startsWith('.fileshare-part-')), [], 'something visible appeared');
+
+  const second = await t.connect();
+  assert.equal(await second.list('/'), [], 'the partial file is listed');
+  let firstProgress = -1;
+  const result = await within(
+    second.upload(file, '/data.bin', { resume: true, onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress) }),
+    20_000,
+    'the resumed upload',
+  );
+  const sha = await sha256File(file);
+  assert.is(result.sha256, sha);
+  assert.is(result.bytes, 24 * MiB + 5);
+  assert.ok(firstProgress >= kept.bytes, `restarted from zero: first progress ${firstProgress}, kept ${kept.bytes}`);
+  assert.is(await sha256File(path.join(t.root, 'data.bin')), sha);
+  assert.equal(await tempFiles(t.root), []);
+});
+
+test('upload: a reconnect right after the drop resumes too (the old attempt may still hold the file)', async () => {
+  const t = await testServer({ client: eachChunk });
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'quick.bin'), 16 * MiB);
+  const first = await t.connect();
+  const second = await t.connect(); // logged in before the drop: the retry goes out at once
+  await interruptedUpload(first, file, '/quick.bin', 3 * MiB, () => void first.close());
+  const result = await within(second.upload(file, '/quick.bin', { resume: true }), 20_000, 'the immediate retry');
+  assert.is(result.sha256, await sha256File(file));
+  assert.is(await sha256File(path.join(t.root, 'quick.bin')), result.sha256);
+  await waitFor(async () => (await tempFiles(t.root)).length === 0, 5000, 'no temp files');
+});
+
+test('upload: the local file changed but kept its size and mtime → the prefix hash differs → restart from zero, right content', async () => {
+  const t = await testServer({ client: eachChunk });
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'doc.bin'), 16 * MiB);
+  const stamp = new Date('2024-01-02T03:04:05Z'); // whole seconds: utimes can restore it exactly
+  await fsp.utimes(file, stamp, stamp);
+  const first = await t.connect();
+  await interruptedUpload(first, file, '/doc.bin', 4 * MiB, () => void first.close());
+  const kept = await keptPartial(t);
+  assert.ok(kept.bytes > MiB);
+
+  // change a byte inside the kept prefix, then put the size and mtime back
+  const handle = await fsp.open(file, 'r+');
+  await handle.write(Buffer.from('changed!'), 0, 8, 1000);
+  await handle.close();
+  await fsp.utimes(file, stamp, stamp);
+
+  const second = await t.connect();
+  let firstProgress = -1;
+  const result = await within(
+    second.upload(file, '/doc.bin', { resume: true, onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress) }),
+    20_000,
+    'the upload after the change',
+  );
+  const sha = await sha256File(file);
+  assert.is(result.sha256, sha);
+  assert.is(await sha256File(path.join(t.root, 'doc.bin')), sha, 'the server appended to a stale prefix');
+  assert.ok(firstProgress < kept.bytes, `it did not restart: first progress ${firstProgress}, kept ${kept.bytes}`);
+  assert.equal(await tempFiles(t.root), []);
+});
+
+test('upload: a resumed upload with overwrite replaces the old file only at the end', async () => {
+  const t = await testServer({ client: eachChunk });
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'v2.bin'), 12 * MiB);
+  const old = await makeFile(path.join(t.root, 'doc.bin'), MiB);
+  const oldSha = await sha256File(old);
+  const first = await t.connect();
+  await interruptedUpload(first, file, '/doc.bin', 2 * MiB, () => void first.close(), { overwrite: true });
+  await keptPartial(t);
+  assert.is(await sha256File(old), oldSha, 'the old file changed before the upload finished');
+  const second = await t.connect();
+  await rejects(second.upload(file, '/doc.bin', { resume: true }), 'EEXIST'); // overwrite is still required
+  const result = await second.upload(file, '/doc.bin', { resume: true, overwrite: true });
+  assert.is(await sha256File(old), result.sha256);
+  assert.equal(await tempFiles(t.root), []);
+});
+
+test('download: an aborted download keeps .<name>.fileshare-partial; resume completes from it and removes it', async () => {
+  const t = await testServer({ client: eachChunk });
+  const local = await tempDir();
+  const remoteFile = await makeFile(path.join(t.root, 'movie.bin'), 24 * MiB + 3);
+  const sha = await sha256File(remoteFile);
+  const client = await t.connect();
+  const target = path.join(local, 'movie.bin');
+  const partial = path.join(local, '.movie.bin.fileshare-partial');
+  const controller = new AbortController();
+  await rejects(
+    within(
+      client.download('/movie.bin', target, {
+        resume: true,
+        signal: controller.signal,
+        onProgress: (p) => (p.bytes >= 4 * MiB ? controller.abort() : undefined),
+      }),
+      20_000,
+      'the aborted download',
+    ),
+    'EABORTED',
+  );
+  assert.not.ok(await fsp.stat(target).catch(() => null), 'the target appeared');
+  const keptBytes = await sizeOf(partial);
+  assert.ok(keptBytes >= 4 * MiB && keptBytes < 24 * MiB, `kept ${keptBytes} bytes`);
+
+  let firstProgress = -1;
+  const result = await within(
+    client.download('/movie.bin', target, { resume: true, onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress) }),
+    20_000,
+    'the resumed download',
+  );
+  assert.is(result.sha256, sha);
+  assert.is(await sha256File(target), sha);
+  assert.ok(firstProgress >= keptBytes, `restarted from zero: first progress ${firstProgress}, kept ${keptBytes}`);
+  assert.not.ok(await fsp.stat(partial).catch(() => null), 'the partial file remains');
+  assert.equal(await fsp.readdir(local), ['movie.bin']);
+});
+
+test('download: a corrupted local partial file → the server answers offset 0 → the right file', async () => {
+  const t = await testServer({ client: eachChunk });
+  const local = await tempDir();
+  const remoteFile = await makeFile(path.join(t.root, 'report.bin'), 6 * MiB);
+  const sha = await sha256File(remoteFile);
+  const client = await t.connect();
+  const target = path.join(local, 'report.bin');
+  const partial = path.join(local, '.report.bin.fileshare-partial');
+  // the right length of the wrong bytes
+  await fsp.copyFile(remoteFile, partial);
+  await fsp.truncate(partial, 2 * MiB);
+  const handle = await fsp.open(partial, 'r+');
+  await handle.write(Buffer.from([0xff ^ (await fsp.readFile(remoteFile)).readUInt8(MiB)]), 0, 1, MiB);
+  await handle.close();
+
+  let firstProgress = -1;
+  const result = await client.download('/report.bin', target, { resume: true, onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress) });
+  assert.is(result.sha256, sha);
+  assert.is(await sha256File(target), sha);
+  assert.ok(firstProgress < 2 * MiB, `it appended to a corrupt prefix: first progress ${firstProgress}`);
+  assert.equal(await fsp.readdir(local), ['report.bin']);
+
+  // a partial longer than the remote file is no prefix either
+  await fsp.rm(target);
+  await makeFile(partial, 7 * MiB);
+  const again = await client.download('/report.bin', target, { resume: true });
+  assert.is(again.sha256, sha);
+  assert.is(await sha256File(target), sha);
+  assert.equal(await fsp.readdir(local), ['report.bin']);
+});
+
+test('expiry: the partial file of an unfinished upload is removed after resumableUploadTtl', async () => {
+  const t = await testServer({ client: eachChunk, server: { resumableUploadTtl: 300 } });
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'gone.bin'), 16 * MiB);
+  const client = await t.connect();
+  await interruptedUpload(client, file, '/gone.bin', 3 * MiB, () => void client.close());
+  await waitFor(() => t.server.connectionCount === 0, 5000, 'the server to drop the connection');
+  const started = Date.now();
+  await waitFor(async () => (await tempFiles(t.root)).length === 0, 5000, 'the sweeper to remove the partial file');
+  assert.ok(Date.now() - started < 5000);
+  // and a later attempt starts from zero and completes
+  const again = await t.connect();
+  const result = await again.upload(file, '/gone.bin', { resume: true });
+  assert.is(result.sha256, await sha256File(file));
+});
+
+test('expiry: the sweeper never removes the temp file of an upload in progress, however slow', async () => {
+  const t = await testServer({ client: eachChunk, server: { resumableUploadTtl: 200 } });
+  const client = await t.connect();
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'slow-resumable.bin'), 64 * 1024);
+  /** 4 chunks of 16 KiB, 450 ms apart: each pause is longer than the TTL. */
+  const slowSource = () =>
+    Readable.from(
+      (async function* () {
+        const data = await fsp.readFile(file);
+        for (let i = 0; i < 4; i++) {
+          if (i > 0) await sleep(450);
+          yield data.subarray(i * 16 * 1024, (i + 1) * 16 * 1024);
+        }
+      })(),
+    );
+  const plain = await within(client.upload(slowSource(), '/slow-plain.bin', { size: 64 * 1024 }), 10_000, 'the slow plain upload');
+  assert.is(plain.sha256, await sha256File(file));
+  assert.is(await sha256File(path.join(t.root, 'slow-plain.bin')), plain.sha256);
+});
+
+test.run();
