@@ -18,7 +18,10 @@ export interface UploadOptions {
   overwrite?: boolean;
   /** Called with progress at most every `progressIntervalMs`, and once at the end. */
   onProgress?: (progress: TransferProgress) => void;
-  /** Cancel the upload: it rejects with `EABORTED` and nothing is left under the target name. */
+  /**
+   * Cancel the upload: it rejects with `EABORTED` and nothing is left under the target name. An
+   * abort that arrives after the server has already stored the file is too late: the upload resolves.
+   */
   signal?: AbortSignal;
   /** For a Readable source: the size in bytes, if known (progress totals, early size checks). */
   size?: number;

@@ -132,8 +132,11 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
       .then((response) => {
         const bytes = Number(response.bytes);
         const sent = outgoing?.sentBytes ?? 0;
-        if (failure) throw failure;
-        if (clientSha === undefined || response.sha256 !== clientSha || bytes !== offset + sent) {
+        const confirmed = clientSha !== undefined && response.sha256 === clientSha && bytes === offset + sent;
+        // An abort that crossed the server's commit is too late: the file is stored, so say so
+        // rather than report EABORTED for a file that exists (END was sent, the server confirmed it).
+        if (failure && !confirmed) throw failure;
+        if (!confirmed) {
           throw new FileShareError('EINTEGRITY', `the server stored ${bytes} bytes with SHA-256 ${String(response.sha256)}, but ${offset + sent} bytes with ${clientSha} were sent`);
         }
         meter?.flush();

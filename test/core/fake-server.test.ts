@@ -103,6 +103,41 @@ test('an upload the server acknowledges with another SHA-256 is EINTEGRITY', asy
   await rejects(c.upload(Readable.from([Buffer.from('payload')]), '/f'), 'EINTEGRITY');
 });
 
+test('an abort that arrives after the server committed the upload does not report EABORTED for a stored file', async () => {
+  let endSeen: () => void = () => {};
+  const ended = new Promise<void>((resolve) => (endSeen = resolve));
+  let end: Record<string, unknown> = {};
+  const port = await fakeServer((frame, send) => {
+    if (frame.type === FrameType.REQUEST) send(encodeJsonFrame(FrameType.PARTIAL, frame.stream, { offset: 0 }));
+    if (frame.type === FrameType.END) {
+      end = request(frame);
+      endSeen();
+    }
+    // the CANCEL crosses the server's commit: the server has stored the file and says so
+    if (frame.type === FrameType.CANCEL) send(encodeJsonFrame(FrameType.RESPONSE, frame.stream, { bytes: end.bytes, sha256: end.sha256 }));
+  });
+  const c = await client(port);
+  const controller = new AbortController();
+  const upload = c.upload(Readable.from([Buffer.from('payload')]), '/f', { signal: controller.signal });
+  await within(ended, 3000, 'the END frame');
+  controller.abort();
+  const result = await within(upload, 3000, 'the upload');
+  assert.is(result.sha256, hex('payload'));
+});
+
+test('an abort the server honours (ERROR EABORTED) rejects EABORTED', async () => {
+  const port = await fakeServer((frame, send) => {
+    if (frame.type === FrameType.REQUEST) send(encodeJsonFrame(FrameType.PARTIAL, frame.stream, { offset: 0 }));
+    if (frame.type === FrameType.CANCEL) send(encodeJsonFrame(FrameType.ERROR, frame.stream, { code: 'EABORTED', message: 'cancelled' }));
+  });
+  const c = await client(port);
+  const controller = new AbortController();
+  const endless = new Readable({ read() { setTimeout(() => this.push(Buffer.alloc(1024)), 5); } });
+  const upload = c.upload(endless, '/f', { signal: controller.signal });
+  setTimeout(() => controller.abort(), 50);
+  await rejects(within(upload, 3000, 'the upload'), 'EABORTED');
+});
+
 test('a server that sends DATA beyond the client\'s window gets a connection error EPROTO', async () => {
   let errorFromClient: Record<string, unknown> | undefined;
   const port = await fakeServer((frame, send) => {
