@@ -136,7 +136,7 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
         // An abort that crossed the server's commit is too late: the file is stored, so say so
         // rather than report EABORTED for a file that exists (END was sent, the server confirmed it).
         if (failure && !confirmed) throw failure;
-        if (!confirmed) {
+        if (!confirmed || clientSha === undefined) {
           throw new FileShareError('EINTEGRITY', `the server stored ${bytes} bytes with SHA-256 ${String(response.sha256)}, but ${offset + sent} bytes with ${clientSha} were sent`);
         }
         meter?.flush();
