@@ -47,6 +47,18 @@ export class ActiveRequest {
     return this.controller.signal;
   }
 
+  /**
+   * Whether the request is waiting for the client rather than for the server's own work: an upload
+   * whose sender has credit but sends nothing, or a download stalled until the client grants credit.
+   * The session's idle timeout applies to such requests, so a client cannot hold a connection (and
+   * a resumable upload's lock) forever by opening a transfer and going silent.
+   */
+  get waitingForPeer(): boolean {
+    if (!this.endWaiter) return false; // no stream in progress: the handler is working
+    if (this.incoming) return this.incoming.awaitingData;
+    return this.outgoing?.awaitingCredit ?? false;
+  }
+
   /** The logged-in user. */
   get user(): AuthenticatedUser {
     if (!this.session.user) throw new FileShareError('ENOTAUTH', 'log in first');

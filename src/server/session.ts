@@ -216,7 +216,10 @@ export class Session {
     const { idleTimeout, frameTimeout } = this.host.options;
     const partialSince = this.connection.partialFrameSince;
     if (partialSince !== undefined && now - partialSince > frameTimeout) return this.timeout('a frame did not complete within the frame timeout');
-    if (this.requests.size > 0) return;
+    // Requests the server is still working on keep the connection; requests that only wait for the
+    // client do not (before, any request in flight did, so a client that opened an upload and went
+    // silent, or whose network died without a FIN, held its connection and upload lock forever).
+    for (const request of this.requests.values()) if (!request.waitingForPeer) return;
     if (now - this.connection.lastActivity > idleTimeout) this.timeout('idle timeout');
   }
 

@@ -32,6 +32,7 @@ export class IncomingStream {
   private written = 0;
   private ungranted = 0;
   private failed = false;
+  private finishing = false;
   private readonly hash: Hash;
 
   constructor(
@@ -46,6 +47,14 @@ export class IncomingStream {
   /** Bytes received so far. */
   get receivedBytes(): number {
     return this.received;
+  }
+
+  /**
+   * True while the sender has credit left and the stream is neither finishing nor failed: it is the
+   * sender's turn, so silence from it is idleness (a sender without credit waits for us instead).
+   */
+  get awaitingData(): boolean {
+    return !this.failed && !this.finishing && this.received < this.granted;
   }
 
   /**
@@ -89,6 +98,7 @@ export class IncomingStream {
   /** End the sink and wait until it has flushed; resolves to the totals. */
   async finish(): Promise<{ bytes: number; sha256: string }> {
     if (this.failed) throw new FileShareError('EIO', 'stream already failed');
+    this.finishing = true;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(toFileShareError(err));
       this.sink.once('error', onError);

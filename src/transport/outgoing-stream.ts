@@ -62,6 +62,11 @@ export class OutgoingStream {
     return this.ended && this.pending === null && !this.done;
   }
 
+  /** True while the stream cannot go on until the peer grants credit (idle timeouts apply then). */
+  get awaitingCredit(): boolean {
+    return !this.done && this.credit <= 0;
+  }
+
   /** The next chunk of at most `max` bytes, or null when none is available or allowed now. */
   takeChunk(max: number): Buffer | null {
     if (this.done || this.credit <= 0) return null;

@@ -27,7 +27,9 @@ export const upload: Handler = {
     if (size !== undefined && sizeLimit !== undefined && size > sizeLimit) {
       throw new FileShareError('ETOOLARGE', `${size} bytes exceeds the maximum file size of ${sizeLimit} bytes`);
     }
-    const quotaLeft = await remainingQuota(request, size);
+    const room = await quotaRoom(request, path, overwrite);
+    // refused before a temporary file exists; a resumed upload is checked once its kept bytes are known
+    if (!resume) checkQuota(request, size, room);
     const target = await request.storage.openUpload(path, { overwrite, size, resume });
     const username = request.user.username;
     const meter = new ProgressMeter(
@@ -37,6 +39,9 @@ export const upload: Handler = {
       target.offset,
     );
     try {
+      // the kept bytes of a resumed upload are already in the usage, and they are part of this file
+      const quotaLeft = room === undefined ? undefined : room + target.offset;
+      if (resume) checkQuota(request, size, quotaLeft);
       const prefix = await hashPrefix(target);
       const byQuota = quotaLeft !== undefined && (sizeLimit === undefined || quotaLeft < sizeLimit);
       const limit = byQuota ? quotaLeft : sizeLimit;
@@ -59,9 +64,10 @@ export const upload: Handler = {
       host.emitSafe('upload', { connection: session.info, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
       return { bytes: totals.bytes, sha256: totals.sha256 };
     } catch (err) {
-      // an interruption keeps a resumable upload's data for the next attempt; a bad upload never
+      // an interruption keeps a resumable upload's data for the next attempt; a bad upload never.
+      // ETIMEDOUT is an interruption too: a connection that died silently ends by the idle timeout.
       const code = (err as FileShareError).code;
-      if (code === 'ECLOSED' || code === 'EABORTED') await target.suspend();
+      if (code === 'ECLOSED' || code === 'EABORTED' || code === 'ETIMEDOUT') await target.suspend();
       else await target.abort();
       throw err;
     }
@@ -92,17 +98,30 @@ async function hashPrefix(target: UploadTarget): Promise<{ hash: Hash; digest: s
 }
 
 /**
- * Bytes the user may still store, when they have a quota. An announced size that does not fit is
- * refused before any data is sent.
+ * Bytes the user may store in this file, when they have a quota: what is left, plus the size of the
+ * file an overwrite replaces (before, it counted twice, so a file could not be replaced by one of
+ * the same size once it took more than half of the quota).
  */
-async function remainingQuota(request: ActiveRequest, size: number | undefined): Promise<number | undefined> {
+async function quotaRoom(request: ActiveRequest, path: string, overwrite: boolean | undefined): Promise<number | undefined> {
   const quota = request.user.quotaBytes;
   if (quota === undefined || !request.storage.usage) return undefined;
-  const left = Math.max(0, quota - (await request.storage.usage('/')));
-  if (size !== undefined && size > left) {
-    throw new FileShareError('EQUOTA', `${size} bytes exceeds the ${left} bytes left of the quota of ${quota} bytes`);
+  let replaced = 0;
+  if (overwrite) {
+    try {
+      const entry = await request.storage.stat(path);
+      if (entry.type === 'file') replaced = entry.size;
+    } catch {
+      /* nothing to replace (or not replaceable: openUpload will say why) */
+    }
   }
-  return left;
+  return Math.max(0, quota - (await request.storage.usage('/')) + replaced);
+}
+
+/** An announced size that does not fit is refused before any data is sent. */
+function checkQuota(request: ActiveRequest, size: number | undefined, left: number | undefined): void {
+  if (size !== undefined && left !== undefined && size > left) {
+    throw new FileShareError('EQUOTA', `${size} bytes exceeds the ${left} bytes left of the quota of ${request.user.quotaBytes} bytes`);
+  }
 }
 
 function smallest(a: number | undefined, b: number | undefined): number | undefined {
