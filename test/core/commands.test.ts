@@ -72,6 +72,17 @@ test('list of a folder with 1,200 entries arrives in batches and returns them al
   assert.equal(entries.map((e) => e.name), names);
 });
 
+test('list batches fit the frame size the client announced, however long the names', async () => {
+  const t = await testServer();
+  const names = Array.from({ length: 60 }, (_, i) => `${String(i).padStart(2, '0')}-${'\u00e9'.repeat(120)}`);
+  for (const n of names) await fsp.writeFile(path.join(t.root, n), 'x');
+  const client = await t.client({ maxFrameSize: 4096 });
+  await client.login('alice', 'alice-password');
+  const entries = await client.list('/');
+  assert.equal(entries.map((e) => e.name), names);
+  assert.ok(client.connected);
+});
+
 test('stat of a file, a folder and the root; ENOENT', async () => {
   const t = await testServer();
   await fsp.mkdir(path.join(t.root, 'd'));

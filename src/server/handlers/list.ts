@@ -1,6 +1,9 @@
+import { MAX_JSON_BODY } from '../../protocol/fields.ts';
+import { LENGTH_OVERHEAD } from '../../protocol/frame.ts';
+import type { Entry } from '../../storage/types.ts';
 import type { Handler } from './handler.ts';
 
-/** Entries per PARTIAL frame: keeps each frame far below the frame limit. */
+/** Most entries per PARTIAL frame. */
 const BATCH = 500;
 
 /** `list { path }`: entries in PARTIAL batches, then `{ count }`. */
@@ -8,7 +11,28 @@ export const list: Handler = {
   async run(request) {
     request.require('read');
     const entries = await request.storage.list(request.path());
-    for (let i = 0; i < entries.length; i += BATCH) request.partial({ entries: entries.slice(i, i + BATCH) });
+    // A batch must fit the frame size the client announced in its HELLO (it may be as small as
+    // 4 KiB) and the JSON body limit, whatever the names: batches are cut by encoded size too.
+    const maxBody = Math.min(request.session.connection.peerMaxFrameSize - LENGTH_OVERHEAD, MAX_JSON_BODY);
+    for (const batch of batches(entries, maxBody)) request.partial({ entries: batch });
     return { count: entries.length };
   },
 };
+
+/** `{"entries":[...]}` bodies of at most `maxBody` bytes and {@link BATCH} entries. @internal */
+function* batches(entries: readonly Entry[], maxBody: number): Generator<Entry[]> {
+  const envelope = Buffer.byteLength(JSON.stringify({ entries: [] }));
+  let batch: Entry[] = [];
+  let bytes = envelope;
+  for (const entry of entries) {
+    const size = Buffer.byteLength(JSON.stringify(entry)) + 1; // and a comma
+    if (batch.length > 0 && (batch.length >= BATCH || bytes + size > maxBody)) {
+      yield batch;
+      batch = [];
+      bytes = envelope;
+    }
+    batch.push(entry);
+    bytes += size;
+  }
+  if (batch.length > 0) yield batch;
+}
