@@ -2,7 +2,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ERROR_CODES, FileShareError, type FileShareErrorCode } from '../errors.ts';
 import { type JsonObject, parseJsonObject } from '../protocol/fields.ts';
-import { type Frame, FrameType, PROTOCOL_NAME, PROTOCOL_VERSION, frameTypeName } from '../protocol/frame.ts';
+import { type Frame, FrameType, HEADER_SIZE, LENGTH_OVERHEAD, PROTOCOL_NAME, PROTOCOL_VERSION, frameTypeName } from '../protocol/frame.ts';
+import { encodeJsonFrame } from '../protocol/encoder.ts';
 import { type Hello, parseHello } from '../protocol/hello.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
 import type { IncomingStream } from '../transport/incoming-stream.ts';
@@ -122,6 +123,12 @@ export class ClientChannel {
   request(op: string, args: object, hooks: Partial<Pick<PendingRequest, 'onPartial'>> = {}, timeoutMs?: number): { id: number; done: Promise<JsonObject>; entry: PendingRequest } {
     const connection = this.requireOpen();
     const id = this.nextId++;
+    const frame = encodeJsonFrame(FrameType.REQUEST, id, { op, ...args });
+    // A frame over the server's limit is a connection error there, which would fail every other
+    // request and transfer on this connection: refuse the one bad request here instead.
+    if (frame.length - (HEADER_SIZE - LENGTH_OVERHEAD) > connection.peerMaxFrameSize) {
+      throw new FileShareError('EINVAL', `the ${op} request is ${frame.length} bytes, over the server's frame limit of ${connection.peerMaxFrameSize}`);
+    }
     let entry!: PendingRequest;
     const done = new Promise<JsonObject>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -141,7 +148,7 @@ export class ClientChannel {
       }
     });
     this.pending.set(id, entry);
-    connection.sendJson(FrameType.REQUEST, id, { op, ...args });
+    connection.send(frame);
     return { id, done, entry };
   }
 

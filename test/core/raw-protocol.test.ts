@@ -252,6 +252,16 @@ test('DATA beyond the granted credit is a flow-control violation: connection err
   await healthy(t);
 });
 
+test('a request too large for the server\'s frame limit is refused by the client, not sent: other transfers go on', async () => {
+  const t = await testServer({ server: { maxFrameSize: 8192 } });
+  const client = await t.connect();
+  const data = Buffer.alloc(2 * 1024 * 1024, 7);
+  const upload = client.upload((await import('node:stream')).Readable.from([data]), '/during.bin');
+  await rejects(client.stat(`/${'a'.repeat(200)}/`.repeat(50)), 'EINVAL');
+  assert.is((await upload).sha256, sha256(data));
+  assert.ok(client.connected);
+});
+
 test('maxRequestsInFlight: one more request is EBUSY; the connection stays usable', async () => {
   const t = await testServer({ server: { maxRequestsInFlight: 2 } });
   const raw = await loggedIn(t);
