@@ -17,6 +17,7 @@ const MESSAGES: Partial<Record<FileShareErrorCode, string>> = {
   EINVAL: 'invalid argument',
   ENOSPC: 'no space left on the server for',
   ETOOLARGE: 'file too large',
+  EBUSY: 'busy', // was 'input/output error on', which it is not
 };
 
 /** The Node error code (`'ENOENT'`, ...) of a thrown value, if any. @internal */

@@ -28,9 +28,10 @@ import type { FileHandle } from 'node:fs/promises';
 /**
  * Temporary files of uploads in progress in this process, resumable or not: one attempt per
  * resumable file at a time, and the sweeper never touches them (before, a plain upload whose temp
- * file was quiet for `abandonedTtlMs` lost it mid-transfer and failed with ENOENT).
+ * file was quiet for `abandonedTtlMs` lost it mid-transfer and failed with ENOENT). The value is
+ * how a newer attempt of a resumable upload takes over from the one in progress, if it can.
  */
-const ACTIVE_UPLOADS = new Set<string>();
+const ACTIVE_UPLOADS = new Map<string, ResumeOptions['onTakeover']>();
 
 /** Options of {@link LocalStorage}. */
 export interface LocalStorageOptions {
@@ -266,7 +267,7 @@ export class LocalStorage implements Storage {
     if (size !== undefined) await this.#checkSpace(dir, size, remote);
     if (options.resume) return this.#openResumable(remote, target, dir, overwrite, size, options.resume);
     const temp = path.join(dir, makeTempName(path.basename(target)));
-    ACTIVE_UPLOADS.add(temp); // before it exists: the sweeper must never see it unclaimed
+    ACTIVE_UPLOADS.set(temp, undefined); // before it exists: the sweeper must never see it unclaimed
     const release = () => ACTIVE_UPLOADS.delete(temp);
     let handle: FileHandle;
     try {
@@ -282,13 +283,20 @@ export class LocalStorage implements Storage {
    * A resumable upload keeps its data in `.fileshare-part-r-<key>` beside the target, so that an
    * interrupted attempt (dropped connection, server crash) can be continued. Whatever the file holds
    * beyond the announced size is cut off; the caller verifies the kept prefix by hash before use.
-   * One attempt per file at a time in this process (`EBUSY` otherwise).
+   * One attempt per file at a time in this process: a newer attempt takes over from the one in
+   * progress through its `onTakeover`, or gets `EBUSY` when it has none.
    */
   async #openResumable(remote: string, target: string, dir: string, overwrite: boolean, size: number | undefined, resume: ResumeOptions): Promise<UploadTarget> {
     if (!RESUME_KEY_PATTERN.test(resume.key)) throw storageError('EINVAL', remote, 'invalid resume key');
     const temp = path.join(dir, resumableTempName(resume.key));
-    if (ACTIVE_UPLOADS.has(temp)) throw storageError('EBUSY', remote, 'this upload is already in progress on another connection');
-    ACTIVE_UPLOADS.add(temp);
+    if (ACTIVE_UPLOADS.has(temp)) {
+      // An attempt is in progress, most likely on a connection that died without the server
+      // noticing yet (before, the retry got EBUSY until that connection timed out): take over.
+      const takeOver = ACTIVE_UPLOADS.get(temp);
+      if (takeOver) await takeOver().catch(() => {});
+      if (ACTIVE_UPLOADS.has(temp)) throw storageError('EBUSY', remote, 'this upload is already in progress on another connection');
+    }
+    ACTIVE_UPLOADS.set(temp, resume.onTakeover);
     const release = () => ACTIVE_UPLOADS.delete(temp);
     try {
       let handle: FileHandle | undefined;

@@ -43,6 +43,13 @@ export interface ResumeOptions {
   readonly key: string;
   /** Throw away what an earlier attempt left and start from byte 0. */
   readonly restart?: boolean;
+  /**
+   * Called when a newer attempt of the same upload (same key and target) finds this one still in
+   * progress, typically on a connection that died without the server noticing: stop this attempt,
+   * keeping its data (`suspend()`), and resolve once it has let go; the newer attempt then continues
+   * from the kept bytes. Without it, the newer attempt fails with `EBUSY`.
+   */
+  readonly onTakeover?: () => Promise<void>;
 }
 
 /** Options for {@link Storage.openUpload}. */

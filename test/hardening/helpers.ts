@@ -343,3 +343,48 @@ export async function startServerProcess(root: string, timeoutMs = 20_000): Prom
   );
   return { child, pid, port, exited, stderr: () => err, kill };
 }
+
+/** A TCP relay to a local port that a test can freeze: see {@link relay}. */
+export interface Relay {
+  readonly port: number;
+  /**
+   * Stop forwarding in both directions without closing anything: the network died silently (no FIN,
+   * no RST). Closing the client side later does not reach the server either.
+   */
+  freeze(): void;
+}
+
+/** A relay in front of 127.0.0.1:`targetPort`, closed (with its sockets) after the test. */
+export async function relay(targetPort: number): Promise<Relay> {
+  const pairs: Array<[net.Socket, net.Socket]> = [];
+  let frozen = false;
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect({ host: '127.0.0.1', port: targetPort });
+    inbound.on('error', () => {});
+    outbound.on('error', () => {});
+    pairs.push([inbound, outbound]);
+    if (frozen) return;
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  defer(async () => {
+    for (const [a, b] of pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    freeze() {
+      frozen = true;
+      for (const [a, b] of pairs) {
+        a.unpipe(b);
+        b.unpipe(a);
+        a.pause();
+        b.pause();
+      }
+    },
+  };
+}

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { FileShareClient } from '../../src/index.ts';
-import { dispose, makeFile, rejects, sha256File, sizeOf, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
+import { FileShareClient } from '../../src/index.ts';
+import { defer, dispose, makeFile, relay, rejects, sha256File, sizeOf, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -84,6 +84,53 @@ test('upload: a reconnect right after the drop resumes too (the old attempt may 
   assert.is(result.sha256, await sha256File(file));
   assert.is(await sha256File(path.join(t.root, 'quick.bin')), result.sha256);
   await waitFor(async () => (await tempFiles(t.root)).length === 0, 5000, 'no temp files');
+});
+
+test('upload: after a connection died silently (no FIN), a new connection resumes the upload at once', async () => {
+  const t = await testServer({ client: eachChunk, server: { idleTimeout: 60_000 } });
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'far.bin'), 16 * MiB);
+  const network = await relay(t.port);
+  const first = new FileShareClient({ host: '127.0.0.1', port: network.port, progressIntervalMs: 0 });
+  defer(() => first.close());
+  await first.connect();
+  await first.login('alice', 'alice-password');
+  // the network dies; the client gives up on the connection (its own close never reaches the server)
+  await interruptedUpload(first, file, '/far.bin', 3 * MiB, () => {
+    network.freeze();
+    void first.close();
+  });
+  assert.is(t.server.connectionCount, 1, 'the server should not know yet');
+  const second = await t.connect();
+  let firstProgress = -1;
+  const result = await within(
+    second.upload(file, '/far.bin', { resume: true, onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress) }),
+    10_000,
+    'the resumed upload',
+  );
+  assert.is(result.sha256, await sha256File(file));
+  assert.ok(firstProgress > 0, `it restarted from zero (first progress ${firstProgress})`);
+  assert.is(await sha256File(path.join(t.root, 'far.bin')), result.sha256);
+  assert.equal(await tempFiles(t.root), []);
+});
+
+test('upload: a connection that died silently is dropped by the idle timeout, and its upload kept for a resume', async () => {
+  const t = await testServer({ client: eachChunk, server: { idleTimeout: 400 } });
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'far.bin'), 16 * MiB);
+  const network = await relay(t.port);
+  const first = new FileShareClient({ host: '127.0.0.1', port: network.port, progressIntervalMs: 0 });
+  defer(() => first.close());
+  await first.connect();
+  await first.login('alice', 'alice-password');
+  await interruptedUpload(first, file, '/far.bin', 3 * MiB, () => {
+    network.freeze();
+    void first.close();
+  });
+  await waitFor(() => t.server.connectionCount === 0, 4000, 'the server to drop the dead connection');
+  const temps = await tempFiles(t.root);
+  assert.is(temps.length, 1, 'the data of the resumable upload was not kept');
+  assert.ok((await sizeOf(path.join(t.root, temps[0]!))) > 0);
 });
 
 test('upload: the local file changed but kept its size and mtime → the prefix hash differs → restart from zero, right content', async () => {

@@ -22,7 +22,11 @@ export const upload: Handler = {
     const path = request.path();
     const size = optionalCount(request.args, 'size');
     const overwrite = optionalBoolean(request.args, 'overwrite');
-    const resume = parseResume(request.args, path);
+    const parsed = parseResume(request.args, path);
+    // a newer attempt of this upload (the client reconnected after a silent drop) stops this one,
+    // which keeps its data, and continues from it
+    const onTakeover = () => request.abort(new FileShareError('EABORTED', 'a newer attempt of this upload took over'));
+    const resume = parsed && { ...parsed, onTakeover };
     const sizeLimit = smallest(host.options.maxFileSize, request.user.maxFileSize);
     if (size !== undefined && sizeLimit !== undefined && size > sizeLimit) {
       throw new FileShareError('ETOOLARGE', `${size} bytes exceeds the maximum file size of ${sizeLimit} bytes`);
