@@ -262,6 +262,20 @@ test('a request too large for the server\'s frame limit is refused by the client
   assert.ok(client.connected);
 });
 
+test('CANCEL of a download in progress is answered ERROR EABORTED; the connection goes on', async () => {
+  const t = await testServer();
+  await fsp.writeFile(path.join(t.root, 'big.bin'), Buffer.alloc(4 * 1024 * 1024));
+  const raw = await loggedIn(t);
+  raw.request(2, { op: 'download', path: '/big.bin' });
+  const head = json(await raw.next((f) => f.stream === 2 && f.type === FrameType.PARTIAL));
+  assert.is(head.size, 4 * 1024 * 1024);
+  await raw.next((f) => f.stream === 2 && f.type === FrameType.DATA);
+  raw.write(encodeFrame(FrameType.CANCEL, 2));
+  assert.is(json(await raw.next((f) => f.stream === 2 && f.type === FrameType.ERROR)).code, 'EABORTED');
+  raw.request(3, { op: 'stat', path: '/big.bin' });
+  assert.is(json(await raw.next((f) => f.stream === 3 && f.type === FrameType.RESPONSE)).size, 4 * 1024 * 1024);
+});
+
 test('maxRequestsInFlight: one more request is EBUSY; the connection stays usable', async () => {
   const t = await testServer({ server: { maxRequestsInFlight: 2 } });
   const raw = await loggedIn(t);

@@ -276,6 +276,38 @@ test('a download into a Writable that fails rejects, and the connection stays us
   assert.is(sink.data().length, 4 * 1024 * 1024);
 });
 
+test('two clients racing to create the same file: exactly one wins, the other gets EEXIST, no mixing', async () => {
+  const t = await testServer();
+  const [a, b] = await Promise.all([t.connect(), t.connect()]);
+  const da = randomData(3 * 1024 * 1024);
+  const db = randomData(3 * 1024 * 1024);
+  const results = await Promise.allSettled([a.upload(Readable.from([da]), '/race.bin'), b.upload(Readable.from([db]), '/race.bin')]);
+  const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as { code: string }).code)).sort();
+  assert.equal(codes, ['EEXIST', 'ok']);
+  const stored = await fsp.readFile(path.join(t.root, 'race.bin'));
+  assert.ok(stored.equals(results[0]!.status === 'fulfilled' ? da : db));
+  await waitFor(async () => (await walk(t.root)).join() === 'race.bin', 3000, 'no temp files');
+});
+
+test('two overwriting uploads of the same file: the result is one of them whole', async () => {
+  const t = await testServer();
+  await fsp.writeFile(path.join(t.root, 'f.bin'), 'old');
+  const [a, b] = await Promise.all([t.connect(), t.connect()]);
+  const da = randomData(2 * 1024 * 1024);
+  const db = randomData(2 * 1024 * 1024);
+  await Promise.all([a.upload(Readable.from([da]), '/f.bin', { overwrite: true }), b.upload(Readable.from([db]), '/f.bin', { overwrite: true })]);
+  const stored = await fsp.readFile(path.join(t.root, 'f.bin'));
+  assert.ok(stored.equals(da) || stored.equals(db));
+  assert.equal(await walk(t.root), ['f.bin']);
+});
+
+test('an upload below a file is ENOTDIR', async () => {
+  const t = await testServer();
+  await fsp.writeFile(path.join(t.root, 'file'), 'x');
+  const client = await t.connect();
+  await rejects(client.upload(Readable.from([Buffer.from('y')]), '/file/child'), 'ENOTDIR');
+});
+
 test('concurrent uploads and downloads on one connection', async () => {
   const t = await testServer();
   const client = await t.connect();
