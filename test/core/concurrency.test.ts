@@ -33,7 +33,7 @@ test('50 concurrent clients each log in, upload and download a small file with 0
     assert.ok(sink.data().equals(data));
     await client.logout();
   };
-  const results = await within(Promise.allSettled(Array.from({ length: 50 }, (_, i) => run(i))), 30_000, '50 clients');
+  const results = await within(Promise.allSettled(Array.from({ length: 50 }, (_, i) => run(i))), 50_000, '50 clients');
   const failures = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
   assert.equal(failures, []);
   assert.equal(errors, []);

@@ -194,7 +194,7 @@ test('an ERROR with a code the client does not know becomes EIO; a request timeo
     if (op === 'stat') send(encodeJsonFrame(FrameType.ERROR, frame.stream, { code: 'EWEIRD', message: 'x' }));
     // list: never answered
   });
-  const c = await client(port, { requestTimeout: 300 });
+  const c = await client(port, { requestTimeout: 1000 });
   await rejects(c.stat('/'), 'EIO');
   await rejects(within(c.list('/'), 3000, 'list'), 'ETIMEDOUT');
   assert.ok(c.connected);
