@@ -3,7 +3,8 @@
 // - On a fresh clone it first installs the dependencies, so `npm start` works straight after cloning.
 // - `import ... from 'fileshare'` in the examples resolves to this repo's src/ through the root
 //   tsconfig's `paths`, whatever the working directory (TSX_TSCONFIG_PATH).
-// - SIGINT / SIGTERM are forwarded, so the app can shut down gracefully; its exit code is ours.
+// - SIGINT / SIGTERM sent to this process are forwarded, so the app can shut down gracefully;
+//   its exit code is ours.
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { ensureDependencies, root } from './ensure-deps.mjs';
@@ -22,6 +23,11 @@ const child = spawn(process.execPath, ['--import', tsx, resolve(root, entry), ..
   env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.json') },
 });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => child.kill(signal));
+  process.on(signal, () => {
+    // Ctrl-C in a terminal already reaches the app (same process group): forwarding it again
+    // would look like a second Ctrl-C. Signals sent to this process alone are forwarded.
+    if (signal === 'SIGINT' && process.stdin.isTTY) return;
+    child.kill(signal);
+  });
 }
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
