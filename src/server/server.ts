@@ -37,6 +37,8 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   private listener: net.Server | undefined;
   private readonly sessions = new Set<Session>();
   private readonly perAddress = new Map<string, number>();
+  /** Every accepted TCP socket (for TLS, from before its handshake) until it closes. */
+  private readonly sockets = new Set<net.Socket>();
   /** Sockets refused with EBUSY, waiting for their ERROR frame to be flushed. */
   private readonly refused = new Set<net.Socket>();
   private nextConnectionId = 1;
@@ -67,7 +69,16 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     if (typeof root === 'string') await mkdir(root, { recursive: true });
     this.storageRoot = typeof root === 'string' ? new LocalStorage(root, { fsync }) : root;
     const onSocket = (socket: net.Socket) => this.accept(socket, tlsOptions !== undefined);
-    const listener = tlsOptions ? tls.createServer(tlsOptions, onSocket) : net.createServer(onSocket);
+    // the TLS handshake comes before HELLO: bound it by the same handshakeTimeout (Node's default is 120 s)
+    const listener = tlsOptions
+      ? tls.createServer({ handshakeTimeout: this.opts.handshakeTimeout, ...tlsOptions }, onSocket)
+      : net.createServer(onSocket);
+    // Every TCP socket, from its accept on. A TLS client still in its handshake has no session yet,
+    // and listener.close() waits for it: shutdown() cuts such stragglers once the sessions are done.
+    listener.on('connection', (socket: net.Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     // failed TLS handshakes and resets are the client's problem, not the server's
     listener.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
     this.listener = listener;
@@ -143,6 +154,8 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
       await allClosed;
     }
     clearTimeout(timer);
+    // the sessions are gone; what is left never got one (a TLS handshake in progress, a refusal)
+    for (const socket of this.sockets) socket.destroy();
     await stopped;
     this.loginGuard.close();
     try {

@@ -5,7 +5,7 @@ import selfsigned from 'selfsigned';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ConnectionInfo } from '../../src/index.ts';
-import { dispose, failure, randomData, rejects, sha256, testServer, within } from './helpers.ts';
+import { RawClient, dispose, failure, randomData, rejects, sha256, testServer, within } from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -103,6 +103,24 @@ test('a plaintext client to a TLS server, and a TLS client to a plaintext server
   // both servers still serve proper clients
   await (await secure.client({ tls: { ca: cert } })).ping();
   await (await plain.client()).ping();
+});
+
+test('a TCP client that never starts its TLS handshake is dropped after handshakeTimeout', async () => {
+  const { key, cert } = await certificate();
+  const t = await testServer({ server: { tls: { key, cert }, handshakeTimeout: 300 } });
+  const raw = await RawClient.connect(t.port);
+  await raw.waitClosed(5000);
+});
+
+test('server.close() does not wait for a client stuck before its TLS handshake', async () => {
+  const { key, cert } = await certificate();
+  const t = await testServer({ server: { tls: { key, cert } } });
+  const raw = await RawClient.connect(t.port);
+  const good = await t.client({ tls: { ca: cert } });
+  await good.login('alice', 'alice-password');
+  await within(t.server.close(), 3000, 'server.close()');
+  await raw.waitClosed(1000);
+  assert.not.ok(good.connected);
 });
 
 test.run();
