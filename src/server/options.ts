@@ -26,7 +26,10 @@ export interface FileShareServerOptions {
   maxConnectionsPerAddress?: number;
   /** Close a connection with no frame and no transfer for this long, ms. @default 300000 */
   idleTimeout?: number;
-  /** Close a connection that has not completed HELLO in this time, ms. @default 10000 */
+  /**
+   * Close a connection that has not completed HELLO in this time, ms. With TLS, the TLS handshake
+   * before it is bounded by the same time. @default 10000
+   */
   handshakeTimeout?: number;
   /** Close a connection that has not logged in within this time, ms. @default 30000 */
   loginTimeout?: number;
