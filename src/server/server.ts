@@ -83,9 +83,12 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     listener.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
     this.listener = listener;
     await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
+      listener.once('error', (err) => {
+        this.listener = undefined; // not listening: a later listen() may try again (another port, say)
+        reject(err);
+      });
       listener.listen({ host, port }, () => {
-        listener.off('error', reject);
+        listener.removeAllListeners('error');
         resolve();
       });
     });

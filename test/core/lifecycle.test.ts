@@ -218,6 +218,22 @@ async function bareServer(host: string, extra: Partial<ConstructorParameters<typ
   return server;
 }
 
+test('listen() on a port in use rejects; once the port is free the same server can listen', async () => {
+  const t = await testServer();
+  const root = await tempDir();
+  const server = new FileShareServer({ root, auth: new MemoryAuthProvider({ users: {} }), host: '127.0.0.1', port: t.port });
+  defer(() => server.close());
+  try {
+    await server.listen();
+    assert.unreachable('the port is taken');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'EADDRINUSE');
+  }
+  await t.server.close();
+  assert.is((await server.listen()).port, t.port);
+  await within(server.close(), 3000, 'close()');
+});
+
 test('the server warns when listening on 0.0.0.0 without TLS, and not on 127.0.0.1', async () => {
   const open = await bareServer('0.0.0.0');
   const warnings: string[] = [];
