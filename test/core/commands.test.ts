@@ -38,6 +38,19 @@ test('logout is acknowledged, then the server closes the connection', async () =
   await waitFor(() => t.server.connectionCount === 0, 2000, 'the server to drop the session');
 });
 
+test('a client can connect again after close() and after logout()', async () => {
+  const t = await testServer();
+  const client = await t.connect();
+  await rejects(client.connect(), 'EINVAL');
+  await client.close();
+  await client.connect();
+  await client.login('alice', 'alice-password');
+  await client.logout();
+  await client.connect();
+  await client.login('alice', 'alice-password');
+  assert.is((await client.stat('/')).type, 'directory');
+});
+
 test('logout before login is ENOTAUTH', async () => {
   const t = await testServer();
   const client = await t.client();
