@@ -7,7 +7,7 @@ import { upload } from './upload.ts';
 
 /** Options of `client.measure`. */
 export interface MeasureOptions {
-  /** Number of pings. @default 50 */
+  /** Number of pings; 0 measures throughput only (latency fields are then `Infinity`, as for a run with no answer). @default 50 */
   pings?: number;
   /** Pause between pings, ms. @default 100 */
   intervalMs?: number;
@@ -15,7 +15,7 @@ export interface MeasureOptions {
   timeoutMs?: number;
   /** Bytes uploaded to the server's discard sink to measure throughput; 0 skips it. @default 4194304 */
   throughputBytes?: number;
-  /** Stop early; resolves to the summary so far. */
+  /** Stop early: pings stop and resolve to the summary so far; an upload in progress is cancelled (throughput 0). */
   signal?: AbortSignal;
 }
 
@@ -30,7 +30,7 @@ export async function measure(
   const timeoutMs = options.timeoutMs ?? 1000;
   const throughputBytes = options.throughputBytes ?? 4 * 1024 * 1024;
   const { signal } = options;
-  if (!Number.isInteger(pings) || pings < 1) throw new TypeError(`options.pings must be a positive integer, got ${JSON.stringify(pings)}`);
+  if (!Number.isInteger(pings) || pings < 0) throw new TypeError(`options.pings must be a non-negative integer, got ${JSON.stringify(pings)}`);
   if (signal?.aborted) throw abortError(signal);
   const samples: Array<number | null> = [];
   for (let i = 0; i < pings && !signal?.aborted; i++) {
@@ -43,14 +43,20 @@ export async function measure(
     if (i < pings - 1 && intervalMs > 0) await sleep(intervalMs, signal);
   }
   let throughput = 0;
-  if (throughputBytes > 0 && !signal?.aborted) throughput = await measureThroughput(ctx, throughputBytes);
+  if (throughputBytes > 0 && !signal?.aborted) {
+    try {
+      throughput = await measureThroughput(ctx, throughputBytes, signal);
+    } catch (err) {
+      if ((err as FileShareError).code !== 'EABORTED') throw err;
+    }
+  }
   return summarize(samples, throughput);
 }
 
 /** Upload `bytes` of generated data to the server's discard sink; MB/s. */
-async function measureThroughput(ctx: TransferContext, bytes: number): Promise<number> {
+async function measureThroughput(ctx: TransferContext, bytes: number, signal: AbortSignal | undefined): Promise<number> {
   const started = performance.now();
-  const result = await upload(ctx, generated(bytes), '', { size: bytes }, 'discard');
+  const result = await upload(ctx, generated(bytes), '', { size: bytes, signal }, 'discard');
   return megabytesPerSecond(result.bytes, performance.now() - started);
 }
 
