@@ -96,7 +96,16 @@ export class ActiveRequest {
    */
   receive(
     sink: Writable,
-    options: { offset?: number; prefixSha256?: string; maxBytes?: number; maxBytesCode?: 'ETOOLARGE' | 'EQUOTA'; seedHash?: Hash; onChunk?: (n: number) => void } = {},
+    options: {
+      offset?: number;
+      prefixSha256?: string;
+      maxBytes?: number;
+      maxBytesCode?: 'ETOOLARGE' | 'EQUOTA';
+      /** Asked with the running total before each body is written; false fails with EQUOTA. */
+      accept?: (received: number) => boolean;
+      seedHash?: Hash;
+      onChunk?: (n: number) => void;
+    } = {},
   ): Promise<StreamTotals> {
     this.throwIfAborted();
     const { connection, host } = this.session;
@@ -106,6 +115,7 @@ export class ActiveRequest {
       sendCredit: (bytes) => connection.send(encodeCredit(this.id, bytes)),
       maxBytes: options.maxBytes,
       maxBytesCode: options.maxBytesCode,
+      accept: options.accept,
       seedHash: options.seedHash,
       onChunk: options.onChunk,
       onFailure: (err) => this.failStream(err),

@@ -12,6 +12,12 @@ export interface IncomingStreamOptions {
   readonly maxBytes?: number;
   /** Code used when `maxBytes` is exceeded. */
   readonly maxBytesCode?: 'ETOOLARGE' | 'EQUOTA';
+  /**
+   * Asked before each body is written, with the running total (that body included): false fails
+   * the stream with `EQUOTA`. For limits that change while the stream runs (a quota shared by
+   * concurrent uploads).
+   */
+  readonly accept?: (received: number) => boolean;
   /** Called when the sink fails (disk full, caller's stream error) or a limit is hit. */
   readonly onFailure: (err: FileShareError) => void;
   /** Called after each chunk reached the sink. */
@@ -71,6 +77,10 @@ export class IncomingStream {
     if (maxBytes !== undefined && this.received > maxBytes) {
       const code = this.options.maxBytesCode ?? 'ETOOLARGE';
       this.fail(new FileShareError(code, code === 'EQUOTA' ? 'the upload exceeds the storage quota' : `the file exceeds the maximum size of ${maxBytes} bytes`));
+      return;
+    }
+    if (this.options.accept && !this.options.accept(this.received)) {
+      this.fail(new FileShareError('EQUOTA', 'the upload exceeds the storage quota'));
       return;
     }
     this.hash.update(body);

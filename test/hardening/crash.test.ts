@@ -140,7 +140,7 @@ test('SIGKILL mid-upload: no target is truncated or lost, leftovers stay hidden,
 test('a server killed during an upload without resume leaves no target and a hidden leftover; overwrite keeps the old file', async () => {
   const root = await tempDir('fileshare-crash-root-');
   const local = await tempDir('fileshare-crash-local-');
-  const file = await makeFile(path.join(local, 'big.bin'), 32 * MiB);
+  const file = await makeFile(path.join(local, 'big.bin'), 16 * MiB);
   await makeFile(path.join(root, 'old.bin'), MiB);
   const oldSha = await sha256File(path.join(root, 'old.bin'));
   const server = await startServerProcess(root);

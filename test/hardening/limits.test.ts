@@ -263,6 +263,28 @@ test('quota: replacing a file counts the new size, not both; a resumed upload do
   assert.is(resumed.sha256, await sha256File(small));
 });
 
+test('quota: concurrent uploads cannot overrun it together, announced or not', async () => {
+  const t = await testServer({ users: quotaUsers });
+  const local = await tempDir();
+  const six = await makeFile(path.join(local, 'six.bin'), 6 * MiB);
+  const clients = await Promise.all([t.connect('carol'), t.connect('carol'), t.connect('carol')]);
+  // three announced 6 MiB uploads at once into 10 MiB: one fits, the others are EQUOTA
+  const announced = await Promise.allSettled(clients.map((c, i) => c.upload(six, `/a${i}.bin`)));
+  const stored = announced.filter((r) => r.status === 'fulfilled').length;
+  for (const r of announced) if (r.status === 'rejected') assert.is((r.reason as { code?: string }).code, 'EQUOTA');
+  assert.is(stored, 1, `${stored} uploads of 6 MiB were stored under a 10 MiB quota`);
+  // three unannounced 3 MiB streams at once into the 4 MiB left: at most one fits
+  const streams = await Promise.allSettled(
+    clients.map((c, i) => c.upload(Readable.from([Buffer.alloc(MiB), Buffer.alloc(MiB), Buffer.alloc(MiB)]), `/s${i}.bin`)),
+  );
+  for (const r of streams) if (r.status === 'rejected') assert.is((r.reason as { code?: string }).code, 'EQUOTA');
+  await waitFor(async () => (await tempFiles(t.root)).length === 0, 3000, 'temp files to go');
+  const total = (await walk(path.join(t.root, 'carol'))).length;
+  let bytes = 0;
+  for (const name of await fsp.readdir(path.join(t.root, 'carol'))) bytes += await sizeOf(path.join(t.root, 'carol', name));
+  assert.ok(bytes <= 10 * MiB, `${bytes} bytes stored in ${total} files under a 10 MiB quota`);
+});
+
 // ---- homes and permissions ------------------------------------------------------------------
 
 test('homes are chroot-like; a read-only user gets EACCES on every write; delete needs its own permission', async () => {

@@ -50,7 +50,7 @@ async function keptPartial(t: { root: string; server: { connectionCount: number 
 test('upload: a dropped connection (client.close() mid-upload) is resumed from the kept bytes, verified by SHA-256', async () => {
   const t = await testServer({ client: eachChunk });
   const local = await tempDir();
-  const file = await makeFile(path.join(local, 'data.bin'), 24 * MiB + 5);
+  const file = await makeFile(path.join(local, 'data.bin'), 12 * MiB + 5);
   const first = await t.connect();
   await interruptedUpload(first, file, '/data.bin', 4 * MiB, () => void first.close());
   const kept = await keptPartial(t);
@@ -67,7 +67,7 @@ test('upload: a dropped connection (client.close() mid-upload) is resumed from t
   );
   const sha = await sha256File(file);
   assert.is(result.sha256, sha);
-  assert.is(result.bytes, 24 * MiB + 5);
+  assert.is(result.bytes, 12 * MiB + 5);
   assert.ok(firstProgress >= kept.bytes, `restarted from zero: first progress ${firstProgress}, kept ${kept.bytes}`);
   assert.is(await sha256File(path.join(t.root, 'data.bin')), sha);
   assert.equal(await tempFiles(t.root), []);
@@ -76,7 +76,7 @@ test('upload: a dropped connection (client.close() mid-upload) is resumed from t
 test('upload: a reconnect right after the drop resumes too (the old attempt may still hold the file)', async () => {
   const t = await testServer({ client: eachChunk });
   const local = await tempDir();
-  const file = await makeFile(path.join(local, 'quick.bin'), 16 * MiB);
+  const file = await makeFile(path.join(local, 'quick.bin'), 10 * MiB);
   const first = await t.connect();
   const second = await t.connect(); // logged in before the drop: the retry goes out at once
   await interruptedUpload(first, file, '/quick.bin', 3 * MiB, () => void first.close());
@@ -89,7 +89,7 @@ test('upload: a reconnect right after the drop resumes too (the old attempt may 
 test('upload: after a connection died silently (no FIN), a new connection resumes the upload at once', async () => {
   const t = await testServer({ client: eachChunk, server: { idleTimeout: 60_000 } });
   const local = await tempDir();
-  const file = await makeFile(path.join(local, 'far.bin'), 16 * MiB);
+  const file = await makeFile(path.join(local, 'far.bin'), 10 * MiB);
   const network = await relay(t.port);
   const first = new FileShareClient({ host: '127.0.0.1', port: network.port, progressIntervalMs: 0 });
   defer(() => first.close());
@@ -117,7 +117,7 @@ test('upload: after a connection died silently (no FIN), a new connection resume
 test('upload: a connection that died silently is dropped by the idle timeout, and its upload kept for a resume', async () => {
   const t = await testServer({ client: eachChunk, server: { idleTimeout: 400 } });
   const local = await tempDir();
-  const file = await makeFile(path.join(local, 'far.bin'), 16 * MiB);
+  const file = await makeFile(path.join(local, 'far.bin'), 10 * MiB);
   const network = await relay(t.port);
   const first = new FileShareClient({ host: '127.0.0.1', port: network.port, progressIntervalMs: 0 });
   defer(() => first.close());
@@ -136,7 +136,7 @@ test('upload: a connection that died silently is dropped by the idle timeout, an
 test('upload: the local file changed but kept its size and mtime → the prefix hash differs → restart from zero, right content', async () => {
   const t = await testServer({ client: eachChunk });
   const local = await tempDir();
-  const file = await makeFile(path.join(local, 'doc.bin'), 16 * MiB);
+  const file = await makeFile(path.join(local, 'doc.bin'), 10 * MiB);
   const stamp = new Date('2024-01-02T03:04:05Z'); // whole seconds: utimes can restore it exactly
   await fsp.utimes(file, stamp, stamp);
   const first = await t.connect();
@@ -167,7 +167,7 @@ test('upload: the local file changed but kept its size and mtime → the prefix 
 test('upload: a resumed upload with overwrite replaces the old file only at the end', async () => {
   const t = await testServer({ client: eachChunk });
   const local = await tempDir();
-  const file = await makeFile(path.join(local, 'v2.bin'), 12 * MiB);
+  const file = await makeFile(path.join(local, 'v2.bin'), 8 * MiB);
   const old = await makeFile(path.join(t.root, 'doc.bin'), MiB);
   const oldSha = await sha256File(old);
   const first = await t.connect();
@@ -184,7 +184,7 @@ test('upload: a resumed upload with overwrite replaces the old file only at the 
 test('download: an aborted download keeps .<name>.fileshare-partial; resume completes from it and removes it', async () => {
   const t = await testServer({ client: eachChunk });
   const local = await tempDir();
-  const remoteFile = await makeFile(path.join(t.root, 'movie.bin'), 24 * MiB + 3);
+  const remoteFile = await makeFile(path.join(t.root, 'movie.bin'), 12 * MiB + 3);
   const sha = await sha256File(remoteFile);
   const client = await t.connect();
   const target = path.join(local, 'movie.bin');
@@ -204,7 +204,7 @@ test('download: an aborted download keeps .<name>.fileshare-partial; resume comp
   );
   assert.not.ok(await fsp.stat(target).catch(() => null), 'the target appeared');
   const keptBytes = await sizeOf(partial);
-  assert.ok(keptBytes >= 4 * MiB && keptBytes < 24 * MiB, `kept ${keptBytes} bytes`);
+  assert.ok(keptBytes >= 4 * MiB && keptBytes < 12 * MiB, `kept ${keptBytes} bytes`);
 
   let firstProgress = -1;
   const result = await within(
@@ -253,7 +253,7 @@ test('download: a corrupted local partial file → the server answers offset 0 �
 test('expiry: the partial file of an unfinished upload is removed after resumableUploadTtl', async () => {
   const t = await testServer({ client: eachChunk, server: { resumableUploadTtl: 300 } });
   const local = await tempDir();
-  const file = await makeFile(path.join(local, 'gone.bin'), 16 * MiB);
+  const file = await makeFile(path.join(local, 'gone.bin'), 8 * MiB);
   const client = await t.connect();
   await interruptedUpload(client, file, '/gone.bin', 3 * MiB, () => void client.close());
   await waitFor(() => t.server.connectionCount === 0, 5000, 'the server to drop the connection');

@@ -5,6 +5,7 @@ import { ProgressMeter } from '../../metrics/progress-meter.ts';
 import { megabytesPerSecond } from '../../metrics/summary.ts';
 import type { ResumeOptions, UploadTarget } from '../../storage/types.ts';
 import type { ActiveRequest } from '../active-request.ts';
+import { QuotaLedger, type QuotaReservation } from '../quota-ledger.ts';
 import type { Handler } from './handler.ts';
 
 /**
@@ -31,10 +32,17 @@ export const upload: Handler = {
     if (size !== undefined && sizeLimit !== undefined && size > sizeLimit) {
       throw new FileShareError('ETOOLARGE', `${size} bytes exceeds the maximum file size of ${sizeLimit} bytes`);
     }
-    const room = await quotaRoom(request, path, overwrite);
-    // refused before a temporary file exists; a resumed upload is checked once its kept bytes are known
-    if (!resume) checkQuota(request, size, room);
-    const target = await request.storage.openUpload(path, { overwrite, size, resume });
+    const quota = await joinQuota(request, path, overwrite);
+    let target: UploadTarget;
+    try {
+      // refused before a temporary file exists; a resumed upload is checked once its kept bytes are known
+      if (!resume) claimQuota(request, quota, size, 0);
+      target = await request.storage.openUpload(path, { overwrite, size, resume });
+    } catch (err) {
+      quota?.reservation.release(0);
+      throw err;
+    }
+    let keptBytes = 0;
     const username = request.user.username;
     const meter = new ProgressMeter(
       { id: request.id, direction: 'upload', path, totalBytes: size, username },
@@ -43,24 +51,23 @@ export const upload: Handler = {
       target.offset,
     );
     try {
-      // the kept bytes of a resumed upload are already in the usage, and they are part of this file
-      const quotaLeft = room === undefined ? undefined : room + target.offset;
-      if (resume) checkQuota(request, size, quotaLeft);
+      if (resume) claimQuota(request, quota, size, target.offset);
       const prefix = await hashPrefix(target);
-      const byQuota = quotaLeft !== undefined && (sizeLimit === undefined || quotaLeft < sizeLimit);
-      const limit = byQuota ? quotaLeft : sizeLimit;
       const totals = await request.receive(target.stream, {
         offset: target.offset,
         prefixSha256: prefix?.digest,
         seedHash: prefix?.hash,
-        maxBytes: limit === undefined ? undefined : Math.max(0, limit - target.offset),
-        maxBytesCode: byQuota ? 'EQUOTA' : 'ETOOLARGE',
+        maxBytes: sizeLimit === undefined ? undefined : Math.max(0, sizeLimit - target.offset),
+        maxBytesCode: 'ETOOLARGE',
+        // every byte must fit the user's shared quota account (an unannounced stream reserves as it goes)
+        accept: quota && ((received) => quota.reservation.reserveUpTo(received - quota.replaced)),
         onChunk: (n) => meter.add(n),
       });
       if (size !== undefined && totals.bytes !== size) {
         throw new FileShareError('EINTEGRITY', `announced ${size} bytes but ${totals.bytes} arrived`);
       }
       await target.commit();
+      keptBytes = totals.bytes - target.offset - (quota?.replaced ?? 0);
       meter.flush();
       const ms = meter.elapsedMs;
       const mbps = megabytesPerSecond(totals.bytes - target.offset, ms);
@@ -71,9 +78,15 @@ export const upload: Handler = {
       // an interruption keeps a resumable upload's data for the next attempt; a bad upload never.
       // ETIMEDOUT is an interruption too: a connection that died silently ends by the idle timeout.
       const code = (err as FileShareError).code;
-      if (code === 'ECLOSED' || code === 'EABORTED' || code === 'ETIMEDOUT') await target.suspend();
-      else await target.abort();
+      if (code === 'ECLOSED' || code === 'EABORTED' || code === 'ETIMEDOUT') {
+        await target.suspend();
+        keptBytes = Number.MAX_SAFE_INTEGER; // what was written stays on disk: count it all until the next measurement
+      } else {
+        await target.abort();
+      }
       throw err;
+    } finally {
+      quota?.reservation.release(keptBytes);
     }
   },
 };
@@ -101,30 +114,49 @@ async function hashPrefix(target: UploadTarget): Promise<{ hash: Hash; digest: s
   return { hash, digest: hash.copy().digest('hex') };
 }
 
+/** The quota accounts of each server: concurrent uploads of a user share one (see QuotaLedger). */
+const LEDGERS = new WeakMap<object, QuotaLedger>();
+
+/** This upload's share of the user's quota, if they have one. */
+interface QuotaShare {
+  readonly reservation: QuotaReservation;
+  /** Size of the file an overwrite replaces: its bytes are freed at commit, so they count once. */
+  readonly replaced: number;
+}
+
 /**
- * Bytes the user may store in this file, when they have a quota: what is left, plus the size of the
- * file an overwrite replaces (before, it counted twice, so a file could not be replaced by one of
- * the same size once it took more than half of the quota).
+ * Join the user's quota account, when they have a quota. The size of a file that an overwrite
+ * replaces is credited (before, it counted twice, so a file could not be replaced by one of the
+ * same size once it took more than half of the quota).
  */
-async function quotaRoom(request: ActiveRequest, path: string, overwrite: boolean | undefined): Promise<number | undefined> {
-  const quota = request.user.quotaBytes;
-  if (quota === undefined || !request.storage.usage) return undefined;
+async function joinQuota(request: ActiveRequest, path: string, overwrite: boolean | undefined): Promise<QuotaShare | undefined> {
+  const { quotaBytes, username, home } = request.user;
+  const storage = request.storage;
+  if (quotaBytes === undefined || !storage.usage) return undefined;
   let replaced = 0;
   if (overwrite) {
     try {
-      const entry = await request.storage.stat(path);
+      const entry = await storage.stat(path);
       if (entry.type === 'file') replaced = entry.size;
     } catch {
       /* nothing to replace (or not replaceable: openUpload will say why) */
     }
   }
-  return Math.max(0, quota - (await request.storage.usage('/')) + replaced);
+  const host = request.session.host;
+  let ledger = LEDGERS.get(host);
+  if (!ledger) LEDGERS.set(host, (ledger = new QuotaLedger()));
+  const reservation = await ledger.join(`${username}\0${home ?? ''}`, async () => Math.max(0, quotaBytes - (await storage.usage!('/'))));
+  return { reservation, replaced };
 }
 
-/** An announced size that does not fit is refused before any data is sent. */
-function checkQuota(request: ActiveRequest, size: number | undefined, left: number | undefined): void {
-  if (size !== undefined && left !== undefined && size > left) {
-    throw new FileShareError('EQUOTA', `${size} bytes exceeds the ${left} bytes left of the quota of ${request.user.quotaBytes} bytes`);
+/**
+ * Reserve an announced size (minus the `kept` bytes a resumed upload already has on disk, which
+ * the usage counts): refused with EQUOTA before any data is sent when it does not fit.
+ */
+function claimQuota(request: ActiveRequest, quota: QuotaShare | undefined, size: number | undefined, kept: number): void {
+  if (!quota || size === undefined) return;
+  if (!quota.reservation.reserve(size - kept - quota.replaced)) {
+    throw new FileShareError('EQUOTA', `${size} bytes do not fit in what is left of the quota of ${request.user.quotaBytes} bytes`);
   }
 }
 
