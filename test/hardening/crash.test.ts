@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileShareClient, type FileShareError, type TransferResult } from '../../src/index.ts';
 import { USER } from './fixtures/server-process.ts';
-import { defer, dispose, makeFile, sha256File, sizeOf, startServerProcess, tempDir, tempFiles, walk, within } from './helpers.ts';
+import { defer, dispose, makeFile, sha256File, sizeOf, startServerProcess, tempDir, tempFiles, waitFor, walk, within } from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -137,7 +137,7 @@ test('SIGKILL mid-upload: no target is truncated or lost, leftovers stay hidden,
   await second.kill();
 });
 
-test('a server killed during an upload without resume leaves no target and a hidden leftover; overwrite keeps the old file', async () => {
+test('a server killed during plain uploads: no target, the old file intact, a hidden leftover that a restarted server sweeps', async () => {
   const root = await tempDir('fileshare-crash-root-');
   const local = await tempDir('fileshare-crash-local-');
   const file = await makeFile(path.join(local, 'big.bin'), 16 * MiB);
@@ -163,9 +163,15 @@ test('a server killed during an upload without resume leaves no target and a hid
   assert.not.ok(names.includes('new.bin'));
   assert.is(await sha256File(path.join(root, 'old.bin')), oldSha);
   for (const n of names.filter((x) => x !== 'old.bin')) assert.ok(n.startsWith('.fileshare-part-'), `unexpected ${n}`);
-  const again = await startServerProcess(root);
+  const leftovers = names.filter((x) => x !== 'old.bin');
+  assert.ok(leftovers.length > 0, 'no leftover: the kill came too late to test the sweep');
+  // a plain upload's leftover can never complete: a restarted server hides it, then sweeps it
+  // (after min(resumableUploadTtl, 1 h) without change: 1 s here)
+  const again = await startServerProcess(root, { resumableUploadTtl: 1000 });
   const client2 = await connectTo(again.port);
   assert.equal((await client2.list('/')).map((e) => e.name), ['old.bin']);
+  await waitFor(async () => (await walk(root)).length === 1, 5000, 'the restarted server to sweep the leftovers');
+  assert.is(await sha256File(path.join(root, 'old.bin')), oldSha);
 });
 
 test.run();

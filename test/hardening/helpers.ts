@@ -302,11 +302,11 @@ export interface ServerProcess {
 }
 
 /**
- * Start fixtures/server-process.ts over `root` in a child process and wait (bounded) for its
- * `PORT <n>` line. The child is SIGKILLed by PID after the test in any case.
+ * Start fixtures/server-process.ts over `root` (with further server `options`) in a child process
+ * and wait (bounded) for its `PORT <n>` line. The child is SIGKILLed by PID after the test in any case.
  */
-export async function startServerProcess(root: string, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, root], {
+export async function startServerProcess(root: string, options: object = {}, timeoutMs = 20_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, root, JSON.stringify(options)], {
     env: { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

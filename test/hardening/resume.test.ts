@@ -3,13 +3,16 @@
  * connection, a changed local file detected by the prefix hash, downloads continued after an
  * abort, a corrupted local partial file, and the expiry of unfinished uploads.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileShareClient } from '../../src/index.ts';
-import { defer, dispose, makeFile, relay, rejects, sha256File, sizeOf, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
+import { encodeHeader, encodeJsonFrame } from '../../src/protocol/encoder.ts';
+import { FrameType } from '../../src/protocol/frame.ts';
+import { RawClient, defer, dispose, json, makeFile, relay, sha256, rejects, sha256File, sizeOf, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -241,6 +244,14 @@ test('download: a corrupted local partial file â†’ the server answers offset 0 â
   assert.ok(firstProgress < 2 * MiB, `it appended to a corrupt prefix: first progress ${firstProgress}`);
   assert.equal(await fsp.readdir(local), ['report.bin']);
 
+  // a partial that already holds the whole file: nothing left to send, still verified
+  await fsp.rm(target);
+  await fsp.copyFile(remoteFile, partial);
+  const whole = await client.download('/report.bin', target, { resume: true });
+  assert.is(whole.sha256, sha);
+  assert.is(await sha256File(target), sha);
+  assert.equal(await fsp.readdir(local), ['report.bin']);
+
   // a partial longer than the remote file is no prefix either
   await fsp.rm(target);
   await makeFile(partial, 7 * MiB);
@@ -248,6 +259,61 @@ test('download: a corrupted local partial file â†’ the server answers offset 0 â
   assert.is(again.sha256, sha);
   assert.is(await sha256File(target), sha);
   assert.equal(await fsp.readdir(local), ['report.bin']);
+});
+
+test('wire: all bytes kept â†’ the next attempt resumes at offset = size and sends only END; a key never continues another path', async () => {
+  const t = await testServer();
+  const data = randomBytes(300_000);
+  const key = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+  const first = await RawClient.connect(t.port);
+  await first.login('alice', 'alice-password');
+  first.request(2, { op: 'upload', path: '/r.bin', size: data.length, resume: { key } });
+  assert.equal(json(await first.next((f) => f.stream === 2 && f.type === FrameType.PARTIAL)), { offset: 0 });
+  first.write([encodeHeader(FrameType.DATA, 2, data.length), data]); // every byte, but no END
+  await waitFor(async () => (await tempFiles(t.root)).length === 1 && (await sizeOf(path.join(t.root, (await tempFiles(t.root))[0]!))) === data.length, 5000, 'the data to reach the disk');
+  first.socket.destroy();
+  await waitFor(() => t.server.connectionCount === 0, 3000, 'the server to drop the connection');
+
+  const second = await RawClient.connect(t.port);
+  await second.login('alice', 'alice-password');
+  // the same key for another target starts from zero
+  second.request(2, { op: 'upload', path: '/other.bin', size: data.length, resume: { key } });
+  assert.equal(json(await second.next((f) => f.stream === 2 && f.type === FrameType.PARTIAL)), { offset: 0 });
+  second.write(encodeJsonFrame(FrameType.CANCEL, 2, {}));
+  assert.is(json(await second.next((f) => f.stream === 2 && f.type === FrameType.ERROR)).code, 'EABORTED');
+  // the right target: the server holds everything and proves it
+  second.request(3, { op: 'upload', path: '/r.bin', size: data.length, resume: { key } });
+  const go = json(await second.next((f) => f.stream === 3 && f.type === FrameType.PARTIAL));
+  assert.equal(go, { offset: data.length, prefixSha256: sha256(data) });
+  second.write(encodeJsonFrame(FrameType.END, 3, { bytes: data.length, sha256: sha256(data) }));
+  const done = await second.next((f) => f.stream === 3 && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR));
+  assert.is(done.type, FrameType.RESPONSE, done.body.toString('utf8'));
+  assert.equal(json(done), { bytes: data.length, sha256: sha256(data) });
+  assert.ok((await fsp.readFile(path.join(t.root, 'r.bin'))).equals(data));
+});
+
+test('wire: a resumed upload whose whole-file SHA-256 does not match is EINTEGRITY; its data is discarded, no target', async () => {
+  const t = await testServer();
+  const data = randomBytes(200_000);
+  const key = 'ffeeddccbbaa99887766554433221100';
+  const first = await RawClient.connect(t.port);
+  await first.login('alice', 'alice-password');
+  first.request(2, { op: 'upload', path: '/s.bin', size: data.length, resume: { key } });
+  await first.next((f) => f.stream === 2 && f.type === FrameType.PARTIAL);
+  first.write([encodeHeader(FrameType.DATA, 2, 100_000), data.subarray(0, 100_000)]);
+  await waitFor(async () => (await tempFiles(t.root)).length === 1 && (await sizeOf(path.join(t.root, (await tempFiles(t.root))[0]!))) === 100_000, 5000, 'the data to reach the disk');
+  first.socket.destroy();
+  await waitFor(() => t.server.connectionCount === 0, 3000, 'the server to drop the connection');
+
+  const second = await RawClient.connect(t.port);
+  await second.login('alice', 'alice-password');
+  second.request(2, { op: 'upload', path: '/s.bin', size: data.length, resume: { key } });
+  assert.equal(json(await second.next((f) => f.stream === 2 && f.type === FrameType.PARTIAL)).offset, 100_000);
+  const rest = data.subarray(100_000);
+  second.write([encodeHeader(FrameType.DATA, 2, rest.length), rest]);
+  second.write(encodeJsonFrame(FrameType.END, 2, { bytes: data.length, sha256: sha256(Buffer.from('not this file')) }));
+  assert.is(json(await second.next((f) => f.stream === 2 && f.type === FrameType.ERROR)).code, 'EINTEGRITY');
+  assert.equal(await walk(t.root), []);
 });
 
 test('expiry: the partial file of an unfinished upload is removed after resumableUploadTtl', async () => {
