@@ -195,10 +195,20 @@ export class ClientChannel {
     return new Promise((resolve) => connection.socket.once('close', () => resolve()));
   }
 
+  /** The connection, for new work: after GOAWAY no new request or ping may start (ECLOSED). */
   requireOpen(): FrameConnection {
+    const connection = this.requireConnected();
+    if (this.goingAway) throw new FileShareError('ECLOSED', 'the server is shutting down');
+    return connection;
+  }
+
+  /**
+   * The connection, for a request already in flight: it may finish after GOAWAY (docs/protocol.md
+   * §6), so a transfer whose go-ahead arrives after GOAWAY must still start its data stream.
+   */
+  requireConnected(): FrameConnection {
     if (this.failure) throw this.failure;
     if (!this.connection || this.connection.isClosed) throw new FileShareError('ECLOSED', 'not connected');
-    if (this.goingAway) throw new FileShareError('ECLOSED', 'the server is shutting down');
     return this.connection;
   }
 

@@ -45,7 +45,7 @@ export async function download(ctx: TransferContext, remotePath: string, destina
     request = channel.request('download', args, {
       onPartial: (part) => {
         if (incoming || failure) return;
-        const connection = channel.requireOpen();
+        const connection = channel.requireConnected();
         const totalBytes = typeof part.size === 'number' ? part.size : undefined;
         // the server continues after our partial data only if it hashed the same; else from zero
         offset = existing && part.offset === existing.bytes ? existing.bytes : 0;

@@ -63,7 +63,7 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
     let started = false;
 
     const start = async (part: JsonObject) => {
-      const connection = channel.requireOpen();
+      const connection = channel.requireConnected();
       offset = typeof part.offset === 'number' ? part.offset : 0;
       let seed: Hash | undefined;
       if (offset > 0) {

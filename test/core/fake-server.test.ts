@@ -138,6 +138,36 @@ test('an abort the server honours (ERROR EABORTED) rejects EABORTED', async () =
   await rejects(within(upload, 3000, 'the upload'), 'EABORTED');
 });
 
+test('transfers whose go-ahead arrives after GOAWAY still complete (in-flight requests may finish)', async () => {
+  const data = Buffer.from('downloaded after goaway');
+  const port = await fakeServer((frame, send) => {
+    if (frame.type === FrameType.REQUEST) {
+      const op = request(frame).op;
+      send(encodeJsonFrame(FrameType.GOAWAY, 0, { reason: 'shutting down' }));
+      if (op === 'download') {
+        send(encodeJsonFrame(FrameType.PARTIAL, frame.stream, { size: data.length, mtime: 0, offset: 0 }));
+        send(encodeData(frame.stream, data));
+        send(encodeJsonFrame(FrameType.RESPONSE, frame.stream, { bytes: data.length, sha256: hex(data) }));
+      } else {
+        send(encodeJsonFrame(FrameType.PARTIAL, frame.stream, { offset: 0 }));
+      }
+    }
+    if (frame.type === FrameType.END) {
+      const end = request(frame);
+      send(encodeJsonFrame(FrameType.RESPONSE, frame.stream, { bytes: end.bytes, sha256: end.sha256 }));
+    }
+  });
+  const down = await client(port);
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (c: Buffer) => chunks.push(c));
+  assert.is((await within(down.download('/f', sink), 3000, 'the download')).sha256, hex(data));
+  assert.ok(Buffer.concat(chunks).equals(data));
+  await rejects(down.stat('/'), 'ECLOSED'); // but nothing new after GOAWAY
+  const up = await client(port);
+  assert.is((await within(up.upload(Readable.from([Buffer.from('up')]), '/g'), 3000, 'the upload')).sha256, hex('up'));
+});
+
 test('a server that sends DATA beyond the client\'s window gets a connection error EPROTO', async () => {
   let errorFromClient: Record<string, unknown> | undefined;
   const port = await fakeServer((frame, send) => {
