@@ -264,7 +264,9 @@ export class LocalStorage implements Storage {
     if (slot.stats && !overwrite) throw storageError('EEXIST', remote);
     const target = slot.real ?? slot.abs;
     const dir = path.dirname(target);
-    if (size !== undefined) await this.#checkSpace(dir, size, remote);
+    // a resumed upload needs room only for what it still has to send: checked once that is known
+    // (before, the whole size was asked for, so a resume on a nearly full disk failed with ENOSPC)
+    if (size !== undefined && !options.resume) await this.#checkSpace(dir, size, remote);
     if (options.resume) return this.#openResumable(remote, target, dir, overwrite, size, options.resume);
     const temp = path.join(dir, makeTempName(path.basename(target)));
     ACTIVE_UPLOADS.set(temp, undefined); // before it exists: the sweeper must never see it unclaimed
@@ -315,6 +317,14 @@ export class LocalStorage implements Storage {
       }
       const offset = Math.min(info.size, size ?? info.size);
       if (info.size > offset) await handle.truncate(offset);
+      if (size !== undefined) {
+        try {
+          await this.#checkSpace(dir, size - offset, remote);
+        } catch (err) {
+          await handle.close(); // the kept bytes stay, for a resume once there is room
+          throw err;
+        }
+      }
       return new LocalUpload({ handle, temp, target, remote, overwrite, fsync: this.#fsync, offset, resumable: true, onSettled: release });
     } catch (err) {
       release();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defer, dispose, makeFile, rejects, sha256File, tempDir, tempFiles, testServer, walk } from './helpers.ts';
+import { defer, dispose, makeFile, rejects, sha256File, tempDir, tempFiles, testServer, waitFor, walk } from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -90,6 +90,41 @@ test('server disk full: ENOSPC (announced or not), no partial or temp file, exis
   await client.upload(small, '/small.bin');
   const other = await t.connect();
   assert.equal((await other.list('/')).map((e) => e.name), ['keep.bin', 'small.bin']);
+});
+
+test('a nearly full disk: a resumed upload needs room only for the bytes it still has to send', async () => {
+  const disk = await smallDisk('resume');
+  if (!disk) return;
+  const local = await tempDir();
+  // a small window keeps the client close behind the disk, so the interruption lands mid-file
+  const t = await testServer({ server: { root: disk, window: 128 * KiB, chunkSize: 64 * KiB }, client: { chunkSize: 64 * KiB, progressIntervalMs: 0 } });
+  const file = await makeFile(path.join(local, 'f.bin'), 1536 * KiB);
+  const first = await t.connect();
+  let fired = false;
+  await rejects(
+    first.upload(file, '/f.bin', {
+      resume: true,
+      onProgress: (p) => {
+        if (!fired && p.bytes >= 768 * KiB) {
+          fired = true;
+          void first.close();
+        }
+      },
+    }),
+    'ECLOSED',
+  );
+  await waitFor(() => t.server.connectionCount === 0, 3000, 'the server to drop the connection');
+  const [partial] = await tempFiles(disk);
+  const kept = (await fsp.stat(path.join(disk, partial!))).size;
+  assert.ok(kept > 0 && kept < 1536 * KiB, `kept ${kept}`);
+  // leave room for what is missing (plus a little), not for the whole file
+  const { bavail, bsize } = await fsp.statfs(disk);
+  const missing = 1536 * KiB - kept;
+  await fsp.writeFile(path.join(disk, 'filler'), Buffer.alloc(Number(bavail) * Number(bsize) - missing - 64 * KiB));
+  const second = await t.connect();
+  const result = await second.upload(file, '/f.bin', { resume: true });
+  assert.is(result.sha256, await sha256File(file));
+  assert.equal(await walk(disk), ['f.bin', 'filler']);
 });
 
 test('client disk full during a download: ENOSPC, no local file left, the connection stays usable', async () => {
