@@ -23,6 +23,8 @@ export interface PendingRequest {
   incoming?: IncomingStream;
   /** Upload data comes from here. */
   outgoing?: OutgoingStream;
+  /** We sent CANCEL: frames the server sent before it saw it (a go-ahead, DATA) are dropped. */
+  cancelled?: boolean;
 }
 
 /**
@@ -154,6 +156,8 @@ export class ClientChannel {
 
   /** Ask the server to stop a request (it answers with a final ERROR EABORTED). */
   cancel(id: number): void {
+    const entry = this.pending.get(id);
+    if (entry) entry.cancelled = true;
     this.connection?.sendFrame(FrameType.CANCEL, id);
   }
 
@@ -239,7 +243,11 @@ export class ClientChannel {
         return this.withRequest(frame, (r) => r.onPartial?.(parseJsonObject(frame.body, 'PARTIAL')));
       case FrameType.DATA:
         return this.withRequest(frame, (r) => {
-          if (!r.incoming) throw new FileShareError('EPROTO', `DATA for request ${frame.stream}, which is not a download`);
+          if (!r.incoming) {
+            // a download cancelled before its go-ahead has no data stream: drop what was in flight
+            if (r.cancelled) return;
+            throw new FileShareError('EPROTO', `DATA for request ${frame.stream}, which is not a download`);
+          }
           r.incoming.push(frame.body);
         });
       case FrameType.CREDIT:

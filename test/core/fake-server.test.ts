@@ -168,6 +168,33 @@ test('transfers whose go-ahead arrives after GOAWAY still complete (in-flight re
   assert.is((await within(up.upload(Readable.from([Buffer.from('up')]), '/g'), 3000, 'the upload')).sha256, hex('up'));
 });
 
+test('a download aborted before its go-ahead: data already in flight is dropped, the connection survives', async () => {
+  let requested: () => void = () => {};
+  const asked = new Promise<void>((resolve) => (requested = resolve));
+  const port = await fakeServer((frame, send) => {
+    if (frame.type === FrameType.REQUEST && request(frame).op === 'download') requested();
+    if (frame.type === FrameType.REQUEST && request(frame).op === 'stat') {
+      send(encodeJsonFrame(FrameType.RESPONSE, frame.stream, { name: '', type: 'directory', size: 0, mtime: 0 }));
+    }
+    // the go-ahead and some data crossed the CANCEL on the wire, then the server confirms it
+    if (frame.type === FrameType.CANCEL) {
+      send(encodeJsonFrame(FrameType.PARTIAL, frame.stream, { size: 100, mtime: 0, offset: 0 }));
+      send(encodeData(frame.stream, Buffer.alloc(100)));
+      send(encodeJsonFrame(FrameType.ERROR, frame.stream, { code: 'EABORTED', message: 'cancelled' }));
+    }
+  });
+  const c = await client(port);
+  const local = await tempDir();
+  const controller = new AbortController();
+  const download = c.download('/f', path.join(local, 'f'), { signal: controller.signal });
+  await within(asked, 3000, 'the request');
+  controller.abort();
+  await rejects(within(download, 3000, 'the download'), 'EABORTED');
+  assert.ok(c.connected, 'the connection survives');
+  assert.is((await c.stat('/')).type, 'directory');
+  assert.equal(await walk(local), []);
+});
+
 test('a server that sends DATA beyond the client\'s window gets a connection error EPROTO', async () => {
   let errorFromClient: Record<string, unknown> | undefined;
   const port = await fakeServer((frame, send) => {
