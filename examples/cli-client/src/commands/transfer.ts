@@ -1,0 +1,107 @@
+/**
+ * The single place where files move: every put and get (single or recursive) goes through
+ * {@link uploadFile} and {@link downloadFile}, which add the progress bar, the summary line and
+ * the hints of the common failures.
+ *
+ * Extension point for `resume` (hardening work): `TransferFlags.resume` is passed through to the
+ * library's `resume` option of upload and download (continue an interrupted transfer after the
+ * bytes already verified by SHA-256 on both sides). A `--resume` flag on put and get only needs to
+ * set it (`resume: opts.resume === true` next to `overwrite`); nothing else in the app changes.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { FileShareError, type Entry, type FileShareClient, type TransferResult } from 'fileshare';
+import { CliError, ExitCode, hasCode, localError } from '../errors.ts';
+import { displayLocal, meansFolder, remoteJoin, resolveRemote } from '../paths.ts';
+import { transferFeedback } from '../progress.ts';
+import type { CommandContext } from './types.ts';
+
+export interface TransferFlags {
+  /** Replace an existing target (`-f`). */
+  readonly overwrite: boolean;
+  /** Continue an interrupted transfer (the library's `resume`); no command sets it yet, see above. */
+  readonly resume?: boolean;
+}
+
+/** Metadata of a remote path, or undefined when it does not exist. */
+export async function remoteStat(client: FileShareClient, remote: string): Promise<Entry | undefined> {
+  try {
+    return await client.stat(remote);
+  } catch (err) {
+    if (hasCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Where `put` stores a file or folder named `name`: `cwd/name` without a remote argument, inside
+ * the remote argument when it is an existing folder or ends in `/`, else the argument itself.
+ */
+export async function remoteTarget(ctx: CommandContext, arg: string | undefined, name: string): Promise<string> {
+  if (arg === undefined) return resolveRemote(ctx.cwd, name);
+  const resolved = resolveRemote(ctx.cwd, arg);
+  if (meansFolder(arg)) return remoteJoin(resolved, name);
+  return (await remoteStat(ctx.client, resolved))?.type === 'directory' ? remoteJoin(resolved, name) : resolved;
+}
+
+/** The same rule on the local side, for `get`. */
+export async function localTarget(arg: string | undefined, name: string): Promise<string> {
+  if (arg === undefined) return path.resolve(name);
+  const resolved = path.resolve(arg);
+  if (arg.endsWith('/') || arg.endsWith(path.sep)) return path.join(resolved, name);
+  const info = await stat(resolved).catch(() => undefined);
+  return info?.isDirectory() ? path.join(resolved, name) : resolved;
+}
+
+/** Upload one local file to `remote`, with progress and summary. */
+export async function uploadFile(ctx: CommandContext, local: string, remote: string, flags: TransferFlags): Promise<TransferResult> {
+  throwIfAborted(ctx.signal);
+  const feedback = transferFeedback(ctx.io, 'upload', remote);
+  try {
+    const result = await ctx.client.upload(local, remote, {
+      overwrite: flags.overwrite,
+      resume: flags.resume === true,
+      signal: ctx.signal,
+      onProgress: feedback.onProgress,
+    });
+    feedback.done(result);
+    return result;
+  } catch (err) {
+    feedback.stop();
+    if (hasCode(err, 'EEXIST')) throw new CliError(`remote file exists: ${remote} (use put -f to overwrite)`, ExitCode.CONFLICT);
+    if (hasCode(err, 'EISDIR')) throw new CliError(`remote path is a folder: ${remote}`, ExitCode.CONFLICT);
+    if (hasCode(err, 'ENOENT') && !err.message.startsWith('local')) {
+      throw new CliError(`remote folder not found: ${path.posix.dirname(remote)} (create it with mkdir -p)`, ExitCode.NOT_FOUND);
+    }
+    throw err;
+  }
+}
+
+/** Download `remote` to the local file `local` (refusing to replace one without -f). */
+export async function downloadFile(ctx: CommandContext, remote: string, local: string, flags: TransferFlags): Promise<TransferResult> {
+  throwIfAborted(ctx.signal);
+  const shown = displayLocal(local);
+  const existing = await stat(local).catch(() => undefined);
+  if (existing?.isDirectory()) throw new CliError(`local path is a folder: ${shown}`, ExitCode.CONFLICT);
+  if (existing && !flags.overwrite) throw new CliError(`local file exists: ${shown} (use get -f to overwrite)`, ExitCode.CONFLICT);
+  // check the local folder first: the library would report it as a failed write, after the request
+  const folder = await stat(path.dirname(local)).catch((err: unknown) => {
+    throw localError(err, displayLocal(path.dirname(local)));
+  });
+  if (!folder.isDirectory()) throw new CliError(`local path is not a folder: ${displayLocal(path.dirname(local))}`, ExitCode.NOT_FOUND);
+  const feedback = transferFeedback(ctx.io, 'download', shown);
+  try {
+    const result = await ctx.client.download(remote, local, { resume: flags.resume === true, signal: ctx.signal, onProgress: feedback.onProgress });
+    feedback.done(result);
+    return result;
+  } catch (err) {
+    feedback.stop();
+    if (hasCode(err, 'EISDIR')) throw new CliError(`remote path is a folder: ${remote} (use get -r)`, ExitCode.GENERIC);
+    throw err;
+  }
+}
+
+/** Stop a multi-file operation between files once Ctrl-C was pressed. */
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new FileShareError('EABORTED', 'cancelled');
+}
