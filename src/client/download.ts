@@ -79,6 +79,9 @@ export async function download(ctx: TransferContext, remotePath: string, destina
     failure ??= abortError(signal!);
     channel.cancel(request.id);
     incoming?.stop();
+    // A download changes nothing on the server: settle now rather than wait for its answer, which
+    // never comes when the connection died silently (the abort hung forever).
+    request.entry.reject(failure);
   });
   try {
     const response = await request.done;

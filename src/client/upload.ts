@@ -41,7 +41,10 @@ export async function upload(
   try {
     return await attempt(ctx, opened, remotePath, options, op, false);
   } catch (err) {
-    if (err instanceof RestartNeeded) return attempt(ctx, opened, remotePath, options, op, true);
+    if (err instanceof RestartNeeded) {
+      throwIfAborted(options.signal); // an abort during the first attempt stops the second too
+      return attempt(ctx, opened, remotePath, options, op, true);
+    }
     throw err;
   }
 }
@@ -127,7 +130,16 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
       reject(toFileShareError(err));
       return;
     }
-    const stopListening = onAbort(signal, () => stop(abortError(signal!)));
+    let abortGrace: NodeJS.Timeout | undefined;
+    const stopListening = onAbort(signal, () => {
+      const error = abortError(signal!);
+      stop(error);
+      // Settle without waiting for the server's answer, which never comes when the connection died
+      // silently (the abort hung forever). Before END the server cannot have stored the file: at
+      // once. After END it may be committing: its answer gets requestTimeout to arrive.
+      if (clientSha === undefined) request.entry.reject(error);
+      else abortGrace = setTimeout(() => request.entry.reject(error), ctx.options.requestTimeout);
+    });
     request.done
       .then((response) => {
         const bytes = Number(response.bytes);
@@ -150,7 +162,10 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
         if (source.kind === 'stream' && !outgoing) source.stream.destroy();
         reject(failure ?? err);
       })
-      .finally(stopListening);
+      .finally(() => {
+        clearTimeout(abortGrace);
+        stopListening();
+      });
   });
 }
 

@@ -136,6 +136,49 @@ test('upload: a connection that died silently is dropped by the idle timeout, an
   assert.ok((await sizeOf(path.join(t.root, temps[0]!))) > 0);
 });
 
+test('abort over a connection that died silently settles at once (EABORTED); both transfers then resume elsewhere', async () => {
+  const t = await testServer({ client: eachChunk });
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'up.bin'), 10 * MiB);
+  const remote = await makeFile(path.join(t.root, 'down.bin'), 10 * MiB);
+  const network = await relay(t.port);
+  const viaRelay = new FileShareClient({ host: '127.0.0.1', port: network.port, progressIntervalMs: 0 });
+  defer(() => viaRelay.close());
+  await viaRelay.connect();
+  await viaRelay.login('alice', 'alice-password');
+  const up = new AbortController();
+  const down = new AbortController();
+  let frozen = false;
+  const freezeAt = (bytes: number) => {
+    if (!frozen && bytes >= 2 * MiB) {
+      frozen = true;
+      network.freeze(); // nothing passes any more, in either direction
+      setTimeout(() => (up.abort(), down.abort()), 50);
+    }
+  };
+  const target = path.join(local, 'down.bin');
+  const results = await within(
+    Promise.allSettled([
+      viaRelay.upload(file, '/up.bin', { resume: true, signal: up.signal, onProgress: (p) => freezeAt(p.bytes) }),
+      viaRelay.download('/down.bin', target, { resume: true, signal: down.signal, onProgress: (p) => freezeAt(p.bytes) }),
+    ]),
+    5000,
+    'the aborted transfers to settle',
+  );
+  for (const r of results) assert.is(r.status === 'rejected' && (r.reason as { code?: string }).code, 'EABORTED');
+  const partial = await sizeOf(path.join(local, '.down.bin.fileshare-partial'));
+  assert.ok(partial > 0, 'the resumable download kept nothing');
+
+  const direct = await t.connect();
+  let firstDown = -1;
+  const got = await direct.download('/down.bin', target, { resume: true, onProgress: (p) => (firstDown = firstDown < 0 ? p.bytes : firstDown) });
+  assert.is(got.sha256, await sha256File(remote));
+  assert.ok(firstDown >= partial, `the download restarted: first progress ${firstDown}, kept ${partial}`);
+  const sent = await within(direct.upload(file, '/up.bin', { resume: true }), 10_000, 'the resumed upload'); // takes over from the dead attempt
+  assert.is(sent.sha256, await sha256File(file));
+  assert.equal(await tempFiles(t.root), []);
+});
+
 test('upload: the local file changed but kept its size and mtime → the prefix hash differs → restart from zero, right content', async () => {
   const t = await testServer({ client: eachChunk });
   const local = await tempDir();
