@@ -42,6 +42,7 @@ export class ClientChannel {
   private readonly pings = new Map<number, { resolve: (ms: number) => void; reject: (e: FileShareError) => void; sentAt: number }>();
   private failure: FileShareError | undefined;
   private goingAway = false;
+  private closedByUs = false;
   private helloWaiter: { resolve: () => void; reject: (e: FileShareError) => void } | undefined;
 
   constructor(
@@ -187,6 +188,7 @@ export class ClientChannel {
     const connection = this.connection;
     if (!connection || connection.isClosed) return Promise.resolve();
     const closed = new Promise<void>((resolve) => connection.socket.once('close', () => resolve()));
+    this.closedByUs = true;
     if (graceful) connection.end();
     else connection.destroy(new FileShareError('ECLOSED', 'the client closed the connection'));
     return closed;
@@ -292,7 +294,8 @@ export class ClientChannel {
     for (const request of [...this.pending.values()]) request.reject(this.failure);
     for (const ping of [...this.pings.values()]) ping.reject(this.failure);
     this.pings.clear();
-    this.onClosed(error);
+    // the `close` event carries an error only when the connection ended by itself, not by close()
+    this.onClosed(this.closedByUs ? undefined : error);
   }
 }
 
