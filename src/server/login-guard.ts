@@ -51,6 +51,31 @@ export class LoginGuard {
   }
 
   private readonly enabled: boolean;
+  /** The last attempt queued for each address and username: attempts sharing one run in turn. */
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /**
+   * Run `attempt` once every earlier attempt from the same address or for the same username has
+   * finished, so that each is checked against the failures of the ones before it. Without this,
+   * attempts made at the same time over several connections all passed the check before the first
+   * failure was counted: 20 concurrent guesses got 20 bcrypt checks where 5 were allowed.
+   * Legitimate concurrent logins just queue (bcrypt runs one at a time anyway).
+   */
+  async serialize<T>(address: string, username: string, attempt: () => Promise<T>): Promise<T> {
+    if (!this.enabled) return attempt();
+    const keys = [`a:${address}`, `u:${username}`];
+    const previous = keys.map((key) => this.tails.get(key));
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    for (const key of keys) this.tails.set(key, mine);
+    try {
+      await Promise.all(previous);
+      return await attempt();
+    } finally {
+      done();
+      for (const key of keys) if (this.tails.get(key) === mine) this.tails.delete(key);
+    }
+  }
 
   /** Milliseconds the caller must still wait before trying again (0: go ahead). */
   check(address: string, username: string): number {

@@ -216,7 +216,12 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   }
 
   /** @internal SessionHost */
-  async authenticate(username: string, password: string, connection: ConnectionInfo): Promise<AuthenticatedUser> {
+  authenticate(username: string, password: string, connection: ConnectionInfo): Promise<AuthenticatedUser> {
+    // one attempt per address and per username at a time, each checked against the failures before it
+    return this.loginGuard.serialize(connection.remoteAddress, username, () => this.attemptLogin(username, password, connection));
+  }
+
+  private async attemptLogin(username: string, password: string, connection: ConnectionInfo): Promise<AuthenticatedUser> {
     const fail = (code: 'EAUTH' | 'ETHROTTLED' | 'EIO', message: string, cause?: unknown): never => {
       this.emitSafe('loginFailed', { connection, username, code });
       throw new FileShareError(code, message, cause === undefined ? undefined : { cause });

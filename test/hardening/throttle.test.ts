@@ -103,6 +103,40 @@ test('per username: guesses at one account from changing addresses are throttled
   await fresh.login('alice', 'alice-password');
 });
 
+test('concurrent guesses cannot outrun the throttle: pipelined on one connection, or spread over many', async () => {
+  if (!(await hasLoopbackAlias())) {
+    console.log('  (skipped: 127.0.0.2 is not usable on this machine)');
+    return;
+  }
+  const auth = await countingAuth();
+  const t = await testServer({ users, auth, server: { loginThrottle: throttle } });
+  // 30 logins at once on one connection: one at a time is served, the others are EBUSY
+  const one = await clientFrom(t.port, '127.0.0.2');
+  const pipelined = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => one.login('bob', `guess-${i}`)));
+  const codes = pipelined.map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'ok'));
+  assert.is(codes.filter((c) => c === 'EAUTH').length, 1, JSON.stringify(codes));
+  assert.is(codes.filter((c) => c === 'EBUSY').length, 29, JSON.stringify(codes));
+  // 20 connections guessing alice's password at once: no more bcrypt checks than free attempts
+  const before = auth.calls;
+  const many = await Promise.all(Array.from({ length: 20 }, () => clientFrom(t.port, '127.0.0.3')));
+  const spread = await Promise.allSettled(many.map((c, i) => c.login('alice', `guess-${i}`)));
+  const spreadCodes = spread.map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'ok'));
+  assert.is(auth.calls - before, throttle.freeAttempts, `${auth.calls - before} guesses reached bcrypt: ${JSON.stringify(spreadCodes)}`);
+  assert.is(spreadCodes.filter((c) => c === 'ETHROTTLED').length, 20 - throttle.freeAttempts);
+  // 20 connections from one address spraying 20 usernames at once: the address's free attempts only
+  const sprayBefore = auth.calls;
+  const sprayers = await Promise.all(Array.from({ length: 20 }, () => clientFrom(t.port, '127.0.0.4')));
+  await Promise.allSettled(sprayers.map((c, i) => c.login(`user-${i}`, 'guess')));
+  assert.is(auth.calls - sprayBefore, throttle.freeAttempts, `${auth.calls - sprayBefore} sprayed guesses reached bcrypt`);
+});
+
+test('concurrent logins of one user with the right password all succeed, throttle on', async () => {
+  const t = await testServer({ users, server: { loginThrottle: throttle } });
+  const clients = await Promise.all(Array.from({ length: 10 }, () => t.client()));
+  const results = await Promise.all(clients.map((c) => c.login('alice', 'alice-password')));
+  assert.equal(results.map((r) => r.username), Array(10).fill('alice'));
+});
+
 test('a flood of throttled attempts does not slow down other users (loose ratio)', async () => {
   if (!(await hasLoopbackAlias())) {
     console.log('  (skipped: 127.0.0.2 is not usable on this machine)');
