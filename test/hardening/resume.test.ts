@@ -9,10 +9,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileShareClient } from '../../src/index.ts';
+import { FileShareClient, FileShareServer } from '../../src/index.ts';
 import { encodeHeader, encodeJsonFrame } from '../../src/protocol/encoder.ts';
 import { FrameType } from '../../src/protocol/frame.ts';
-import { RawClient, defer, dispose, json, makeFile, relay, sha256, rejects, sha256File, sizeOf, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
+import { RawClient, authFor, defer, dispose, json, makeFile, relay, sha256, rejects, sha256File, sizeOf, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -177,6 +177,38 @@ test('abort over a connection that died silently settles at once (EABORTED); bot
   const sent = await within(direct.upload(file, '/up.bin', { resume: true }), 10_000, 'the resumed upload'); // takes over from the dead attempt
   assert.is(sent.sha256, await sha256File(file));
   assert.equal(await tempFiles(t.root), []);
+});
+
+test('upload: a graceful restart (close() cutting off the upload after closeTimeout) keeps the data; the next server resumes it', async () => {
+  const root = await tempDir('fileshare-restart-');
+  const local = await tempDir();
+  const file = await makeFile(path.join(local, 'r.bin'), 10 * MiB);
+  const auth = await authFor({ alice: 'alice-password' });
+  const start = async () => {
+    const server = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0, closeTimeout: 50, loginThrottle: false });
+    defer(() => server.close());
+    const { port } = await server.listen();
+    const client = new FileShareClient({ host: '127.0.0.1', port, progressIntervalMs: 0 });
+    defer(() => client.close());
+    await client.connect();
+    await client.login('alice', 'alice-password');
+    return { server, client };
+  };
+  const first = await start();
+  let closing: Promise<void> | undefined;
+  await interruptedUpload(first.client, file, '/r.bin', 3 * MiB, () => (closing = first.server.close()));
+  await within(closing!, 5000, 'the server to close');
+  const [partial] = await tempFiles(root);
+  assert.ok(partial, 'the shutdown discarded the resumable upload');
+  const kept = await sizeOf(path.join(root, partial));
+  assert.ok(kept > 0);
+
+  const second = await start();
+  let firstProgress = -1;
+  const result = await second.client.upload(file, '/r.bin', { resume: true, onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress) });
+  assert.is(result.sha256, await sha256File(file));
+  assert.ok(firstProgress >= kept, `restarted from zero: first progress ${firstProgress}, kept ${kept}`);
+  assert.equal(await walk(root), ['r.bin']);
 });
 
 test('upload: the local file changed but kept its size and mtime → the prefix hash differs → restart from zero, right content', async () => {
