@@ -111,8 +111,9 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
 
   /**
    * Stop accepting connections and end every session gracefully: clients get GOAWAY, requests in
-   * flight may finish within `closeTimeout`, then the rest are cut off (unfinished uploads are
-   * discarded, never left as partial files). Safe to call more than once.
+   * flight may finish within `closeTimeout`, then the rest are cut off (unfinished uploads never
+   * leave a partial file under their target name: plain ones are discarded, resumable ones keep
+   * their hidden data for a resume). Safe to call more than once.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
