@@ -238,11 +238,12 @@ export class LocalStorage implements Storage {
     }
     const { size } = stats;
     const mtime = Math.floor(stats.mtimeMs);
+    const version = `${stats.dev}:${stats.ino}:${size}:${stats.mtimeMs}`;
     if (offset === size) {
       await handle.close();
-      return { stream: new Readable({ read() { this.push(null); } }), size, mtime };
+      return { stream: new Readable({ read() { this.push(null); } }), size, mtime, version };
     }
-    return { stream: handle.createReadStream({ start: offset, end: size - 1, highWaterMark }), size, mtime };
+    return { stream: handle.createReadStream({ start: offset, end: size - 1, highWaterMark }), size, mtime, version };
   }
 
   /**

@@ -78,6 +78,12 @@ export interface ReadHandle {
   readonly size: number;
   /** Modification time, ms since the epoch. */
   readonly mtime: number;
+  /**
+   * Optional identity of this version of the file (LocalStorage: device, inode, size and mtime in
+   * ns), so that two opens can tell whether they saw the same content. Without it, size and mtime
+   * are compared.
+   */
+  readonly version?: string;
 }
 
 /**

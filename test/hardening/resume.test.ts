@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileShareClient, FileShareServer } from '../../src/index.ts';
+import { FileShareClient, FileShareServer, LocalStorage, type Storage } from '../../src/index.ts';
 import { encodeHeader, encodeJsonFrame } from '../../src/protocol/encoder.ts';
 import { FrameType } from '../../src/protocol/frame.ts';
 import { RawClient, authFor, defer, dispose, json, makeFile, relay, sha256, rejects, sha256File, sizeOf, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
@@ -182,10 +182,10 @@ test('abort over a connection that died silently settles at once (EABORTED); bot
 test('upload: a graceful restart (close() cutting off the upload after closeTimeout) keeps the data; the next server resumes it', async () => {
   const root = await tempDir('fileshare-restart-');
   const local = await tempDir();
-  const file = await makeFile(path.join(local, 'r.bin'), 10 * MiB);
+  const file = await makeFile(path.join(local, 'r.bin'), 24 * MiB);
   const auth = await authFor({ alice: 'alice-password' });
   const start = async () => {
-    const server = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0, closeTimeout: 50, loginThrottle: false });
+    const server = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0, closeTimeout: 1, loginThrottle: false });
     defer(() => server.close());
     const { port } = await server.listen();
     const client = new FileShareClient({ host: '127.0.0.1', port, progressIntervalMs: 0 });
@@ -334,6 +334,48 @@ test('download: a corrupted local partial file → the server answers offset 0 �
   assert.is(again.sha256, sha);
   assert.is(await sha256File(target), sha);
   assert.equal(await fsp.readdir(local), ['report.bin']);
+});
+
+test('download: a file replaced between the prefix check and the read is never spliced (old prefix + new rest)', async () => {
+  const root = await tempDir('fileshare-splice-');
+  const local = await tempDir();
+  const oldFile = await makeFile(path.join(local, 'old.bin'), 4 * MiB);
+  const newFile = await makeFile(path.join(local, 'new.bin'), 4 * MiB);
+  await fsp.copyFile(oldFile, path.join(root, 'doc.bin'));
+  // a storage that replaces the file (as an overwriting upload would, by rename) right before the
+  // read of a resumed download, i.e. after the server checked the client's prefix
+  const inner = new LocalStorage(root);
+  let replaced = false;
+  const storage: Storage = {
+    scope: (p) => inner.scope(p),
+    stat: (p) => inner.stat(p),
+    list: (p) => inner.list(p),
+    mkdir: (p, o) => inner.mkdir(p, o),
+    rmdir: (p, o) => inner.rmdir(p, o),
+    delete: (p) => inner.delete(p),
+    rename: (a, b) => inner.rename(a, b),
+    openUpload: (p, o) => inner.openUpload(p, o),
+    async openRead(p, o) {
+      if (!replaced && (o?.offset ?? 0) > 0) {
+        replaced = true;
+        await fsp.copyFile(newFile, path.join(root, 'doc.tmp'));
+        await fsp.rename(path.join(root, 'doc.tmp'), path.join(root, 'doc.bin'));
+      }
+      return inner.openRead(p, o);
+    },
+  };
+  const t = await testServer({ server: { root: storage } });
+  const client = await t.connect();
+  const target = path.join(local, 'doc.bin');
+  await fsp.copyFile(oldFile, path.join(local, '.doc.bin.fileshare-partial'));
+  await fsp.truncate(path.join(local, '.doc.bin.fileshare-partial'), MiB);
+  const result = await client.download('/doc.bin', target, { resume: true }).catch((e: Error) => e);
+  assert.ok(replaced, 'the storage hook did not run');
+  if (!(result instanceof Error)) {
+    const got = await sha256File(target);
+    assert.ok(got === (await sha256File(oldFile)) || got === (await sha256File(newFile)), 'the download is a splice of two versions');
+    assert.is(result.sha256, got);
+  }
 });
 
 test('wire: all bytes kept → the next attempt resumes at offset = size and sends only END; a key never continues another path', async () => {

@@ -27,12 +27,24 @@ export const download: Handler = {
 
     let seed: Hash | undefined;
     let offset = 0;
+    let checked: ReadHandle | undefined;
     if (prefixSha256 !== undefined) {
-      seed = await hashFirstBytes(storage, path, askedOffset, highWaterMark);
-      if (seed && seed.copy().digest('hex') === prefixSha256) offset = askedOffset;
-      else seed = undefined;
+      const prefix = await hashFirstBytes(storage, path, askedOffset, highWaterMark);
+      if (prefix && prefix.hash.copy().digest('hex') === prefixSha256) {
+        seed = prefix.hash;
+        offset = askedOffset;
+        checked = prefix.handle;
+      }
     }
-    const handle = await storage.openRead(path, { offset, highWaterMark });
+    let handle = await storage.openRead(path, { offset, highWaterMark });
+    if (checked && !sameVersion(checked, handle)) {
+      // Replaced between the prefix check and this open: continuing would splice the old prefix
+      // onto the new file, and both hashes would agree on it. Send the new file whole instead.
+      handle.stream.destroy();
+      seed = undefined;
+      offset = 0;
+      handle = await storage.openRead(path, { offset, highWaterMark });
+    }
     const username = request.user.username;
     const meter = new ProgressMeter(
       { id: request.id, direction: 'download', path, totalBytes: handle.size, username },
@@ -56,8 +68,17 @@ export const download: Handler = {
   },
 };
 
-/** SHA-256 state after the first `count` bytes of the file, or undefined if it is shorter. */
-async function hashFirstBytes(storage: Storage, path: string, count: number, highWaterMark: number): Promise<Hash | undefined> {
+/** Did two opens see the same version of a file? */
+function sameVersion(a: ReadHandle, b: ReadHandle): boolean {
+  if (a.version !== undefined || b.version !== undefined) return a.version === b.version;
+  return a.size === b.size && a.mtime === b.mtime;
+}
+
+/**
+ * SHA-256 state after the first `count` bytes of the file, with the handle it was read from (its
+ * version, size and mtime), or undefined if the file is shorter.
+ */
+async function hashFirstBytes(storage: Storage, path: string, count: number, highWaterMark: number): Promise<{ hash: Hash; handle: ReadHandle } | undefined> {
   const handle: ReadHandle = await storage.openRead(path, { offset: 0, highWaterMark });
   if (handle.size < count) {
     handle.stream.destroy();
@@ -77,5 +98,5 @@ async function hashFirstBytes(storage: Storage, path: string, count: number, hig
     handle.stream.destroy();
   }
   if (left !== 0) throw new FileShareError('EIO', `${path} changed while it was being read`);
-  return hash;
+  return { hash, handle };
 }
