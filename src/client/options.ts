@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
+import { DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
 import { positiveInteger } from '../options.ts';
 
 /**
@@ -31,7 +31,7 @@ export interface FileShareClientOptions {
   requestTimeout?: number;
   /** Default time a ping may take before it counts as lost, ms. @default 5000 */
   pingTimeout?: number;
-  /** Largest frame accepted from the server, bytes. @default 1048576 */
+  /** Largest frame accepted from the server, bytes. @default 2097152 */
   maxFrameSize?: number;
   /** Largest DATA frame body sent, bytes. @default 262144 */
   chunkSize?: number;
@@ -60,8 +60,8 @@ export function resolveClientOptions(options: FileShareClientOptions = {}): Reso
     requestTimeout: positiveInteger('requestTimeout', options.requestTimeout, 30_000),
     pingTimeout: positiveInteger('pingTimeout', options.pingTimeout, 5_000),
     maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 4096, MAX_MAX_FRAME_SIZE),
-    chunkSize: positiveInteger('chunkSize', options.chunkSize, 256 * 1024, 1024, MAX_MAX_FRAME_SIZE - 5),
-    window: positiveInteger('window', options.window, 2 * 1024 * 1024, 4096, 0xffffffff),
+    chunkSize: positiveInteger('chunkSize', options.chunkSize, DEFAULT_CHUNK_SIZE, 1024, MAX_MAX_FRAME_SIZE - 5),
+    window: positiveInteger('window', options.window, DEFAULT_WINDOW, 4096, 0xffffffff),
     progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
   };
   return resolved;

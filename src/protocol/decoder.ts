@@ -1,4 +1,5 @@
 import { FileShareError } from '../errors.ts';
+import { MAX_JSON_BODY } from './fields.ts';
 import { type Frame, FrameType, HEADER_SIZE, LENGTH_OVERHEAD, frameTypeName, isFrameType } from './frame.ts';
 
 /**
@@ -35,10 +36,12 @@ export class FrameDecoder {
    * @param options - `streamData`: hand out DATA bodies in fragments as their bytes arrive, each a
    *   zero-copy view of a received chunk, instead of joining a frame that spans several socket reads
    *   (file data is a byte stream: its frame boundaries carry no meaning). Other frames are whole.
+   *   `maxControlFrameSize`: with `streamData`, the largest length of any frame other than DATA, so
+   *   that only control-sized frames are ever buffered whole (default: the JSON body limit + 5).
    */
   constructor(
     private readonly maxFrameSize: number,
-    private readonly options: { streamData?: boolean } = {},
+    private readonly options: { streamData?: boolean; maxControlFrameSize?: number } = {},
   ) {}
 
   /** Bytes received but not yet part of a returned frame. */
@@ -68,6 +71,10 @@ export class FrameDecoder {
         }
         if (length < LENGTH_OVERHEAD) this.fail(`frame length ${length} is below the minimum of ${LENGTH_OVERHEAD}`);
         if (!isFrameType(type)) this.fail(`unknown frame type ${frameTypeName(type)}`);
+        if (this.options.streamData && type !== FrameType.DATA) {
+          const maxControl = this.options.maxControlFrameSize ?? MAX_JSON_BODY + LENGTH_OVERHEAD;
+          if (length > maxControl) this.fail(`${frameTypeName(type)} frame of ${length} bytes exceeds the control frame maximum of ${maxControl}`);
+        }
         this.type = type;
         this.stream = header.readUInt32BE(5);
         this.bodyLength = length - LENGTH_OVERHEAD;

@@ -56,8 +56,22 @@ export const PROTOCOL_VERSION: readonly [number, number] = [1, 0];
 /** The `protocol` field of HELLO. */
 export const PROTOCOL_NAME = 'fileshare';
 
-/** Largest `length` field accepted by default: 1 MiB. */
-export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024;
+/**
+ * Largest `length` field accepted by default: 2 MiB, so that 1 MiB DATA chunks fit. Only DATA frames
+ * may be that large, and they are processed in pieces as they arrive, never buffered whole; every
+ * other frame is limited to the JSON body limit (256 KiB).
+ */
+export const DEFAULT_MAX_FRAME_SIZE = 2 * 1024 * 1024;
+/**
+ * Default size of the DATA frames a side sends: 256 KiB. Larger chunks save a little CPU per byte
+ * but make a side's event loop busier per chunk (read, hash, write), which shows in ping latency.
+ */
+export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+/**
+ * Default per-stream flow-control window: 2 MiB. It bounds the bytes queued ahead of a PING on a
+ * busy connection, and is large enough to keep a loopback or LAN pipe full (see bench/README.md).
+ */
+export const DEFAULT_WINDOW = 2 * 1024 * 1024;
 /** Largest value of `length` anyone may configure (16 MiB): keeps a hostile peer's claim bounded. */
 export const MAX_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 /** Largest PING body. */

@@ -1,6 +1,6 @@
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { AuthProvider } from '../auth/types.ts';
-import { DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
+import { DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
 import type { Storage } from '../storage/types.ts';
 import { positiveInteger } from '../options.ts';
 import type { LoginThrottleOptions } from './login-guard.ts';
@@ -42,7 +42,7 @@ export interface FileShareServerOptions {
   resumableUploadTtl?: number;
   /** Most requests open at once on one connection (`EBUSY` beyond). @default 64 */
   maxRequestsInFlight?: number;
-  /** Largest frame accepted, bytes. @default 1048576 */
+  /** Largest frame accepted, bytes. @default 2097152 */
   maxFrameSize?: number;
   /** Largest DATA frame body sent, bytes. @default 262144 */
   chunkSize?: number;
@@ -91,8 +91,8 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     resumableUploadTtl: positiveInteger('resumableUploadTtl', options.resumableUploadTtl, 86_400_000),
     maxRequestsInFlight: positiveInteger('maxRequestsInFlight', options.maxRequestsInFlight, 64),
     maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 4096, MAX_MAX_FRAME_SIZE),
-    chunkSize: positiveInteger('chunkSize', options.chunkSize, 256 * 1024, 1024, MAX_MAX_FRAME_SIZE - 5),
-    window: positiveInteger('window', options.window, 2 * 1024 * 1024, 4096, 0xffffffff),
+    chunkSize: positiveInteger('chunkSize', options.chunkSize, DEFAULT_CHUNK_SIZE, 1024, MAX_MAX_FRAME_SIZE - 5),
+    window: positiveInteger('window', options.window, DEFAULT_WINDOW, 4096, 0xffffffff),
     maxFileSize: options.maxFileSize === undefined ? undefined : positiveInteger('maxFileSize', options.maxFileSize, 0, 0),
     closeTimeout: positiveInteger('closeTimeout', options.closeTimeout, 10_000, 0),
     fsync: options.fsync ?? false,

@@ -15,6 +15,15 @@ import type { Connection, Driver, RunningServer } from './runtime.ts';
 /** Requests in flight on one connection: the protocol's default `maxRequestsInFlight` (docs/protocol.md §3). */
 const MAX_IN_FLIGHT = 64;
 
+/**
+ * Tuning knobs for experiments (not used by the standard run): override the DATA chunk size and
+ * the flow-control window on both sides, e.g. `FILESHARE_BENCH_CHUNK=262144 FILESHARE_BENCH_WINDOW=2097152`.
+ */
+const tuning = {
+  ...(process.env.FILESHARE_BENCH_CHUNK ? { chunkSize: Number(process.env.FILESHARE_BENCH_CHUNK) } : {}),
+  ...(process.env.FILESHARE_BENCH_WINDOW ? { window: Number(process.env.FILESHARE_BENCH_WINDOW) } : {}),
+};
+
 async function startServer(config: ServerConfig): Promise<RunningServer> {
   const { FileShareServer, MemoryAuthProvider } = await import('../../../src/index.ts');
   const auth = await MemoryAuthProvider.fromPasswords({ [config.user]: config.password });
@@ -27,6 +36,7 @@ async function startServer(config: ServerConfig): Promise<RunningServer> {
     // number of clients the workloads open, as an operator expecting that many would.
     maxConnections: Math.max(256, config.maxClients),
     maxConnectionsPerAddress: config.maxClients,
+    ...tuning,
     ...(config.tls ? { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   });
   await server.listen();
@@ -49,6 +59,7 @@ async function client(): Promise<Driver> {
       const share = new FileShareClient({
         host: config.host,
         port: config.port,
+        ...tuning,
         ...(config.tlsCa ? { tls: { ca: readFileSync(config.tlsCa), servername: 'localhost' } } : {}),
       });
       try {
