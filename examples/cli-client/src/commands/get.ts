@@ -16,12 +16,13 @@ export const get = defineCommand({
   options: [
     { flags: '-r, --recursive', description: 'download a folder with everything in it' },
     { flags: '-f, --force', description: 'overwrite existing local files' },
+    { flags: '-c, --continue', description: 'resume an interrupted download: continue after the part already transferred, once both sides proved it by SHA-256 (else start over)' },
   ],
   complete: ['remote', 'local'],
   async run(ctx, [remoteArg, localArg], opts) {
     const remote = resolveRemote(ctx.cwd, remoteArg!);
     const entry = await ctx.client.stat(remote);
-    const flags: TransferFlags = { overwrite: opts.force === true };
+    const flags: TransferFlags = { overwrite: opts.force === true, resume: opts.continue === true };
     if (entry.type === 'directory') {
       if (opts.recursive !== true) throw new CliError(`${remote} is a folder (use get -r to download it with its contents)`);
       return getTree(ctx, remote, localArg, flags);

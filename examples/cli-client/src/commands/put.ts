@@ -16,6 +16,7 @@ export const put = defineCommand({
   options: [
     { flags: '-r, --recursive', description: 'upload a folder with everything in it' },
     { flags: '-f, --force', description: 'overwrite existing remote files' },
+    { flags: '-c, --continue', description: 'resume an interrupted upload: continue after the part already transferred, once both sides proved it by SHA-256 (else start over)' },
   ],
   complete: ['local', 'remote'],
   async run(ctx, [local, remoteArg], opts) {
@@ -23,7 +24,7 @@ export const put = defineCommand({
     const info = await stat(source).catch((err: unknown) => {
       throw localError(err, local!);
     });
-    const flags: TransferFlags = { overwrite: opts.force === true };
+    const flags: TransferFlags = { overwrite: opts.force === true, resume: opts.continue === true };
     if (info.isDirectory()) {
       if (opts.recursive !== true) throw new CliError(`${local} is a folder (use put -r to upload it with its contents)`);
       return putTree(ctx, source, remoteArg, flags);

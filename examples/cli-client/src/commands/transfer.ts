@@ -3,10 +3,9 @@
  * {@link uploadFile} and {@link downloadFile}, which add the progress bar, the summary line and
  * the hints of the common failures.
  *
- * Extension point for `resume` (hardening work): `TransferFlags.resume` is passed through to the
- * library's `resume` option of upload and download (continue an interrupted transfer after the
- * bytes already verified by SHA-256 on both sides). A `--resume` flag on put and get only needs to
- * set it (`resume: opts.resume === true` next to `overwrite`); nothing else in the app changes.
+ * `put -c` / `get -c` set `TransferFlags.resume`, passed to the library's `resume` option of upload
+ * and download: continue an interrupted transfer after the bytes already verified by SHA-256 on both
+ * sides, or start over when they differ.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,7 +18,7 @@ import type { CommandContext } from './types.ts';
 export interface TransferFlags {
   /** Replace an existing target (`-f`). */
   readonly overwrite: boolean;
-  /** Continue an interrupted transfer (the library's `resume`); no command sets it yet, see above. */
+  /** Continue an interrupted transfer (the library's `resume`): `put -c` / `get -c`. */
   readonly resume?: boolean;
 }
 
