@@ -34,6 +34,8 @@ export class ActiveRequest {
   private settled: Promise<void> = Promise.resolve();
   /** Bytes of a resumed upload that were already stored before this request: END counts them. */
   private baseBytes = 0;
+  /** The sender declared the end of its data: anything more on this stream breaks the protocol. */
+  private endReceived = false;
 
   constructor(
     readonly id: number,
@@ -156,6 +158,7 @@ export class ActiveRequest {
       case FrameType.DATA:
         // a stream that failed keeps accepting (and dropping) data in flight, but its credit is still enforced
         if (!this.incoming) throw new FileShareError('EPROTO', `DATA on stream ${this.id}, which is not receiving`);
+        if (this.endReceived) throw new FileShareError('EPROTO', `DATA on stream ${this.id} after its END`);
         this.incoming.push(frame.body);
         return;
       case FrameType.END:
@@ -191,6 +194,8 @@ export class ActiveRequest {
   private onEnd(frame: Frame): void {
     const incoming = this.incoming;
     if (!incoming) throw new FileShareError('EPROTO', `END on stream ${this.id}, which is not receiving`);
+    if (this.endReceived) throw new FileShareError('EPROTO', `a second END on stream ${this.id}`);
+    this.endReceived = true;
     const body = parseJsonObject(frame.body, 'END');
     let declared: { bytes: number; sha256: string };
     try {

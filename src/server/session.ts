@@ -102,7 +102,7 @@ export class Session {
   finishRequest(request: ActiveRequest, result: object | FileShareError): void {
     if (!this.requests.delete(request.id)) return;
     if (result instanceof FileShareError) {
-      this.connection.sendJson(FrameType.ERROR, request.id, { code: result.code, message: result.message });
+      this.connection.sendJson(FrameType.ERROR, request.id, wireError(result));
       this.host.emitSafe('requestFailed', { connection: this.info, username: this.user?.username, op: request.op, error: result });
     } else {
       this.connection.sendJson(FrameType.RESPONSE, request.id, result);
@@ -158,7 +158,7 @@ export class Session {
     const id = frame.stream;
     if (id <= this.lastRequestId) throw new FileShareError('EPROTO', `request id ${id} is not above the previous ${this.lastRequestId}`);
     this.lastRequestId = id;
-    const reject = (err: FileShareError) => this.connection.sendJson(FrameType.ERROR, id, { code: err.code, message: err.message });
+    const reject = (err: FileShareError) => this.connection.sendJson(FrameType.ERROR, id, wireError(err));
     if (this.host.shuttingDown) return reject(new FileShareError('ECLOSED', 'the server is shutting down'));
     if (this.requests.size >= this.host.options.maxRequestsInFlight) {
       return reject(new FileShareError('EBUSY', `more than ${this.host.options.maxRequestsInFlight} requests in flight`));
@@ -238,4 +238,19 @@ export class Session {
       this.resolveClosed();
     });
   }
+}
+
+/** Largest encoded ERROR body: always below the smallest frame limit a client may announce (1 KiB). */
+const MAX_ERROR_BODY = 900;
+
+/**
+ * The body of an ERROR frame. A message quoting long paths is cut (with an ellipsis) so that the
+ * encoded body, JSON escapes included, fits {@link MAX_ERROR_BODY} bytes. @internal
+ */
+export function wireError(error: FileShareError): { code: string; message: string } {
+  let message = error.message;
+  while (Buffer.byteLength(JSON.stringify({ code: error.code, message })) > MAX_ERROR_BODY) {
+    message = `${message.slice(0, Math.floor(message.length * 0.8))}…`;
+  }
+  return { code: error.code, message };
 }
