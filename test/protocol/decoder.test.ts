@@ -114,4 +114,10 @@ test('streamData: a DATA fragment is a view of the received chunk, and limits st
   expectProto(() => new FrameDecoder(16, { streamData: true }).push(chunk), /exceeds/);
 });
 
+test('streamData: control frames over the control limit are refused at once; DATA may be larger', () => {
+  const decoder = new FrameDecoder(1 << 20, { streamData: true, maxControlFrameSize: 100 });
+  assert.is(decoder.push(Buffer.concat(encodeData(1, Buffer.alloc(500)))).length > 0, true);
+  expectProto(() => new FrameDecoder(1 << 20, { streamData: true, maxControlFrameSize: 100 }).push(hex('00000100 02 00000001')), /control frame maximum/);
+});
+
 test.run();
