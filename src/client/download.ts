@@ -18,7 +18,8 @@ interface Destination {
   readonly existing: { bytes: number; hash: Hash } | undefined;
   /** Created when the server's go-ahead arrives: append at `offset` (a confirmed prefix) or start over. */
   open(offset: number): Writable;
-  commit(): Promise<void>;
+  /** Make the data visible; `expectedBytes` is the whole file's size. */
+  commit(expectedBytes: number): Promise<void>;
   /** Undo; with `keep`, a resumable download keeps its partial data for the next attempt. */
   abort(keep: boolean): Promise<void>;
 }
@@ -92,7 +93,7 @@ export async function download(ctx: TransferContext, remotePath: string, destina
     if (bytes !== response.bytes || totals.sha256 !== response.sha256) {
       throw new FileShareError('EINTEGRITY', `received ${bytes} bytes with SHA-256 ${totals.sha256}, but the server sent ${String(response.bytes)} bytes with ${String(response.sha256)}`);
     }
-    await target.commit();
+    await target.commit(bytes);
     meter?.flush();
     const ms = meter?.elapsedMs ?? 0;
     const result: TransferResult = { bytes, sha256: totals.sha256, ms, mbps: megabytesPerSecond(totals.bytes, ms) };
@@ -138,7 +139,10 @@ async function localDestination(destination: string, remotePath: string, resumab
         : createWriteStream(tempPath, { flags: resumable ? 'w' : 'wx', highWaterMark: 1 << 20 });
       return stream;
     },
-    async commit() {
+    async commit(expectedBytes: number) {
+      // defence in depth: the hash covers the bytes received, so also check what reached the disk
+      const onDisk = (await stat(tempPath)).size;
+      if (onDisk !== expectedBytes) throw new FileShareError('EIO', `the local file has ${onDisk} bytes, not the ${expectedBytes} received`);
       await rename(tempPath, finalPath);
     },
     async abort(keep: boolean) {

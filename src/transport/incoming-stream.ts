@@ -109,12 +109,18 @@ export class IncomingStream {
   async finish(): Promise<{ bytes: number; sha256: string }> {
     if (this.failed) throw new FileShareError('EIO', 'stream already failed');
     this.finishing = true;
+    const sink = this.sink;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(toFileShareError(err));
-      this.sink.once('error', onError);
-      this.sink.end(() => {
-        this.sink.off('error', onError);
-        resolve();
+      // A write may already have failed (a full disk) without its 'error' event having fired yet:
+      // end()'s callback then carries the error. Ignoring it would report a truncated file as done.
+      if (sink.errored) return onError(sink.errored);
+      sink.once('error', onError);
+      sink.end((err?: Error | null) => {
+        sink.off('error', onError);
+        const failure = err ?? sink.errored;
+        if (failure) onError(failure);
+        else resolve();
       });
     });
     return { bytes: this.received, sha256: this.hash.digest('hex') };
