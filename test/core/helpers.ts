@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
-import { MemoryAuthProvider } from '../../src/auth/memory-provider.ts';
+import { MemoryAuthProvider, type PlainUserEntry } from '../../src/auth/memory-provider.ts';
 import { FileShareError, type FileShareErrorCode } from '../../src/errors.ts';
 import { FrameDecoder } from '../../src/protocol/decoder.ts';
 import { encodeJsonFrame } from '../../src/protocol/encoder.ts';
@@ -38,6 +38,13 @@ export async function dispose(): Promise<void> {
 
 const providers = new Map<string, Promise<MemoryAuthProvider>>();
 
+/** A MemoryAuthProvider for `users`, hashed once per distinct set (bcrypt is slow). */
+export function authFor(users: Record<string, PlainUserEntry>): Promise<MemoryAuthProvider> {
+  const key = JSON.stringify(users);
+  if (!providers.has(key)) providers.set(key, MemoryAuthProvider.fromPasswords(users));
+  return providers.get(key)!;
+}
+
 /**
  * {@link createTestServer}, closed after the test. Login throttling is off unless asked for.
  * The bcrypt hashing of `users` is done once per distinct set of users and shared (a provider
@@ -45,12 +52,7 @@ const providers = new Map<string, Promise<MemoryAuthProvider>>();
  */
 export async function testServer(options: TestServerOptions = {}): Promise<TestServer> {
   const users = options.users ?? { alice: 'alice-password' };
-  let auth = options.auth;
-  if (!auth) {
-    const key = JSON.stringify(users);
-    if (!providers.has(key)) providers.set(key, MemoryAuthProvider.fromPasswords(users));
-    auth = await providers.get(key)!;
-  }
+  const auth = options.auth ?? (await authFor(users));
   const t = await createTestServer({ ...options, users, auth, server: { loginThrottle: false, ...options.server } });
   defer(() => t.close());
   return t;
@@ -187,8 +189,8 @@ export class RawClient {
     );
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = net.connect({ host: '127.0.0.1', port });
+  static async connect(port: number, localAddress?: string): Promise<RawClient> {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
@@ -211,6 +213,14 @@ export class RawClient {
   /** Send a REQUEST. */
   request(id: number, body: object): void {
     this.write(encodeJsonFrame(FrameType.REQUEST, id, body));
+  }
+
+  /** HELLO, then log in with request id 1. */
+  async login(username: string, password: string): Promise<void> {
+    await this.hello();
+    this.request(1, { op: 'login', username, password });
+    const answer = await this.next((f) => f.stream === 1 && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR));
+    assert.is(answer.type, FrameType.RESPONSE, `login failed: ${answer.body.toString('utf8')}`);
   }
 
   /** The first collected frame matching `match` (removed from the list), waiting at most `timeoutMs`. */
