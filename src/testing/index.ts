@@ -43,7 +43,7 @@ export interface TestServerOptions {
   users?: Record<string, PlainUserEntry>;
   /** Use this provider instead of `users`. */
   auth?: AuthProvider;
-  /** Further server options (root, host and port are set for you unless given). */
+  /** Further server options (root, host and port are set for you unless given; a `root` folder given here is not removed by `close`). */
   server?: Partial<FileShareServerOptions>;
   /** Options for every client made by `connect` / `client`. */
   client?: FileShareClientOptions;
@@ -53,7 +53,7 @@ export interface TestServerOptions {
 export interface TestServer {
   /** The server. */
   readonly server: FileShareServer;
-  /** The temporary folder it serves (removed by `close`). */
+  /** The folder it serves: `server.root` when given (kept), else a temporary folder (removed by `close`). */
   readonly root: string;
   /** The port it listens on (127.0.0.1). */
   readonly port: number;
@@ -72,14 +72,17 @@ export interface TestServer {
 export async function createTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const users = options.users ?? { alice: 'alice-password' };
   const auth = options.auth ?? (await MemoryAuthProvider.fromPasswords(users));
-  const root = await mkdtemp(path.join(os.tmpdir(), 'fileshare-test-'));
+  // a root folder given in `server.root` is used as it is (and kept); otherwise a temp folder is made
+  const givenRoot = typeof options.server?.root === 'string' ? options.server.root : undefined;
+  const root = givenRoot ?? (await mkdtemp(path.join(os.tmpdir(), 'fileshare-test-')));
+  const removeRoot = () => (givenRoot ? Promise.resolve() : rm(root, { recursive: true, force: true }));
   const server = new FileShareServer({ root, host: '127.0.0.1', port: 0, ...options.server, auth });
   const clients = new Set<FileShareClient>();
   let port: number;
   try {
     ({ port } = await server.listen());
   } catch (err) {
-    await rm(root, { recursive: true, force: true });
+    await removeRoot();
     throw err;
   }
 
@@ -105,7 +108,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     async close() {
       await Promise.allSettled([...clients].map((c) => c.close()));
       await server.close();
-      await rm(root, { recursive: true, force: true });
+      await removeRoot();
     },
   };
 }

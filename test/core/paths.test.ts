@@ -12,8 +12,11 @@ const from = (text: string) => Readable.from([Buffer.from(text)]);
 const sink = () => new PassThrough().resume();
 
 test('paths that climb above the root are EACCES, a NUL byte is EINVAL, for every command', async () => {
-  const t = await testServer();
-  const parent = path.dirname(t.root);
+  // the served root sits alone in a private parent folder: nothing may ever appear beside it
+  const parent = await tempDir();
+  const root = path.join(parent, 'root');
+  await fsp.mkdir(root);
+  const t = await testServer({ server: { root } });
   const before = await fsp.readdir(parent);
   const client = await t.connect();
   for (const bad of ['../x', '/a/../../x', '/../../../../etc/passwd', '..']) {
