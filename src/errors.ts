@@ -70,6 +70,7 @@ export class FileShareError extends Error {
   readonly code: FileShareErrorCode;
 
   /**
+   * Create an error with a stable code.
    * @param code - stable code
    * @param message - human-readable explanation
    * @param options - optional `cause` (the underlying error)

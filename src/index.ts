@@ -16,6 +16,7 @@ export type {
   LoginEvent,
   LoginFailedEvent,
   RequestFailedEvent,
+  ServerAddress,
   ServerEvents,
   TransferEvent,
 } from './server/events.ts';
@@ -58,7 +59,16 @@ export type {
 } from './auth/index.ts';
 
 export { LocalStorage, normalizeRemotePath } from './storage/index.ts';
-export type { Entry, LocalStorageOptions, OpenUploadOptions, ReadHandle, Storage, UploadTarget } from './storage/index.ts';
+export type {
+  Entry,
+  LocalStorageOptions,
+  OpenUploadOptions,
+  ReadHandle,
+  ResumeOptions,
+  Storage,
+  SweepOptions,
+  UploadTarget,
+} from './storage/index.ts';
 
 export { ClientMetrics, ServerMetrics } from './metrics/events.ts';
 export type {

@@ -13,7 +13,12 @@ export interface MemoryAuthProviderOptions {
  * A user for {@link MemoryAuthProvider.fromPasswords}: the plain password alone (default home
  * and permissions), or a record with `password` in place of `passwordHash`.
  */
-export type PlainUserEntry = string | ({ password: string } & Omit<UserRecord, 'passwordHash'>);
+export type PlainUserEntry =
+  | string
+  | ({
+      /** The plain password; it is hashed with bcrypt and not kept. */
+      password: string;
+    } & Omit<UserRecord, 'passwordHash'>);
 
 /**
  * An {@link AuthProvider} holding its users in memory, with bcrypt password hashes.

@@ -23,15 +23,23 @@ export interface ClientEvents {
 
 /** Who is logged in, as the server confirmed. */
 export interface LoginResult {
+  /** The user logged in, as the server knows it. */
   readonly username: string;
+  /** What the server allows this user to do. */
   readonly permissions: readonly Permission[];
 }
 
 /** A Writable that uploads what is written to it; `result` settles when the upload is verified. */
-export type UploadStream = Writable & { readonly result: Promise<TransferResult> };
+export type UploadStream = Writable & {
+  /** Resolves once the server stored and verified the file; rejects if the upload fails (the stream is destroyed with the error). */
+  readonly result: Promise<TransferResult>;
+};
 
 /** A Readable of a remote file's bytes; `result` settles when the download is verified. */
-export type DownloadStream = Readable & { readonly result: Promise<TransferResult> };
+export type DownloadStream = Readable & {
+  /** Resolves once every byte was received and verified; rejects if the download fails (the stream is destroyed with the error). */
+  readonly result: Promise<TransferResult>;
+};
 
 /**
  * A fileshare client: one connection to a {@link FileShareServer}, on which any number of
@@ -56,7 +64,10 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   private channel: ClientChannel | undefined;
   private user: LoginResult | undefined;
 
-  /** @param options - see {@link FileShareClientOptions}; invalid values throw a TypeError. */
+  /**
+   * Create a client; it does not connect until {@link FileShareClient.connect | connect()}.
+   * @param options - see {@link FileShareClientOptions}; invalid values throw a TypeError.
+   */
   constructor(options: FileShareClientOptions = {}) {
     super();
     this.opts = resolveClientOptions(options);

@@ -12,8 +12,11 @@ export interface PingEvent {
 
 /** A ping that got no answer within its timeout. */
 export interface PingLostEvent {
+  /** Sequence number of the ping on this connection. */
   readonly seq: number;
+  /** How long the ping waited for its answer before it was given up, ms. */
   readonly timeoutMs: number;
+  /** When it was given up, ms since the epoch. */
   readonly timestamp: number;
 }
 
@@ -24,6 +27,7 @@ export type TransferDirection = 'upload' | 'download';
 export interface TransferProgress {
   /** Request id of the transfer on its connection. */
   readonly id: number;
+  /** Upload or download, seen from the client (also on the server side). */
   readonly direction: TransferDirection;
   /** Remote path. */
   readonly path: string;
@@ -41,9 +45,13 @@ export interface TransferProgress {
 
 /** A transfer that completed and was verified. */
 export interface TransferComplete {
+  /** Request id of the transfer on its connection. */
   readonly id: number;
+  /** Upload or download, seen from the client (also on the server side). */
   readonly direction: TransferDirection;
+  /** Remote path. */
   readonly path: string;
+  /** Size of the whole file in bytes, including any part kept from an earlier attempt of a resumed transfer. */
   readonly bytes: number;
   /** Duration in milliseconds. */
   readonly ms: number;
@@ -57,15 +65,21 @@ export interface TransferComplete {
 
 /** Events of `client.metrics`. */
 export interface ClientMetricsEvents {
+  /** A ping was answered. */
   ping: [PingEvent];
+  /** A ping timed out without an answer. */
   pingLost: [PingLostEvent];
+  /** A transfer of this client made progress. */
   progress: [TransferProgress];
+  /** A transfer of this client completed and was verified. */
   transfer: [TransferComplete];
 }
 
 /** Events of `server.metrics`. */
 export interface ServerMetricsEvents {
+  /** A transfer on any connection made progress (`username` is set). */
   progress: [TransferProgress];
+  /** A transfer on any connection completed and was verified (`username` is set). */
   transfer: [TransferComplete];
 }
 

@@ -2,9 +2,13 @@
 export interface MeasureSummary {
   /** Mean round trip of the answered pings, ms (`Infinity` when none answered, as the seed recorded). */
   readonly averageLatencyMs: number;
+  /** Shortest round trip of the answered pings, ms (`Infinity` when none answered). */
   readonly minLatencyMs: number;
+  /** Longest round trip of the answered pings, ms (`Infinity` when none answered). */
   readonly maxLatencyMs: number;
+  /** Median round trip of the answered pings, ms, linearly interpolated (`Infinity` when none answered). */
   readonly p50LatencyMs: number;
+  /** 95th percentile round trip of the answered pings, ms, linearly interpolated (`Infinity` when none answered). */
   readonly p95LatencyMs: number;
   /** Mean absolute difference between consecutive round trips, ms (RFC 3550's idea, unsmoothed). */
   readonly jitterMs: number;
@@ -12,7 +16,9 @@ export interface MeasureSummary {
   readonly throughputMBps: number;
   /** Lost pings as a percentage of all pings sent. */
   readonly packetLossPercent: number;
+  /** Number of pings answered in time. */
   readonly successfulPings: number;
+  /** Number of pings sent, answered or lost. */
   readonly totalPings: number;
   /** When the measurement ended, ISO 8601. */
   readonly timestamp: string;

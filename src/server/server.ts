@@ -9,7 +9,7 @@ import { encodeJsonFrame } from '../protocol/encoder.ts';
 import { FrameType } from '../protocol/frame.ts';
 import { LocalStorage } from '../storage/local-storage.ts';
 import type { Storage } from '../storage/types.ts';
-import type { ConnectionInfo, ServerEvents } from './events.ts';
+import type { ConnectionInfo, ServerAddress, ServerEvents } from './events.ts';
 import { type FileShareServerOptions, type ResolvedServerOptions, resolveServerOptions } from './options.ts';
 import { Session, type SessionHost } from './session.ts';
 import { LoginGuard } from './login-guard.ts';
@@ -45,7 +45,10 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   private closing: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
 
-  /** @param options - see {@link FileShareServerOptions}; invalid values throw a TypeError. */
+  /**
+   * Create a server; it does nothing until {@link FileShareServer.listen | listen()}.
+   * @param options - see {@link FileShareServerOptions}; invalid values throw a TypeError.
+   */
   constructor(options: FileShareServerOptions) {
     super();
     this.opts = resolveServerOptions(options);
@@ -62,7 +65,7 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
    * Start listening. Resolves to the bound address (use port 0 in options to get a free port).
    * @throws when the address is in use or the root folder cannot be created.
    */
-  async listen(): Promise<{ address: string; port: number }> {
+  async listen(): Promise<ServerAddress> {
     if (this.closing) throw new FileShareError('ECLOSED', 'the server was closed');
     if (this.listener) throw new FileShareError('EINVAL', 'the server is already listening');
     const { root, fsync, tls: tlsOptions, host, port } = this.opts;
@@ -103,7 +106,7 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   }
 
   /** The bound address and port. @throws EINVAL before `listen()` resolved. */
-  address(): { address: string; port: number } {
+  address(): ServerAddress {
     const address = this.listener?.address();
     if (!address || typeof address === 'string') throw new FileShareError('EINVAL', 'the server is not listening');
     return { address: address.address, port: address.port };

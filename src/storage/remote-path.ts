@@ -26,10 +26,10 @@ function quote(input: string): string {
  * The result is `/` or `/a/b` (no trailing slash, no empty, `.` or `..` components).
  *
  * @throws FileShareError `EINVAL` for a non-string, an empty string, a NUL byte, a lone UTF-16
- *   surrogate (not representable as a file name), more than {@link MAX_PATH_BYTES} bytes, or a
- *   component over {@link MAX_NAME_BYTES} bytes.
+ *   surrogate (not representable as a file name), more than 4096 bytes (`MAX_PATH_BYTES`) in UTF-8,
+ *   or a component over 255 bytes (`MAX_NAME_BYTES`).
  * @throws FileShareError `EACCES` when `..` climbs above `/`, or a component is an internal
- *   temporary name (see {@link isTempName}).
+ *   temporary name (one starting with `.fileshare-part-`, which holds an upload in progress).
  *
  * @example
  * ```ts
