@@ -30,4 +30,14 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     child.kill(signal);
   });
 }
+// `kill <pid of npm start>` ends npm and its shell but not this process: when our parent is gone,
+// shut the app down as if it had been sent SIGTERM, rather than leave it running orphaned.
+const parent = process.ppid;
+const orphanWatch = setInterval(() => {
+  if (process.ppid !== parent) {
+    clearInterval(orphanWatch);
+    child.kill('SIGTERM');
+  }
+}, 500);
+orphanWatch.unref();
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
