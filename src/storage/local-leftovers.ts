@@ -1,0 +1,128 @@
+/**
+ * Upload leftovers of the local-folder backend: the registry of uploads in progress, resumable
+ * uploads (their kept partial files), and the sweeper that removes expired leftovers.
+ * @internal
+ * @module
+ */
+import { constants, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { fsError, isMissing, storageError } from './fs-errors.ts';
+import { LocalUpload, unlinkQuietly } from './local-upload.ts';
+import { isResumableTempName, isTempName, RESUME_KEY_PATTERN, resumableTempName } from './temp-names.ts';
+import type { ResumeOptions, SweepOptions, UploadTarget } from './types.ts';
+
+/**
+ * Temporary files of uploads in progress in this process, resumable or not: one attempt per
+ * resumable file at a time, and the sweeper never touches them (before, a plain upload whose temp
+ * file was quiet for `abandonedTtlMs` lost it mid-transfer and failed with ENOENT). The value is
+ * how a newer attempt of a resumable upload takes over from the one in progress, if it can.
+ */
+export const ACTIVE_UPLOADS = new Map<string, ResumeOptions['onTakeover']>();
+
+/** What {@link openResumable} needs; paths are real, absolute paths inside the storage root. */
+export interface ResumableInit {
+  readonly remote: string;
+  readonly target: string;
+  /** The target's folder, where the partial file lives. */
+  readonly dir: string;
+  readonly overwrite: boolean;
+  readonly size: number | undefined;
+  readonly resume: ResumeOptions;
+  readonly fsync: boolean;
+  /** Fails with ENOSPC when the disk lacks `bytes` of free space. */
+  readonly checkSpace: (bytes: number) => Promise<void>;
+}
+
+/**
+ * A resumable upload keeps its data in `.fileshare-part-r-<key>` beside the target, so that an
+ * interrupted attempt (dropped connection, server crash) can be continued. Whatever the file holds
+ * beyond the announced size is cut off; the caller verifies the kept prefix by hash before use.
+ * One attempt per file at a time in this process: a newer attempt takes over from the one in
+ * progress through its `onTakeover`, or gets `EBUSY` when it has none.
+ */
+export async function openResumable(init: ResumableInit): Promise<UploadTarget> {
+const { remote, target, dir, overwrite, size, resume, fsync, checkSpace } = init;
+  if (!RESUME_KEY_PATTERN.test(resume.key)) throw storageError('EINVAL', remote, 'invalid resume key');
+  const temp = path.join(dir, resumableTempName(resume.key));
+  if (ACTIVE_UPLOADS.has(temp)) {
+    // An attempt is in progress, most likely on a connection that died without the server
+    // noticing yet (before, the retry got EBUSY until that connection timed out): take over.
+    const takeOver = ACTIVE_UPLOADS.get(temp);
+    if (takeOver) await takeOver().catch(() => {});
+    if (ACTIVE_UPLOADS.has(temp)) throw storageError('EBUSY', remote, 'this upload is already in progress on another connection');
+  }
+  ACTIVE_UPLOADS.set(temp, resume.onTakeover);
+  const release = () => ACTIVE_UPLOADS.delete(temp);
+  try {
+    let handle: FileHandle | undefined;
+    if (!resume.restart) {
+      try {
+        handle = await fsp.open(temp, constants.O_RDWR | (constants.O_NOFOLLOW ?? 0));
+      } catch (err) {
+        if (!isMissing(err)) throw fsError(err, remote);
+      }
+    }
+    handle ??= await fsp.open(temp, 'w', 0o644).catch((err: unknown) => {
+      throw fsError(err, remote);
+    });
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      await handle.close();
+      throw storageError('EACCES', remote, 'not a regular file');
+    }
+    const offset = Math.min(info.size, size ?? info.size);
+    if (info.size > offset) await handle.truncate(offset);
+    if (size !== undefined) {
+      try {
+        await checkSpace(size - offset);
+      } catch (err) {
+        await handle.close(); // the kept bytes stay, for a resume once there is room
+        throw err;
+      }
+    }
+    return new LocalUpload({ handle, temp, target, remote, overwrite, fsync, offset, resumable: true, onSettled: release });
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+/**
+ * Remove upload leftovers under the root: partial files of resumable uploads untouched for
+ * `resumableTtlMs`, and other temporary files (which a crash left behind: they can never
+ * complete) untouched for `abandonedTtlMs`. Files of uploads in progress in this process are
+ * never touched. Resolves to the number of files removed. `root` is a real path.
+ */
+export async function sweepLeftovers(root: string, options: SweepOptions): Promise<number> {
+  const now = Date.now();
+  let removed = 0;
+  const walk = async (dir: string): Promise<void> => {
+    let dirents;
+    try {
+      dirents = await fsp.readdir(dir, { withFileTypes: true });
+    } catch {
+      return; // vanished or unreadable: nothing to sweep there
+    }
+    for (const d of dirents) {
+      const abs = path.join(dir, d.name);
+      if (d.isDirectory()) {
+        await walk(abs);
+      } else if (d.isFile() && isTempName(d.name) && !ACTIVE_UPLOADS.has(abs)) {
+        const ttl = isResumableTempName(d.name) ? options.resumableTtlMs : options.abandonedTtlMs;
+        try {
+          const { mtimeMs } = await fsp.lstat(abs);
+          // checked again after the await: an upload may have claimed the file meanwhile
+          if (now - mtimeMs >= ttl && !ACTIVE_UPLOADS.has(abs)) {
+            await unlinkQuietly(abs);
+            removed++;
+          }
+        } catch {
+          /* raced with its owner: fine */
+        }
+      }
+    }
+  };
+  await walk(root);
+  return removed;
+}
