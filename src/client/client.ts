@@ -128,7 +128,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    * @throws EEXIST (target exists, no `overwrite`), EACCES, ENOENT (remote folder or local file), EINTEGRITY, EABORTED, ETOOLARGE, EQUOTA
    */
   upload(source: string | Readable, remotePath: string, options?: UploadOptions): Promise<TransferResult> {
-    return this.transfer(() => upload(this.context(), source, remotePath, options));
+    return upload(this.context(), source, remotePath, options);
   }
 
   /**
@@ -137,7 +137,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    * @throws ENOENT, EISDIR, EACCES, EINTEGRITY, EABORTED
    */
   download(remotePath: string, destination: string | Writable, options?: DownloadOptions): Promise<TransferResult> {
-    return this.transfer(() => download(this.context(), remotePath, destination, options));
+    return download(this.context(), remotePath, destination, options);
   }
 
   /** The stream form of {@link upload}: write the bytes, end the stream, await `result`. */
@@ -220,10 +220,6 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
 
   private context() {
     return { channel: this.requireChannel(), options: this.opts, metrics: this.metrics };
-  }
-
-  private async transfer(run: () => Promise<TransferResult>): Promise<TransferResult> {
-    return run();
   }
 
   /** Send a control request and await its final response (bounded by `requestTimeout`). */

@@ -13,6 +13,7 @@ import type { ConnectionInfo, ServerAddress, ServerEvents } from './events.ts';
 import { type FileShareServerOptions, type ResolvedServerOptions, resolveServerOptions } from './options.ts';
 import { Session, type SessionHost } from './session.ts';
 import { LoginGuard } from './login-guard.ts';
+import { QuotaLedger } from './quota-ledger.ts';
 
 /**
  * A fileshare server: accepts clients over TCP (or TLS), checks their logins against an
@@ -33,6 +34,8 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   readonly metrics = new ServerMetrics();
   private readonly opts: ResolvedServerOptions;
   private readonly loginGuard: LoginGuard;
+  /** @internal SessionHost: quota accounts shared by each user's concurrent uploads. */
+  readonly quotas = new QuotaLedger();
   private storageRoot: Storage | undefined;
   private listener: net.Server | undefined;
   private readonly sessions = new Set<Session>();

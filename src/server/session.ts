@@ -8,6 +8,7 @@ import { parseHello } from '../protocol/hello.ts';
 import type { Storage } from '../storage/types.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
+import type { QuotaLedger } from './quota-ledger.ts';
 import type { ConnectionInfo, ServerEvents } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import { ActiveRequest } from './active-request.ts';
@@ -19,6 +20,8 @@ export interface SessionHost {
   readonly options: ResolvedServerOptions;
   readonly storage: Storage;
   readonly metrics: ServerMetrics;
+  /** Quota accounts shared by each user's concurrent uploads. */
+  readonly quotas: QuotaLedger;
   readonly shuttingDown: boolean;
   /** Emit a server event; listener exceptions never reach the session. */
   emitSafe<K extends keyof ServerEvents>(event: K, ...args: ServerEvents[K]): void;

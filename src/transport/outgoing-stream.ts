@@ -24,7 +24,7 @@ export class OutgoingStream {
   private ended = false;
   private done = false;
   private bytes = 0;
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash;
 
   constructor(
     readonly id: number,
@@ -34,7 +34,7 @@ export class OutgoingStream {
     private readonly handlers: OutgoingStreamHandlers,
     seedHash?: Hash,
   ) {
-    if (seedHash) this.hash = seedHash;
+    this.hash = seedHash ?? createHash('sha256');
     this.credit = initialCredit;
     source.on('readable', wake);
     source.on('end', this.onSourceEnd);

@@ -5,7 +5,7 @@ import { ProgressMeter } from '../../metrics/progress-meter.ts';
 import { megabytesPerSecond } from '../../metrics/summary.ts';
 import type { ResumeOptions, UploadTarget } from '../../storage/types.ts';
 import type { ActiveRequest } from '../active-request.ts';
-import { QuotaLedger, type QuotaReservation } from '../quota-ledger.ts';
+import type { QuotaReservation } from '../quota-ledger.ts';
 import type { Handler } from './handler.ts';
 
 /**
@@ -114,9 +114,6 @@ async function hashPrefix(target: UploadTarget): Promise<{ hash: Hash; digest: s
   return { hash, digest: hash.copy().digest('hex') };
 }
 
-/** The quota accounts of each server: concurrent uploads of a user share one (see QuotaLedger). */
-const LEDGERS = new WeakMap<object, QuotaLedger>();
-
 /** This upload's share of the user's quota, if they have one. */
 interface QuotaShare {
   readonly reservation: QuotaReservation;
@@ -142,10 +139,7 @@ async function joinQuota(request: ActiveRequest, path: string, overwrite: boolea
       /* nothing to replace (or not replaceable: openUpload will say why) */
     }
   }
-  const host = request.session.host;
-  let ledger = LEDGERS.get(host);
-  if (!ledger) LEDGERS.set(host, (ledger = new QuotaLedger()));
-  const reservation = await ledger.join(`${username}\0${home ?? ''}`, async () => Math.max(0, quotaBytes - (await storage.usage!('/'))));
+  const reservation = await request.session.host.quotas.join(`${username}\0${home ?? ''}`, async () => Math.max(0, quotaBytes - (await storage.usage!('/'))));
   return { reservation, replaced };
 }
 
