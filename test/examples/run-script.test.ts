@@ -2,7 +2,7 @@
  * scripts/run.mjs, the runner behind `npm start`: when its parent (npm and its shell) is killed,
  * the app must not be left running orphaned; it is shut down as if sent SIGTERM.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** PIDs of processes started by this test (their command line names its temp folder). */
+function leftovers(dir: string): number[] {
+  const result = spawnSync('pgrep', ['-f', dir], { encoding: 'utf8' });
+  return result.stdout.split('\n').filter(Boolean).map(Number).filter((pid) => pid !== process.pid);
+}
 
 function portIsOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -44,6 +50,11 @@ test('killing the parent of run.mjs (as `kill <npm pid>` does) stops the app gra
     assert.not.ok(await portIsOpen(port), 'the app is still serving after its parent was killed');
   } finally {
     shell.kill('SIGKILL');
+    // if the app was left behind (the failure this test catches), it holds our pipes open: stop it,
+    // by PID, found through its unique temp folder in the command line, so the suite cannot hang
+    for (const pid of leftovers(dir)) process.kill(pid, 'SIGKILL');
+    shell.stdout.destroy();
+    shell.stderr.destroy();
     await rm(dir, { recursive: true, force: true });
   }
 });
