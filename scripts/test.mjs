@@ -1,18 +1,224 @@
 #!/usr/bin/env node
 // `npm test`: runs every test/**/*.test.ts with uvu (TypeScript through tsx), installing the
-// dependencies first on a fresh clone. `npm test -- core` runs only files whose path matches "core".
+// dependencies first on a fresh clone. `npm test -- core` runs only files whose path (below test/)
+// matches "core"; several filters may be given.
+//
+// Files run in parallel worker processes (one process per file, longest first by the durations of
+// the previous run), each file's output printed whole when it ends, and one uvu-style summary
+// (Total / Passed / Skipped) at the end, which .ci/run parses.
+//
+// A test file that must not share the machine with other test files (it mounts a tmpfs, binds a
+// fixed address or port, or uses a shared service such as one Ceph cluster) says so with a line
+//     // @test-alone: <why>
+// in its first 30 lines; such files run one at a time, after the parallel ones, with nothing else
+// running.
+//
+// Environment: TEST_JOBS=<n> sets the number of workers (default: the number of CPUs, at least 2
+// and at most 4); TEST_FILE_TIMEOUT=<seconds> bounds each file (default 600).
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, relative, sep } from 'node:path';
 import { ensureDependencies, root } from './ensure-deps.mjs';
 
 ensureDependencies();
-const filter = process.argv[2];
-const pattern = filter ? `${filter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*\\.test\\.ts$` : '\\.test\\.ts$';
+
+const testDir = join(root, 'test');
+const filters = process.argv.slice(2).filter((arg) => arg !== '--');
+const jobs = positiveInt(process.env.TEST_JOBS) ?? Math.min(4, Math.max(2, os.availableParallelism?.() ?? os.cpus().length));
+const fileTimeoutMs = (positiveInt(process.env.TEST_FILE_TIMEOUT) ?? 600) * 1000;
+const timesFile = join(root, 'node_modules', '.cache', 'fileshare-test-times.json');
 const tsx = import.meta.resolve('tsx');
-const child = spawn(process.execPath, ['--import', tsx, join(root, 'node_modules', 'uvu', 'bin.js'), 'test', pattern], {
-  cwd: root,
-  stdio: 'inherit',
-  env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.json') },
-});
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+const color = process.stdout.isTTY && !process.env.NO_COLOR;
+
+const files = findTests(testDir)
+  .map((path) => relative(testDir, path).split(sep).join('/'))
+  .filter((name) => filters.length === 0 || filters.some((filter) => matches(name, filter)))
+  .sort();
+if (files.length === 0) {
+  console.error(`no test file matches ${filters.map((f) => JSON.stringify(f)).join(', ')}`);
+  process.exit(1);
+}
+
+const previous = readTimes();
+const byDuration = (a, b) => (previous[b] ?? 0) - (previous[a] ?? 0) || a.localeCompare(b);
+const alone = files.filter((name) => runsAlone(join(testDir, name)));
+const parallel = files.filter((name) => !alone.includes(name)).sort(byDuration);
+
+const children = new Set();
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    interrupted = true;
+    for (const child of children) killGroup(child, signal);
+    setTimeout(() => process.exit(1), 5000).unref();
+  });
+}
+
+const started = Date.now();
+const results = [];
+await runPool(parallel, files.length === 1 ? 1 : jobs);
+await runPool(alone.sort(byDuration), 1);
+report();
+
+/** Run `names` with at most `width` files at a time. */
+async function runPool(names, width) {
+  const queue = [...names];
+  const worker = async () => {
+    while (queue.length > 0 && !interrupted) results.push(await runFile(queue.shift()));
+  };
+  await Promise.all(Array.from({ length: Math.min(width, queue.length) }, worker));
+}
+
+/** Run one test file in its own process; resolves to its counts, output and duration. */
+function runFile(name) {
+  const begin = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', tsx, join(testDir, name)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // its own process group, so that a timeout or Ctrl-C also reaches what the file spawned
+      detached: true,
+      env: {
+        ...process.env,
+        TSX_TSCONFIG_PATH: join(root, 'tsconfig.json'),
+        ...(color ? { FORCE_COLOR: '1' } : {}),
+      },
+    });
+    children.add(child);
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (s) => (output += s));
+    child.stderr.setEncoding('utf8').on('data', (s) => (output += s));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child, 'SIGKILL');
+    }, fileTimeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      const ms = Date.now() - begin;
+      const counts = parseSummary(output);
+      let { total, passed, skipped } = counts ?? { total: 0, passed: 0, skipped: 0 };
+      let note = '';
+      if (timedOut) note = `timed out after ${fileTimeoutMs / 1000} s`;
+      else if (!counts) note = `ended (${signal ?? `exit code ${code}`}) without a summary`;
+      else if (code !== 0 && total === passed + skipped) note = `exited with ${signal ?? `code ${code}`} after its tests passed`;
+      // a file that crashed, hung or failed outside a test counts as one failed test
+      if (note) total += 1;
+      const result = { name, ms, output, total, passed, skipped, note, ok: !note && total === passed + skipped };
+      print(result);
+      resolve(result);
+    });
+  });
+}
+
+function print({ name, ms, output, note, ok }) {
+  const status = ok ? paint('32', 'ok') : paint('31', 'FAIL');
+  const body = ok ? summaryless(output) : output;
+  process.stdout.write(`${status} ${name} (${(ms / 1000).toFixed(1)} s)${note ? ` — ${note}` : ''}\n${indent(body)}`);
+}
+
+function report() {
+  const total = sum('total');
+  const passed = sum('passed');
+  const skipped = sum('skipped');
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length > 0) {
+    process.stdout.write(`\n${paint('31', 'Failed files:')}\n${failed.map((r) => `  ${r.name}${r.note ? ` — ${r.note}` : ''}`).join('\n')}\n`);
+  }
+  if (interrupted) process.stdout.write('\ninterrupted: files not run are not counted\n');
+  process.stdout.write(
+    `\n  Files:     ${results.length} (${jobs} in parallel, ${alone.length} alone)` +
+      `\n  Total:     ${total}` +
+      `\n  Passed:    ${passed}` +
+      `\n  Skipped:   ${skipped}` +
+      `\n  Duration:  ${((Date.now() - started) / 1000).toFixed(1)} s\n\n`,
+  );
+  if (!interrupted && filters.length === 0) writeTimes();
+  process.exitCode = failed.length > 0 || interrupted || passed + skipped !== total ? 1 : 0;
+}
+
+function sum(key) {
+  return results.reduce((n, r) => n + r[key], 0);
+}
+
+/** The Total / Passed / Skipped lines uvu prints at the end of a file, or undefined. */
+function parseSummary(output) {
+  const clean = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const count = (label) => {
+    const match = clean.match(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'm'));
+    return match ? Number(match[1]) : undefined;
+  };
+  const total = count('Total');
+  const passed = count('Passed');
+  if (total === undefined || passed === undefined) return undefined;
+  return { total, passed, skipped: count('Skipped') ?? 0 };
+}
+
+/** A passing file's output without uvu's own summary block (the aggregated one replaces it). */
+function summaryless(output) {
+  return output.replace(/\n?\s*Total:[\s\S]*?Duration:[^\n]*\n*$/, '\n');
+}
+
+function indent(text) {
+  const trimmed = text.replace(/^\n+|\s+$/g, '');
+  return trimmed ? `${trimmed.replace(/^/gm, '  ')}\n` : '';
+}
+
+function paint(code, text) {
+  return color ? `\x1b[${code}m${text}\x1b[0m` : text;
+}
+
+function killGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function findTests(dir) {
+  const found = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...findTests(path));
+    else if (entry.isFile() && entry.name.endsWith('.test.ts')) found.push(path);
+  }
+  return found;
+}
+
+/** As before the parallel runner: the filter, then anything, then `.test.ts` at the end. */
+function matches(name, filter) {
+  const escaped = filter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`${escaped}.*\\.test\\.ts$`).test(name);
+}
+
+function runsAlone(path) {
+  const head = readFileSync(path, 'utf8').split('\n', 30).join('\n');
+  return /^\s*\/\/\s*@test-alone\b/m.test(head);
+}
+
+function readTimes() {
+  try {
+    return JSON.parse(readFileSync(timesFile, 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+function writeTimes() {
+  const times = { ...previous };
+  for (const r of results) times[r.name] = r.ms;
+  try {
+    mkdirSync(join(timesFile, '..'), { recursive: true });
+    writeFileSync(timesFile, `${JSON.stringify(times, null, 2)}\n`);
+  } catch {
+    // only an ordering hint for the next run
+  }
+}
+
+function positiveInt(value) {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
