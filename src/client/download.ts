@@ -8,6 +8,7 @@ import { megabytesPerSecond } from '../metrics/summary.ts';
 import { ProgressMeter } from '../metrics/progress-meter.ts';
 import { encodeCredit } from '../protocol/encoder.ts';
 import { IncomingStream } from '../transport/incoming-stream.ts';
+import { setLocalMtime } from './mtime.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { DownloadOptions, TransferResult } from './transfer-types.ts';
@@ -18,8 +19,8 @@ interface Destination {
   readonly existing: { bytes: number; hash: Hash } | undefined;
   /** Created when the server's go-ahead arrives: append at `offset` (a confirmed prefix) or start over. */
   open(offset: number): Writable;
-  /** Make the data visible; `expectedBytes` is the whole file's size. */
-  commit(expectedBytes: number): Promise<void>;
+  /** Make the data visible; `expectedBytes` is the whole file's size, `mtime` the one to give it if any. */
+  commit(expectedBytes: number, mtime: number | undefined): Promise<void>;
   /** Undo; with `keep`, a resumable download keeps its partial data for the next attempt. */
   abort(keep: boolean): Promise<void>;
 }
@@ -38,6 +39,7 @@ export async function download(ctx: TransferContext, remotePath: string, destina
   const { channel, metrics } = ctx;
   let incoming: IncomingStream | undefined;
   let offset = 0;
+  let remoteMtime: number | undefined;
   let failure: FileShareError | undefined;
   let meter: ProgressMeter | undefined;
   let request: ReturnType<typeof channel.request>;
@@ -48,6 +50,7 @@ export async function download(ctx: TransferContext, remotePath: string, destina
         if (incoming || failure) return;
         const connection = channel.requireConnected();
         const totalBytes = typeof part.size === 'number' ? part.size : undefined;
+        if (typeof part.mtime === 'number' && Number.isFinite(part.mtime) && part.mtime >= 0) remoteMtime = part.mtime;
         // the server continues after our partial data only if it hashed the same; else from zero
         offset = existing && part.offset === existing.bytes ? existing.bytes : 0;
         meter = new ProgressMeter(
@@ -93,7 +96,7 @@ export async function download(ctx: TransferContext, remotePath: string, destina
     if (bytes !== response.bytes || totals.sha256 !== response.sha256) {
       throw new FileShareError('EINTEGRITY', `received ${bytes} bytes with SHA-256 ${totals.sha256}, but the server sent ${String(response.bytes)} bytes with ${String(response.sha256)}`);
     }
-    await target.commit(bytes);
+    await target.commit(bytes, options.preserveMtime ? remoteMtime : undefined);
     meter?.flush();
     const ms = meter?.elapsedMs ?? 0;
     const result: TransferResult = { bytes, sha256: totals.sha256, ms, mbps: megabytesPerSecond(totals.bytes, ms) };
@@ -139,10 +142,11 @@ async function localDestination(destination: string, remotePath: string, resumab
         : createWriteStream(tempPath, { flags: resumable ? 'w' : 'wx', highWaterMark: 1 << 20 });
       return stream;
     },
-    async commit(expectedBytes: number) {
+    async commit(expectedBytes: number, mtime: number | undefined) {
       // defence in depth: the hash covers the bytes received, so also check what reached the disk
       const onDisk = (await stat(tempPath)).size;
       if (onDisk !== expectedBytes) throw new FileShareError('EIO', `the local file has ${onDisk} bytes, not the ${expectedBytes} received`);
+      if (mtime !== undefined) await setLocalMtime(tempPath, mtime);
       await rename(tempPath, finalPath);
     },
     async abort(keep: boolean) {

@@ -33,6 +33,16 @@ export interface UploadOptions {
    * is resumed or expires (`resumableUploadTtl`). @default false
    */
   resume?: boolean;
+  /**
+   * Give the remote file this modification time (a Date or ms since the epoch) instead of the time
+   * of its upload. Takes precedence over `preserveMtime`.
+   */
+  mtime?: number | Date;
+  /**
+   * For a local file source: give the remote file the local file's modification time (as
+   * `sftp -p`). The folder calls and `sync` do this unless told otherwise. @default false
+   */
+  preserveMtime?: boolean;
 }
 
 /** Options of `client.download`. */
@@ -48,4 +58,10 @@ export interface DownloadOptions {
    * @default false
    */
   resume?: boolean;
+  /**
+   * For a local path destination: give the local file the remote file's modification time (as
+   * `sftp -p`), instead of the time of the download. The folder calls and `sync` do this unless
+   * told otherwise. @default false
+   */
+  preserveMtime?: boolean;
 }

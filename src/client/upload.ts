@@ -9,6 +9,7 @@ import { ProgressMeter } from '../metrics/progress-meter.ts';
 import type { JsonObject } from '../protocol/fields.ts';
 import { FrameType } from '../protocol/frame.ts';
 import { OutgoingStream } from '../transport/outgoing-stream.ts';
+import { mtimeMsOf } from './mtime.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
@@ -36,6 +37,7 @@ export async function upload(
   op: 'upload' | 'discard' = 'upload',
 ): Promise<TransferResult> {
   throwIfAborted(options.signal);
+  if (options.mtime !== undefined) mtimeMsOf(options.mtime); // a bad one throws before anything is sent
   const opened = await openSource(source, options.size);
   if (options.resume && opened.kind !== 'file') throw new TypeError('options.resume needs a local file path as the source');
   try {
@@ -117,6 +119,8 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
     try {
       const args: Record<string, unknown> =
         op === 'discard' ? { size } : { path: remotePath, size, overwrite: options.overwrite === true };
+      const mtime = options.mtime !== undefined ? mtimeMsOf(options.mtime) : options.preserveMtime && source.kind === 'file' ? Math.floor(source.mtimeMs) : undefined;
+      if (op === 'upload' && mtime !== undefined) args.mtime = mtime;
       if (options.resume && source.kind === 'file') args.resume = { key: resumeKey(source, remotePath), restart };
       request = channel.request(op, args, {
         onPartial: (part) => {

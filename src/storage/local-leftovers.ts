@@ -30,6 +30,8 @@ export interface ResumableInit {
   readonly size: number | undefined;
   readonly resume: ResumeOptions;
   readonly fsync: boolean;
+  /** Modification time to set on commit (ms since the epoch). */
+  readonly mtime?: number | undefined;
   /** Fails with ENOSPC when the disk lacks `bytes` of free space. */
   readonly checkSpace: (bytes: number) => Promise<void>;
 }
@@ -81,7 +83,7 @@ const { remote, target, dir, overwrite, size, resume, fsync, checkSpace } = init
         throw err;
       }
     }
-    return new LocalUpload({ handle, temp, target, remote, overwrite, fsync, offset, resumable: true, onSettled: release });
+    return new LocalUpload({ handle, temp, target, remote, overwrite, fsync, offset, resumable: true, onSettled: release, mtime: init.mtime });
   } catch (err) {
     release();
     throw err;

@@ -37,6 +37,12 @@ export interface LocalStorageOptions {
   readonly fsync?: boolean;
 }
 
+/** A modification time to set: finite, not before the epoch. */
+function checkMtime(mtime: number, remote: string): number {
+  if (typeof mtime !== 'number' || !Number.isFinite(mtime) || mtime < 0) throw storageError('EINVAL', remote, 'mtime must be a time in ms since the epoch');
+  return mtime;
+}
+
 /** Default `highWaterMark` of {@link LocalStorage.openRead} streams: 256 KiB. */
 export const DEFAULT_READ_HIGH_WATER_MARK = 256 * 1024;
 
@@ -253,6 +259,7 @@ export class LocalStorage implements Storage {
     if (remote === '/') throw storageError('EISDIR', remote);
     const size = options.size === undefined ? undefined : checkCount(options.size, 'size', remote, 0);
     const overwrite = options.overwrite ?? false;
+    const mtime = options.mtime === undefined ? undefined : checkMtime(options.mtime, remote);
     const slot = await this.#slot(remote);
     if (slot.stats?.isDirectory()) throw storageError('EISDIR', remote);
     if (slot.stats && !slot.stats.isFile()) throw storageError('EACCES', remote, 'not a regular file');
@@ -264,7 +271,7 @@ export class LocalStorage implements Storage {
     if (size !== undefined && !options.resume) await this.#checkSpace(dir, size, remote);
     if (options.resume) {
       const checkSpace = (bytes: number) => this.#checkSpace(dir, bytes, remote);
-      return openResumable({ remote, target, dir, overwrite, size, resume: options.resume, fsync: this.#fsync, checkSpace });
+      return openResumable({ remote, target, dir, overwrite, size, resume: options.resume, fsync: this.#fsync, checkSpace, mtime });
     }
     const temp = path.join(dir, makeTempName(path.basename(target)));
     ACTIVE_UPLOADS.set(temp, undefined); // before it exists: the sweeper must never see it unclaimed
@@ -276,7 +283,7 @@ export class LocalStorage implements Storage {
       release();
       throw err;
     }
-    return new LocalUpload({ handle, temp, target, remote, overwrite, fsync: this.#fsync, onSettled: release });
+    return new LocalUpload({ handle, temp, target, remote, overwrite, fsync: this.#fsync, onSettled: release, mtime });
   }
 
   /**

@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import { createReadStream, promises as fsp, type WriteStream } from 'node:fs';
+import { constants, createReadStream, promises as fsp, type WriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -35,6 +35,8 @@ export interface LocalUploadInit {
   readonly resumable?: boolean;
   /** Called once the upload is over (committed, aborted or suspended): releases its lock. */
   readonly onSettled?: () => void;
+  /** Modification time (ms since the epoch) to give the file before it moves into place. */
+  readonly mtime?: number | undefined;
 }
 
 /** Remove a file; a missing file is fine. @internal */
@@ -55,6 +57,23 @@ export async function fsyncPath(file: string, flags: string): Promise<void> {
     // Some platforms and filesystems cannot fsync a folder: nothing more can be done there.
     const code = errnoCode(err);
     if (flags !== 'r' || (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EBADF' && code !== 'EPERM')) throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Set a file's modification time (and access time) through a descriptor opened without following
+ * symbolic links: the temporary file is ours, and a link swapped in for it is refused (`ELOOP`).
+ * Half a millisecond is added because utimes takes seconds as a double: `1700000000.123` lands a
+ * few hundred ns below `.123`, which a reader truncating to whole ms would see as `.122`.
+ * @internal
+ */
+export async function setMtime(file: string, mtimeMs: number): Promise<void> {
+  const handle = await fsp.open(file, constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0));
+  try {
+    const seconds = (Math.floor(mtimeMs) + 0.5) / 1000;
+    await handle.utimes(seconds, seconds);
   } finally {
     await handle.close();
   }
@@ -133,6 +152,7 @@ export class LocalUpload implements UploadTarget {
     const { temp, target, remote, overwrite, fsync } = this.#init;
     try {
       await this.#finished();
+      if (this.#init.mtime !== undefined) await setMtime(temp, this.#init.mtime);
       if (fsync) await fsyncPath(temp, 'r+');
       if (overwrite) await fsp.rename(temp, target);
       else await this.#linkIntoPlace();

@@ -60,6 +60,12 @@ export interface OpenUploadOptions {
   readonly size?: number;
   /** Make the upload resumable: data of an interrupted attempt with the same key is kept and continued. */
   readonly resume?: ResumeOptions;
+  /**
+   * Modification time to give the file on commit, ms since the epoch (the source's mtime, so that
+   * `sync` can compare by size and mtime). Without it the file keeps the time of its commit. A
+   * backend that cannot set modification times ignores it.
+   */
+  readonly mtime?: number;
 }
 
 /** Options of {@link Storage.sweep}. */

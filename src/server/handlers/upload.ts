@@ -9,7 +9,7 @@ import type { QuotaReservation } from '../quota-ledger.ts';
 import type { Handler } from './handler.ts';
 
 /**
- * `upload { path, size?, overwrite?, resume? }`: data goes to a temporary file that is renamed into
+ * `upload { path, size?, overwrite?, resume?, mtime? }`: data goes to a temporary file that is renamed into
  * place only after the byte count and SHA-256 match; any failure removes it and leaves the target
  * alone. With `resume: { key }` an interrupted upload keeps its data, and the next attempt with the
  * same key continues after proving (by the SHA-256 of the kept bytes) that they are a prefix of the
@@ -23,6 +23,7 @@ export const upload: Handler = {
     const path = request.path();
     const size = optionalCount(request.args, 'size');
     const overwrite = optionalBoolean(request.args, 'overwrite');
+    const mtime = optionalCount(request.args, 'mtime');
     const parsed = parseResume(request.args, path);
     // a newer attempt of this upload (the client reconnected after a silent drop) stops this one,
     // which keeps its data, and continues from it
@@ -37,7 +38,7 @@ export const upload: Handler = {
     try {
       // refused before a temporary file exists; a resumed upload is checked once its kept bytes are known
       if (!resume) claimQuota(request, quota, size, 0);
-      target = await request.storage.openUpload(path, { overwrite, size, resume });
+      target = await request.storage.openUpload(path, { overwrite, size, resume, mtime });
     } catch (err) {
       quota?.reservation.release(0);
       throw err;

@@ -1,0 +1,25 @@
+import { constants, promises as fsp } from 'node:fs';
+
+/**
+ * Set a local file's access and modification time to `mtimeMs` through a descriptor opened without
+ * following symbolic links (the file is the download's own temporary file: a link swapped in for it
+ * is refused). Half a millisecond is added because utimes takes seconds as a double, which would
+ * otherwise land a few hundred ns below the intended ms and read back one ms early.
+ * @internal
+ */
+export async function setLocalMtime(file: string, mtimeMs: number): Promise<void> {
+  const handle = await fsp.open(file, constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0));
+  try {
+    const seconds = (Math.floor(mtimeMs) + 0.5) / 1000;
+    await handle.utimes(seconds, seconds);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A caller's mtime (ms or Date) as whole ms since the epoch. @throws TypeError @internal */
+export function mtimeMsOf(value: number | Date): number {
+  const ms = value instanceof Date ? value.getTime() : value;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new TypeError('mtime must be a Date or ms since the epoch, not before 1970');
+  return Math.floor(ms);
+}
