@@ -4,11 +4,13 @@
  * @internal
  * @module
  */
-import { constants, promises as fsp } from 'node:fs';
+import { constants, promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { fsError, isMissing, storageError } from './fs-errors.ts';
-import { LocalUpload, unlinkQuietly } from './local-upload.ts';
+import type { FileShareError } from '../errors.ts';
+import { errnoCode, fsError, isMissing, storageError } from './fs-errors.ts';
+import { createInside, isOwnFile, openInside } from './safe-open.ts';
+import { LocalUpload, openPin, unlinkQuietly } from './local-upload.ts';
 import { isResumableTempName, isTempName, RESUME_KEY_PATTERN, resumableTempName } from './temp-names.ts';
 import type { ResumeOptions, SweepOptions, UploadTarget } from './types.ts';
 
@@ -22,6 +24,8 @@ export const ACTIVE_UPLOADS = new Map<string, ResumeOptions['onTakeover']>();
 
 /** What {@link openResumable} needs; paths are real, absolute paths inside the storage root. */
 export interface ResumableInit {
+  /** The storage root's real path. */
+  readonly root: string;
   readonly remote: string;
   readonly target: string;
   /** The target's folder, where the partial file lives. */
@@ -44,7 +48,7 @@ export interface ResumableInit {
  * progress through its `onTakeover`, or gets `EBUSY` when it has none.
  */
 export async function openResumable(init: ResumableInit): Promise<UploadTarget> {
-const { remote, target, dir, overwrite, size, resume, fsync, checkSpace } = init;
+  const { root, remote, target, dir, overwrite, size, resume, fsync, checkSpace } = init;
   if (!RESUME_KEY_PATTERN.test(resume.key)) throw storageError('EINVAL', remote, 'invalid resume key');
   const temp = path.join(dir, resumableTempName(resume.key));
   if (ACTIVE_UPLOADS.has(temp)) {
@@ -56,37 +60,80 @@ const { remote, target, dir, overwrite, size, resume, fsync, checkSpace } = init
   }
   ACTIVE_UPLOADS.set(temp, resume.onTakeover);
   const release = () => ACTIVE_UPLOADS.delete(temp);
+  let handle: FileHandle | undefined;
+  let created = false;
   try {
-    let handle: FileHandle | undefined;
-    if (!resume.restart) {
-      try {
-        handle = await fsp.open(temp, constants.O_RDWR | (constants.O_NOFOLLOW ?? 0));
-      } catch (err) {
-        if (!isMissing(err)) throw fsError(err, remote);
-      }
+    let info: Stats | undefined;
+    if (resume.restart) {
+      await removeEntry(temp, remote); // never opened: whatever is there (a planted link too) is thrown away
+    } else {
+      ({ handle, info } = await openKept(root, temp, remote));
     }
-    handle ??= await fsp.open(temp, 'w', 0o644).catch((err: unknown) => {
-      throw fsError(err, remote);
-    });
-    const info = await handle.stat();
-    if (!info.isFile()) {
-      await handle.close();
-      throw storageError('EACCES', remote, 'not a regular file');
+    if (!handle) {
+      // refused before anything exists: a refusal leaves no empty partial file behind
+      if (size !== undefined) await checkSpace(size);
+      handle = await createInside(root, temp, remote).catch((err: unknown) => {
+        throw fsError(err, remote);
+      });
+      created = true;
+      info = await handle.stat();
     }
-    const offset = Math.min(info.size, size ?? info.size);
-    if (info.size > offset) await handle.truncate(offset);
-    if (size !== undefined) {
+    const offset = Math.min(info!.size, size ?? info!.size);
+    if (info!.size > offset) await handle.truncate(offset);
+    if (size !== undefined && !created) {
       try {
         await checkSpace(size - offset);
       } catch (err) {
-        await handle.close(); // the kept bytes stay, for a resume once there is room
-        throw err;
+        await handle.close();
+        handle = undefined;
+        if (offset === 0) await unlinkQuietly(temp).catch(() => {}); // nothing worth keeping
+        throw err; // the kept bytes stay, for a resume once there is room
       }
     }
-    return new LocalUpload({ handle, temp, target, remote, overwrite, fsync, offset, resumable: true, onSettled: release, mtime: init.mtime });
+    const pin = await openPin(root, temp, remote, handle, info!);
+    return new LocalUpload({ handle, pin, root, identity: info!, temp, target, remote, overwrite, fsync, offset, resumable: true, onSettled: release, mtime: init.mtime });
   } catch (err) {
+    if (handle) {
+      await handle.close().catch(() => {});
+      if (created) await unlinkQuietly(temp).catch(() => {});
+    }
     release();
-    throw err;
+    throw fsError(err, remote);
+  }
+}
+
+/**
+ * Open the partial file an earlier attempt kept, if there is one that can be trusted: a regular
+ * file with a single link, under the root, opened without following a link. Anything else under
+ * that internal name (a link, a hard link to a file elsewhere, a folder, a FIFO) was not written
+ * by this backend: it is removed (a link itself, never what it leads to) and the upload starts over.
+ */
+async function openKept(root: string, temp: string, remote: string): Promise<{ handle?: FileHandle; info?: Stats }> {
+  let handle: FileHandle;
+  try {
+    handle = await openInside(root, temp, constants.O_RDWR, remote);
+  } catch (err) {
+    if (isMissing(err)) return {};
+    if ((err as FileShareError).code !== 'EACCES' && errnoCode(err) !== 'EISDIR' && errnoCode(err) !== 'ENXIO') throw fsError(err, remote);
+    await removeEntry(temp, remote);
+    return {};
+  }
+  const info = await handle.stat().catch(async (err: unknown) => {
+    await handle.close().catch(() => {});
+    throw fsError(err, remote);
+  });
+  if (isOwnFile(info)) return { handle, info };
+  await handle.close();
+  await removeEntry(temp, remote);
+  return {};
+}
+
+/** Remove whatever is under an internal name, not following a link; a folder there is EACCES. */
+async function removeEntry(temp: string, remote: string): Promise<void> {
+  try {
+    await unlinkQuietly(temp);
+  } catch (err) {
+    throw storageError('EACCES', remote, 'its partial file cannot be replaced', err);
   }
 }
 

@@ -7,10 +7,11 @@
  * inside it. Otherwise the operation fails with `EACCES`. Symbolic links that stay inside the root
  * are followed. Error messages name remote paths only, never the server's own paths.
  *
- * Limits: Node has no `openat2(RESOLVE_BENEATH)`, so a path is checked and then used. A client
- * racing its own renames against an operation could only slip outside the root through a symbolic
- * link under the root that leads outside. Clients cannot create symbolic links, but moving a folder
- * can change where a relative link inside it leads, so keep such links out of shared folders.
+ * Files are opened with `O_NOFOLLOW` (the backend's own files created with `O_EXCL` too) and, on
+ * Linux, the descriptor's real path is checked to lie under the root before a byte moves
+ * (safe-open.ts). Limits: Node has no `openat2(RESOLVE_BENEATH)` and no `*at()` calls, so the other
+ * calls (mkdir, rename, unlink, readdir...) are checked and then made by path: a local process
+ * swapping a folder for a link in between could redirect them (docs/security.md lists what).
  * @module
  */
 import { constants, promises as fsp, type Stats } from 'node:fs';
@@ -19,10 +20,11 @@ import { Readable } from 'node:stream';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, isMissing, storageError } from './fs-errors.ts';
 import { byName, checkCount, entryOf, inBatches, isInside, sizeOf } from './local-helpers.ts';
-import { LocalUpload, unlinkQuietly } from './local-upload.ts';
+import { LocalUpload, openPin, unlinkQuietly } from './local-upload.ts';
 import { normalizeRemotePath, remoteBasename, remoteComponents, remoteDirname } from './remote-path.ts';
 import { isTempName, makeTempName } from './temp-names.ts';
 import { ACTIVE_UPLOADS, openResumable, sweepLeftovers } from './local-leftovers.ts';
+import { createInside, openInside } from './safe-open.ts';
 import type { Entry, OpenUploadOptions, ReadHandle, Storage, SweepOptions, UploadTarget } from './types.ts';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -45,8 +47,6 @@ function checkMtime(mtime: number, remote: string): number {
 
 /** Default `highWaterMark` of {@link LocalStorage.openRead} streams: 256 KiB. */
 export const DEFAULT_READ_HIGH_WATER_MARK = 256 * 1024;
-
-const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 /** A path about to be created or replaced: its real parent, and what is there now, if anything. */
 interface Slot {
@@ -114,7 +114,7 @@ export class LocalStorage implements Storage {
   async stat(remotePath: string): Promise<Entry> {
     const remote = normalizeRemotePath(remotePath);
     const real = await this.#real(remote);
-    const stats = await this.#fs(remote, () => fsp.stat(real));
+    const stats = await this.#fs(remote, () => fsp.lstat(real));
     if (!stats.isFile() && !stats.isDirectory()) throw storageError('EACCES', remote, 'not a regular file or folder');
     return entryOf(remoteBasename(remote), stats);
   }
@@ -137,7 +137,7 @@ export class LocalStorage implements Storage {
         if (!d.isSymbolicLink()) return null;
         const target = await fsp.realpath(child);
         if (!isInside(root, target)) return null;
-        const stats = await fsp.stat(target);
+        const stats = await fsp.lstat(target);
         return stats.isFile() || stats.isDirectory() ? entryOf(d.name, stats) : null;
       } catch {
         return null; // removed meanwhile, or a dangling or looping link
@@ -222,10 +222,11 @@ export class LocalStorage implements Storage {
     const offset = checkCount(options.offset ?? 0, 'offset', remote, 0);
     const highWaterMark = checkCount(options.highWaterMark ?? DEFAULT_READ_HIGH_WATER_MARK, 'highWaterMark', remote, 1);
     const real = await this.#real(remote);
-    const pre = await this.#fs(remote, () => fsp.stat(real));
+    const pre = await this.#fs(remote, () => fsp.lstat(real));
     if (pre.isDirectory()) throw storageError('EISDIR', remote);
     if (!pre.isFile()) throw storageError('EACCES', remote, 'not a regular file'); // never open a FIFO or a device
-    const handle = await this.#fs(remote, () => fsp.open(real, READ_FLAGS));
+    const root = await this.#rootPath();
+    const handle = await this.#fs(remote, () => openInside(root, real, constants.O_RDONLY, remote));
     let stats: Stats;
     try {
       stats = await handle.stat();
@@ -269,21 +270,28 @@ export class LocalStorage implements Storage {
     // a resumed upload needs room only for what it still has to send: checked once that is known
     // (before, the whole size was asked for, so a resume on a nearly full disk failed with ENOSPC)
     if (size !== undefined && !options.resume) await this.#checkSpace(dir, size, remote);
+    const root = await this.#rootPath();
     if (options.resume) {
       const checkSpace = (bytes: number) => this.#checkSpace(dir, bytes, remote);
-      return openResumable({ remote, target, dir, overwrite, size, resume: options.resume, fsync: this.#fsync, checkSpace, mtime });
+      return openResumable({ root, remote, target, dir, overwrite, size, resume: options.resume, fsync: this.#fsync, checkSpace, mtime });
     }
     const temp = path.join(dir, makeTempName(path.basename(target)));
     ACTIVE_UPLOADS.set(temp, undefined); // before it exists: the sweeper must never see it unclaimed
     const release = () => ACTIVE_UPLOADS.delete(temp);
-    let handle: FileHandle;
+    let handle: FileHandle | undefined;
     try {
-      handle = await this.#fs(remote, () => fsp.open(temp, 'wx', 0o644));
+      handle = await this.#fs(remote, () => createInside(root, temp, remote));
+      const identity = await handle.stat();
+      const pin = await openPin(root, temp, remote, handle, identity);
+      return new LocalUpload({ handle, pin, root, identity, temp, target, remote, overwrite, fsync: this.#fsync, onSettled: release, mtime });
     } catch (err) {
+      if (handle) {
+        await handle.close().catch(() => {});
+        await unlinkQuietly(temp).catch(() => {});
+      }
       release();
-      throw err;
+      throw fsError(err, remote);
     }
-    return new LocalUpload({ handle, temp, target, remote, overwrite, fsync: this.#fsync, onSettled: release, mtime });
   }
 
   /**
@@ -318,9 +326,57 @@ export class LocalStorage implements Storage {
   async #real(remote: string): Promise<string> {
     const root = await this.#rootPath();
     const lexical = path.join(root, ...remoteComponents(remote));
-    const real = await this.#fs(remote, () => fsp.realpath(lexical));
+    let real: string;
+    try {
+      real = await fsp.realpath(lexical);
+    } catch (err) {
+      throw await this.#unresolved(root, remote, err);
+    }
     if (!isInside(root, real)) throw storageError('EACCES', remote, 'it leads outside the shared folder');
     return real;
+  }
+
+  /**
+   * The answer for a path that does not resolve. A path whose links lead outside the root is
+   * `EACCES` whether or not its target exists there (before, a missing outside file was `ENOENT`
+   * and an existing one `EACCES`: a probe of the host's files), so the path is walked as the
+   * kernel does, and the folder where the walk stopped decides: outside the root, `EACCES`.
+   */
+  async #unresolved(root: string, remote: string, err: unknown): Promise<FileShareError> {
+    if (!isMissing(err)) return fsError(err, remote);
+    const queue = remoteComponents(remote);
+    let current = root;
+    for (let hops = 0; queue.length > 0;) {
+      const name = queue.shift()!;
+      if (name === '' || name === '.') continue;
+      if (name === '..') {
+        current = path.dirname(current);
+        continue;
+      }
+      const next = path.join(current, name);
+      let stats: Stats;
+      try {
+        stats = await fsp.lstat(next);
+      } catch {
+        break; // missing here: `current` decides
+      }
+      if (stats.isSymbolicLink()) {
+        let value: string;
+        try {
+          value = await fsp.readlink(next);
+        } catch {
+          break;
+        }
+        if (++hops > 40) break; // a loop: the kernel gives up there too
+        if (path.isAbsolute(value)) current = path.parse(value).root;
+        queue.unshift(...value.split(path.sep));
+        continue;
+      }
+      if (!stats.isDirectory()) break; // a file in the middle of the path (ENOTDIR)
+      current = next;
+    }
+    if (!isInside(root, current)) return storageError('EACCES', remote, 'it leads outside the shared folder', err);
+    return fsError(err, remote);
   }
 
   /** Resolve a path to create or replace: its parent must be a folder inside the root. */
@@ -328,7 +384,7 @@ export class LocalStorage implements Storage {
     const root = await this.#rootPath();
     const parentRemote = remoteDirname(remote);
     const parent = await this.#real(parentRemote);
-    const parentStats = await this.#fs(parentRemote, () => fsp.stat(parent));
+    const parentStats = await this.#fs(parentRemote, () => fsp.lstat(parent));
     if (!parentStats.isDirectory()) throw storageError('ENOTDIR', parentRemote);
     const abs = path.join(parent, remoteBasename(remote));
     let link: Stats;
@@ -346,7 +402,7 @@ export class LocalStorage implements Storage {
       throw storageError('EACCES', remote, 'a symbolic link that leads nowhere', err);
     }
     if (!isInside(root, real)) throw storageError('EACCES', remote, 'it leads outside the shared folder');
-    const stats = await this.#fs(remote, () => fsp.stat(real));
+    const stats = await this.#fs(remote, () => fsp.lstat(real));
     return { remote, parent, abs, link, real, stats };
   }
 

@@ -5,12 +5,13 @@
  * @internal
  * @module
  */
-import { constants, createReadStream, promises as fsp, type WriteStream } from 'node:fs';
+import { constants, promises as fsp, type WriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, storageError } from './fs-errors.ts';
+import { type FileIdentity, isSameFile, openInside } from './safe-open.ts';
 import type { UploadTarget } from './types.ts';
 
 /** `highWaterMark` of the upload stream: 1 MiB, one protocol frame. @internal */
@@ -21,8 +22,19 @@ const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'E
 
 /** What {@link LocalUpload} needs: all paths are real, absolute paths inside the storage root. @internal */
 export interface LocalUploadInit {
-  /** The temporary file, already created (`wx`, 0o644). The upload owns it from now on. */
+  /** The temporary file, already created (`O_EXCL | O_NOFOLLOW`, 0o644). The upload owns it from now on. */
   readonly handle: FileHandle;
+  /** The storage root's real path: every file this upload opens again must lie under it. */
+  readonly root: string;
+  /** Device and inode of `handle`: the name `temp` must still refer to it when it is moved into place. */
+  readonly identity: FileIdentity;
+  /**
+   * A second, read-only descriptor of the same file ({@link openPin}), held until the upload is
+   * over: the write stream closes `handle` when it finishes, and a freed inode number can be given
+   * to a file planted under the temporary name, which would then pass the identity check. Also
+   * what `fsync` flushes. The upload owns it.
+   */
+  readonly pin: FileHandle;
   readonly temp: string;
   readonly target: string;
   /** The target's remote path, for error messages. */
@@ -48,35 +60,55 @@ export async function unlinkQuietly(file: string): Promise<void> {
   }
 }
 
-/** Flush a file's (or a folder's) data and metadata to disk. @internal */
-export async function fsyncPath(file: string, flags: string): Promise<void> {
-  const handle = await fsp.open(file, flags);
+/** Flush a folder's entries to disk (after a rename into it). Opened read-only, without following a link, under `root`. @internal */
+export async function fsyncFolder(root: string, folder: string, remote: string): Promise<void> {
+  const handle = await openInside(root, folder, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0), remote);
   try {
     await handle.sync();
   } catch (err) {
     // Some platforms and filesystems cannot fsync a folder: nothing more can be done there.
     const code = errnoCode(err);
-    if (flags !== 'r' || (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EBADF' && code !== 'EPERM')) throw err;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EBADF' && code !== 'EPERM') throw err;
   } finally {
     await handle.close();
   }
 }
 
 /**
- * Set a file's modification time (and access time) through a descriptor opened without following
- * symbolic links: the temporary file is ours, and a link swapped in for it is refused (`ELOOP`).
+ * Set a file's modification time (and access time) through a descriptor (the upload's pin), never
+ * by name: a link swapped in for the temporary file cannot redirect it.
  * Half a millisecond is added because utimes takes seconds as a double: `1700000000.123` lands a
  * few hundred ns below `.123`, which a reader truncating to whole ms would see as `.122`.
  * @internal
  */
-export async function setMtime(file: string, mtimeMs: number): Promise<void> {
-  const handle = await fsp.open(file, constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0));
+export async function setMtime(handle: FileHandle, mtimeMs: number): Promise<void> {
+  const seconds = (Math.floor(mtimeMs) + 0.5) / 1000;
+  await handle.utimes(seconds, seconds);
+}
+
+/**
+ * A read-only descriptor of the file `handle` created at `temp` (see {@link LocalUploadInit.pin}),
+ * checked to be that very file. Closes `handle` and rejects when it is not. @internal
+ */
+export async function openPin(root: string, temp: string, remote: string, handle: FileHandle, identity: FileIdentity): Promise<FileHandle> {
+  let pin: FileHandle;
   try {
-    const seconds = (Math.floor(mtimeMs) + 0.5) / 1000;
-    await handle.utimes(seconds, seconds);
-  } finally {
-    await handle.close();
+    pin = await openInside(root, temp, constants.O_RDONLY, remote);
+  } catch (err) {
+    await handle.close().catch(() => {});
+    throw fsError(err, remote);
   }
+  const stats = await pin.stat().catch(() => undefined);
+  if (stats?.dev !== identity.dev || stats.ino !== identity.ino) {
+    await Promise.all([pin.close().catch(() => {}), handle.close().catch(() => {})]);
+    throw replacedError(remote);
+  }
+  return pin;
+}
+
+/** The temporary file is no longer the one this upload wrote: someone replaced it under its name. */
+function replacedError(remote: string): FileShareError {
+  return storageError('EIO', remote, 'its temporary file was replaced by another process');
 }
 
 /** Resolves once `stream` emitted `'close'` (at once if it already did). */
@@ -107,10 +139,22 @@ export class LocalUpload implements UploadTarget {
     this.stream.on('error', () => {});
   }
 
-  /** The bytes kept from an earlier attempt, to verify them by hash before resuming. */
+  /**
+   * The bytes kept from an earlier attempt, to verify them by hash before resuming. Read from the
+   * descriptor that was checked when it was opened, never by name again.
+   */
   readExisting(): Readable {
-    if (this.offset === 0) return Readable.from([]);
-    return createReadStream(this.#init.temp, { start: 0, end: this.offset - 1, highWaterMark: UPLOAD_HIGH_WATER_MARK });
+    const { handle } = this.#init;
+    const end = this.offset;
+    return Readable.from((async function* () {
+      for (let at = 0; at < end;) {
+        const buffer = Buffer.allocUnsafe(Math.min(UPLOAD_HIGH_WATER_MARK, end - at));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+        if (bytesRead === 0) throw new FileShareError('EIO', 'the kept data of the upload is shorter than it was');
+        at += bytesRead;
+        yield buffer.subarray(0, bytesRead);
+      }
+    })());
   }
 
   /**
@@ -149,19 +193,22 @@ export class LocalUpload implements UploadTarget {
   }
 
   async #commit(): Promise<void> {
-    const { temp, target, remote, overwrite, fsync } = this.#init;
+    const { temp, target, remote, overwrite, fsync, root, identity } = this.#init;
     try {
       await this.#finished();
-      if (this.#init.mtime !== undefined) await setMtime(temp, this.#init.mtime);
-      if (fsync) await fsyncPath(temp, 'r+');
+      if (this.#init.mtime !== undefined) await setMtime(this.#init.pin, this.#init.mtime);
+      if (fsync) await this.#init.pin.sync();
+      // rename(2) and link(2) move whatever the name holds now: it must still be our file, not a
+      // link or another file planted under it (which would then appear under the target name)
+      if (!(await isSameFile(temp, identity))) throw replacedError(remote);
       if (overwrite) await fsp.rename(temp, target);
       else await this.#linkIntoPlace();
-      if (fsync) await fsyncPath(path.dirname(target), 'r');
+      if (fsync) await fsyncFolder(root, path.dirname(target), remote);
     } catch (err) {
       await this.#discard().catch(() => {});
       throw fsError(err, remote);
     } finally {
-      this.#init.onSettled?.();
+      this.#settled();
     }
   }
 
@@ -172,7 +219,7 @@ export class LocalUpload implements UploadTarget {
       if (!stream.destroyed && !stream.writableEnded) stream.end();
       await closed(stream);
     } finally {
-      this.#init.onSettled?.();
+      this.#settled();
     }
   }
 
@@ -205,6 +252,12 @@ export class LocalUpload implements UploadTarget {
     await unlinkQuietly(temp).catch(() => {});
   }
 
+  /** The upload is over: let go of the pin and of the lock. */
+  #settled(): void {
+    this.#init.pin.close().catch(() => {});
+    this.#init.onSettled?.();
+  }
+
   async #discard(): Promise<void> {
     const stream = this.stream;
     try {
@@ -212,7 +265,7 @@ export class LocalUpload implements UploadTarget {
       await closed(stream);
       await unlinkQuietly(this.#init.temp);
     } finally {
-      this.#init.onSettled?.();
+      this.#settled();
     }
   }
 }
