@@ -141,4 +141,25 @@ test('client disk full during a download: ENOSPC, no local file left, the connec
   assert.equal(await fsp.readdir(disk), ['small.bin']);
 });
 
+test('a resumable upload announcing more than the free disk: ENOSPC before anything exists, no partial file, for any number of keys', async () => {
+  const disk = await smallDisk('resumable-refused');
+  if (!disk) return;
+  const local = await tempDir();
+  const t = await testServer({ server: { root: disk } });
+  const client = await t.connect();
+  for (let i = 0; i < 5; i++) {
+    // a new local file each time: a new resume key, which before left one more empty partial file
+    const big = await makeFile(path.join(local, `big-${i}.bin`), 3 * MiB);
+    await rejects(client.upload(big, `/big-${i}.bin`, { resume: true }), 'ENOSPC');
+  }
+  assert.equal(await tempFiles(disk), [], 'a refused upload left a partial file');
+  assert.equal(await walk(disk), []);
+  // and after a restart of the server nothing turns up either
+  await t.server.close();
+  const again = await testServer({ server: { root: disk } });
+  const next = await again.connect();
+  assert.equal(await next.list('/'), []);
+  assert.equal(await tempFiles(disk), []);
+});
+
 test.run();
