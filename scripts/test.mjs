@@ -13,12 +13,15 @@
 // in its first 30 lines; such files run one at a time, after the parallel ones, with nothing else
 // running.
 //
+// The example apps' tests start the apps from bundles built once per run (scripts/app-bundles.mjs).
+//
 // Environment: TEST_JOBS=<n> sets the number of workers (default: the number of CPUs, at least 2
 // and at most 4); TEST_FILE_TIMEOUT=<seconds> bounds each file (default 600).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, sep } from 'node:path';
+import { buildAppBundles } from './app-bundles.mjs';
 import { ensureDependencies, root } from './ensure-deps.mjs';
 
 ensureDependencies();
@@ -56,10 +59,22 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 const started = Date.now();
+const bundles = files.some((name) => name.startsWith('examples/')) ? await prepareBundles() : {};
 const results = [];
 await runPool(parallel, files.length === 1 ? 1 : jobs);
 await runPool(alone.sort(byDuration), 1);
 report();
+
+/** Build the example apps' bundles; the environment that makes scripts/run.mjs use them. */
+async function prepareBundles() {
+  try {
+    await buildAppBundles(root);
+    return { FILESHARE_APP_BUNDLES: '1' };
+  } catch (err) {
+    console.error(`could not bundle the example apps (${err.message.split('\n')[0]}): they start through tsx`);
+    return { FILESHARE_APP_BUNDLES: '0' };
+  }
+}
 
 /** Run `names` with at most `width` files at a time. */
 async function runPool(names, width) {
@@ -82,6 +97,7 @@ function runFile(name) {
       env: {
         ...process.env,
         TSX_TSCONFIG_PATH: join(root, 'tsconfig.json'),
+        ...bundles,
         ...(color ? { FORCE_COLOR: '1' } : {}),
       },
     });

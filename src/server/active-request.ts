@@ -1,32 +1,42 @@
-import type { Hash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { AuthenticatedUser, Permission } from '../auth/types.ts';
 import { FileShareError } from '../errors.ts';
-import { type JsonObject, parseJsonObject, requireCount, requireSha256, requireString } from '../protocol/fields.ts';
+import type { ServerMetrics } from '../metrics/events.ts';
+import { type JsonObject, MAX_JSON_BODY, parseJsonObject, requireCount, requireSha256, requireString } from '../protocol/fields.ts';
 import { encodeCredit } from '../protocol/encoder.ts';
-import { type Frame, FrameType } from '../protocol/frame.ts';
+import { type Frame, FrameType, LENGTH_OVERHEAD } from '../protocol/frame.ts';
 import { normalizeRemotePath } from '../storage/remote-path.ts';
 import type { Storage } from '../storage/types.ts';
+import type { FrameConnection } from '../transport/frame-connection.ts';
 import { IncomingStream } from '../transport/incoming-stream.ts';
 import { OutgoingStream } from '../transport/outgoing-stream.ts';
-import type { Session } from './session.ts';
+import type { ConnectionInfo } from './events.ts';
+import type { ResolvedServerOptions } from './options.ts';
+import type { QuotaLedger, QuotaReservation } from './quota-ledger.ts';
+import type { LoginAnswer, ReceiveOptions, RequestContext, SendOptions, ServerEventSink, StreamTotals } from './request-context.ts';
 
-/** Totals of a finished stream. @internal */
-export interface StreamTotals {
-  readonly bytes: number;
-  readonly sha256: string;
+/** What a request needs from its session (and, through it, from the server). @internal */
+export interface RequestHost {
+  readonly connection: FrameConnection;
+  readonly info: ConnectionInfo;
+  readonly user: AuthenticatedUser | null;
+  readonly storage: Storage | null;
+  readonly permissions: ReadonlySet<Permission>;
+  /** Peer's announced window: initial credit for downloads we send. */
+  readonly peerWindow: number;
+  readonly options: ResolvedServerOptions;
+  readonly metrics: ServerMetrics;
+  readonly quotas: QuotaLedger;
+  readonly emit: ServerEventSink;
+  login(username: string, password: string): Promise<LoginAnswer>;
 }
 
 /**
- * One request in flight on the server, and the context its handler works with: arguments,
- * the user, permission checks, and the data streams of uploads and downloads.
- *
- * Its `signal` aborts when the client cancels or the connection drops; whatever the handler
- * awaits on a stream then rejects, so the handler's own `finally`/`catch` cleans up (an upload
- * removes its temporary file).
+ * One request in flight on the server: the {@link RequestContext} its handler works with, and the
+ * session's handle on it (stream frames in, abort, cleanup).
  * @internal
  */
-export class ActiveRequest {
+export class ActiveRequest implements RequestContext {
   private readonly controller = new AbortController();
   private incoming: IncomingStream | undefined;
   private outgoing: OutgoingStream | undefined;
@@ -41,7 +51,7 @@ export class ActiveRequest {
     readonly id: number,
     readonly op: string,
     readonly args: JsonObject,
-    readonly session: Session,
+    private readonly host: RequestHost,
   ) {}
 
   /** Aborted when the client cancels the request or the connection is lost. */
@@ -61,16 +71,51 @@ export class ActiveRequest {
     return this.outgoing?.awaitingCredit ?? false;
   }
 
-  /** The logged-in user. */
-  get user(): AuthenticatedUser {
-    if (!this.session.user) throw new FileShareError('ENOTAUTH', 'log in first');
-    return this.session.user;
+  get connection(): ConnectionInfo {
+    return this.host.info;
   }
 
-  /** The user's storage (their home). */
+  get user(): AuthenticatedUser {
+    if (!this.host.user) throw new FileShareError('ENOTAUTH', 'log in first');
+    return this.host.user;
+  }
+
   get storage(): Storage {
-    if (!this.session.storage) throw new FileShareError('ENOTAUTH', 'log in first');
-    return this.session.storage;
+    if (!this.host.storage) throw new FileShareError('ENOTAUTH', 'log in first');
+    return this.host.storage;
+  }
+
+  get limits(): ResolvedServerOptions {
+    return this.host.options;
+  }
+
+  get emit(): ServerEventSink {
+    return this.host.emit;
+  }
+
+  get metrics(): ServerMetrics {
+    return this.host.metrics;
+  }
+
+  get maxPartialBody(): number {
+    // the client may announce a frame limit as small as 1 KiB in its HELLO
+    return Math.min(this.host.connection.peerMaxFrameSize - LENGTH_OVERHEAD, MAX_JSON_BODY);
+  }
+
+  async joinQuota(): Promise<QuotaReservation | undefined> {
+    const { quotaBytes, username, home } = this.user;
+    const storage = this.storage;
+    if (quotaBytes === undefined || !storage.usage) return undefined;
+    return this.host.quotas.join(`${username}\0${home ?? ''}`, async () => Math.max(0, quotaBytes - (await storage.usage!('/'))));
+  }
+
+  login(username: string, password: string): Promise<LoginAnswer> {
+    return this.host.login(username, password);
+  }
+
+  closeAfterResponse(): void {
+    // the RESPONSE is written when the handler's promise settles: close after that
+    setImmediate(() => this.host.connection.end());
   }
 
   /** A normalised remote path from argument `key`. @throws EINVAL, EACCES */
@@ -80,7 +125,7 @@ export class ActiveRequest {
 
   /** @throws EACCES unless the user has `permission`. */
   require(permission: Permission): void {
-    if (!this.session.permissions.has(permission)) {
+    if (!this.host.permissions.has(permission)) {
       throw new FileShareError('EACCES', `permission denied: ${this.user.username} may not ${permission}`);
     }
   }
@@ -88,7 +133,7 @@ export class ActiveRequest {
   /** Send a non-final part of the response. */
   partial(value: object): void {
     this.throwIfAborted();
-    this.session.connection.sendJson(FrameType.PARTIAL, this.id, value);
+    this.host.connection.sendJson(FrameType.PARTIAL, this.id, value);
   }
 
   /**
@@ -96,24 +141,12 @@ export class ActiveRequest {
    * (hashing them) until END, and check the sender's byte count and SHA-256. Resolves once the
    * sink has flushed everything. @throws EINTEGRITY, ETOOLARGE, EQUOTA, EABORTED, ECLOSED
    */
-  receive(
-    sink: Writable,
-    options: {
-      offset?: number;
-      prefixSha256?: string;
-      maxBytes?: number;
-      maxBytesCode?: 'ETOOLARGE' | 'EQUOTA';
-      /** Asked with the running total before each body is written; false fails with EQUOTA. */
-      accept?: (received: number) => boolean;
-      seedHash?: Hash;
-      onChunk?: (n: number) => void;
-    } = {},
-  ): Promise<StreamTotals> {
+  receive(sink: Writable, options: ReceiveOptions = {}): Promise<StreamTotals> {
     this.throwIfAborted();
-    const { connection, host } = this.session;
+    const { connection, options: limits } = this.host;
     const done = new Promise<StreamTotals>((resolve, reject) => (this.endWaiter = { resolve, reject }));
     this.incoming = new IncomingStream(sink, {
-      window: host.options.window,
+      window: limits.window,
       sendCredit: (bytes) => connection.send(encodeCredit(this.id, bytes)),
       maxBytes: options.maxBytes,
       maxBytesCode: options.maxBytesCode,
@@ -131,15 +164,15 @@ export class ActiveRequest {
    * Send `source` as DATA frames within the client's credit. Resolves when every byte has been
    * handed to the socket; the caller then returns the final response.
    */
-  send(source: Readable, options: { seedHash?: Hash; onChunk?: (n: number) => void } = {}): Promise<StreamTotals> {
+  send(source: Readable, options: SendOptions = {}): Promise<StreamTotals> {
     this.throwIfAborted();
-    const { connection } = this.session;
+    const { connection } = this.host;
     return new Promise<StreamTotals>((resolve, reject) => {
       this.endWaiter = { resolve, reject };
       this.outgoing = new OutgoingStream(
         this.id,
         source,
-        this.session.peerWindow,
+        this.host.peerWindow,
         connection.schedule,
         {
           onEnd: (bytes, sha256) => this.settleStream({ bytes, sha256 }),
@@ -173,7 +206,7 @@ export class ActiveRequest {
     }
   }
 
-  /** The connection is gone: abort and wait until the handler has cleaned up. */
+  /** Abort (the connection is gone, a newer attempt took over) and wait until the handler has cleaned up. */
   abort(reason: FileShareError): Promise<void> {
     this.cancelWith(reason);
     return this.settled;
@@ -188,7 +221,7 @@ export class ActiveRequest {
   cleanup(): void {
     this.incoming?.stop();
     this.outgoing?.cancel();
-    if (this.outgoing) this.session.connection.removeSender(this.outgoing);
+    if (this.outgoing) this.host.connection.removeSender(this.outgoing);
   }
 
   private onEnd(frame: Frame): void {
@@ -231,7 +264,7 @@ export class ActiveRequest {
     this.incoming?.stop();
     if (this.outgoing) {
       this.outgoing.cancel();
-      this.session.connection.removeSender(this.outgoing);
+      this.host.connection.removeSender(this.outgoing);
     }
     const waiter = this.endWaiter;
     this.endWaiter = undefined;

@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import type { AuthenticatedUser, Permission } from '../auth/types.ts';
-import { DEFAULT_PERMISSIONS } from '../auth/types.ts';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { parseJsonObject } from '../protocol/fields.ts';
 import { type Frame, FrameType, MAX_PING_BODY, PROTOCOL_NAME, PROTOCOL_VERSION, frameTypeName } from '../protocol/frame.ts';
@@ -8,25 +7,27 @@ import { parseHello } from '../protocol/hello.ts';
 import type { Storage } from '../storage/types.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
+import type { Authenticator } from './authenticator.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
-import type { ConnectionInfo, ServerEvents } from './events.ts';
+import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
-import { ActiveRequest } from './active-request.ts';
+import type { LoginAnswer, ServerEventSink } from './request-context.ts';
+import { ActiveRequest, type RequestHost } from './active-request.ts';
 import { HANDLERS } from './handlers/index.ts';
 import { VERSION } from '../version.ts';
 
-/** What a session needs from its server. @internal */
+/** What a session needs from the server core. @internal */
 export interface SessionHost {
   readonly options: ResolvedServerOptions;
+  /** The root storage; a session scopes it to its user's home. */
   readonly storage: Storage;
   readonly metrics: ServerMetrics;
   /** Quota accounts shared by each user's concurrent uploads. */
   readonly quotas: QuotaLedger;
+  readonly authenticator: Authenticator;
   readonly shuttingDown: boolean;
   /** Emit a server event; listener exceptions never reach the session. */
-  emitSafe<K extends keyof ServerEvents>(event: K, ...args: ServerEvents[K]): void;
-  /** Check credentials (with throttling); throws EAUTH / ETHROTTLED / EIO. */
-  authenticate(username: string, password: string, connection: ConnectionInfo): Promise<AuthenticatedUser>;
+  readonly emit: ServerEventSink;
   /** The session is gone. */
   sessionClosed(session: Session): void;
 }
@@ -36,13 +37,13 @@ export interface SessionHost {
  * every request in flight. Commands live in handlers/, one per file; this class only routes frames.
  * @internal
  */
-export class Session {
+export class Session implements RequestHost {
   readonly connection: FrameConnection;
-  user: AuthenticatedUser | null = null;
-  permissions: ReadonlySet<Permission> = new Set();
-  storage: Storage | null = null;
-  /** Peer's announced window: initial credit for downloads we send. */
-  peerWindow = 0;
+  private currentUser: AuthenticatedUser | null = null;
+  private granted: ReadonlySet<Permission> = new Set();
+  private userStorage: Storage | null = null;
+  private windowOfPeer = 0;
+  private loggingIn = false;
   private handshakeDone = false;
   private lastRequestId = 0;
   private readonly requests = new Map<number, ActiveRequest>();
@@ -55,7 +56,7 @@ export class Session {
   constructor(
     socket: Socket,
     readonly info: ConnectionInfo,
-    readonly host: SessionHost,
+    private readonly host: SessionHost,
   ) {
     const { options } = host;
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
@@ -93,12 +94,57 @@ export class Session {
     this.connection.destroy(new FileShareError('ECLOSED', reason));
   }
 
-  /** Record a successful login. */
-  setUser(user: AuthenticatedUser, storage: Storage): void {
-    this.user = user;
-    this.storage = storage;
-    this.permissions = new Set(user.permissions ?? DEFAULT_PERMISSIONS);
-    if (this.loginTimer) clearTimeout(this.loginTimer);
+  /** The logged-in user, if any. */
+  get user(): AuthenticatedUser | null {
+    return this.currentUser;
+  }
+
+  /** The storage scoped to the user's home, once logged in. */
+  get storage(): Storage | null {
+    return this.userStorage;
+  }
+
+  /** What the logged-in user may do. */
+  get permissions(): ReadonlySet<Permission> {
+    return this.granted;
+  }
+
+  /** Peer's announced window: initial credit for downloads we send. */
+  get peerWindow(): number {
+    return this.windowOfPeer;
+  }
+
+  get options(): ResolvedServerOptions {
+    return this.host.options;
+  }
+
+  get metrics(): ServerMetrics {
+    return this.host.metrics;
+  }
+
+  get quotas(): QuotaLedger {
+    return this.host.quotas;
+  }
+
+  get emit(): ServerEventSink {
+    return this.host.emit;
+  }
+
+  /** Log in on this connection: one attempt at a time, and only once. */
+  async login(username: string, password: string): Promise<LoginAnswer> {
+    if (this.currentUser) throw new FileShareError('EINVAL', `already logged in as ${this.currentUser.username}`);
+    if (this.loggingIn) throw new FileShareError('EBUSY', 'a login is already in progress on this connection');
+    this.loggingIn = true;
+    try {
+      const grant = await this.host.authenticator.login(username, password, this.info, this.host.storage);
+      this.currentUser = grant.user;
+      this.userStorage = grant.storage;
+      this.granted = new Set(grant.permissions);
+      if (this.loginTimer) clearTimeout(this.loginTimer);
+      return { username: grant.user.username, permissions: grant.permissions };
+    } finally {
+      this.loggingIn = false;
+    }
   }
 
   /** Send the final response of a request and forget it. */
@@ -106,7 +152,7 @@ export class Session {
     if (!this.requests.delete(request.id)) return;
     if (result instanceof FileShareError) {
       this.connection.sendJson(FrameType.ERROR, request.id, wireError(result));
-      this.host.emitSafe('requestFailed', { connection: this.info, username: this.user?.username, op: request.op, error: result });
+      this.host.emit('requestFailed', { connection: this.info, username: this.currentUser?.username, op: request.op, error: result });
     } else {
       this.connection.sendJson(FrameType.RESPONSE, request.id, result);
     }
@@ -137,7 +183,7 @@ export class Session {
   private onHello(frame: Frame): void {
     const hello = parseHello(parseJsonObject(frame.body, 'HELLO'));
     const { options } = this.host;
-    this.peerWindow = hello.window;
+    this.windowOfPeer = hello.window;
     this.connection.peerMaxFrameSize = hello.maxFrameSize;
     this.handshakeDone = true;
     // the handshake is over: without this, every connection was cut after handshakeTimeout
@@ -175,7 +221,7 @@ export class Session {
     const op = typeof args.op === 'string' ? args.op : '';
     const handler = Object.hasOwn(HANDLERS, op) ? HANDLERS[op] : undefined;
     if (!handler) return reject(new FileShareError('EPROTO', `unknown operation ${JSON.stringify(op).slice(0, 80)}`));
-    if (!this.user && !handler.beforeLogin) return reject(new FileShareError('ENOTAUTH', 'log in first'));
+    if (!this.currentUser && !handler.beforeLogin) return reject(new FileShareError('ENOTAUTH', 'log in first'));
     const request = new ActiveRequest(id, op, args, this);
     this.requests.set(id, request);
     const done = handler
@@ -204,7 +250,7 @@ export class Session {
   private publicError(err: unknown, op: string): FileShareError {
     const error = toFileShareError(err);
     if (error.code === 'EIO') {
-      this.host.emitSafe('error', new Error(`${op} failed for connection ${this.info.id}: ${error.message}`, { cause: err }));
+      this.host.emit('error', new Error(`${op} failed for connection ${this.info.id}: ${error.message}`, { cause: err }));
       return new FileShareError('EIO', `${op} failed on the server`);
     }
     return error;
@@ -236,7 +282,7 @@ export class Session {
     const pending = [...this.requests.values()].map((request) => request.abort(reason));
     this.requests.clear();
     void Promise.allSettled(pending).then(() => {
-      this.host.emitSafe('disconnect', { connection: this.info, username: this.user?.username, error });
+      this.host.emit('disconnect', { connection: this.info, username: this.currentUser?.username, error });
       this.host.sessionClosed(this);
       this.resolveClosed();
     });

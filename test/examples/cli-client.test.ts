@@ -10,12 +10,13 @@ import { mkdir, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { generate } from 'selfsigned';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileShareServer, MemoryAuthProvider, type FileShareServerOptions } from '../../src/index.ts';
 
-const RUN = '/work/main/scripts/run.mjs';
+const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
 const APP = 'examples/cli-client/src/main.ts';
 const STEP_TIMEOUT_MS = 20_000;
 

@@ -6,6 +6,6 @@ export const deleteFile: Handler = {
     request.require('delete');
     const path = request.path();
     await request.storage.delete(path);
-    request.session.host.emitSafe('delete', { connection: request.session.info, username: request.user.username, path });
+    request.emit('delete', { connection: request.connection, username: request.user.username, path });
   },
 };

@@ -17,13 +17,11 @@ import type { Handler } from './handler.ts';
 export const download: Handler = {
   async run(request) {
     request.require('read');
-    const { session } = request;
-    const { host } = session;
     const path = request.path();
     const askedOffset = optionalCount(request.args, 'offset') ?? 0;
     const prefixSha256 = askedOffset > 0 ? requireSha256(request.args, 'prefixSha256') : undefined;
     const { storage } = request;
-    const highWaterMark = host.options.chunkSize;
+    const highWaterMark = request.limits.chunkSize;
 
     let seed: Hash | undefined;
     let offset = 0;
@@ -48,8 +46,8 @@ export const download: Handler = {
     const username = request.user.username;
     const meter = new ProgressMeter(
       { id: request.id, direction: 'download', path, totalBytes: handle.size, username },
-      (progress) => host.metrics.emit('progress', progress),
-      host.options.progressIntervalMs,
+      (progress) => request.metrics.emit('progress', progress),
+      request.limits.progressIntervalMs,
       offset,
     );
     try {
@@ -59,8 +57,8 @@ export const download: Handler = {
       const bytes = offset + sent.bytes;
       const ms = meter.elapsedMs;
       const mbps = megabytesPerSecond(sent.bytes, ms);
-      host.metrics.emit('transfer', { id: request.id, direction: 'download', path, bytes, ms, mbps, sha256: sent.sha256, username });
-      host.emitSafe('download', { connection: session.info, username, path, bytes, ms, mbps, sha256: sent.sha256 });
+      request.metrics.emit('transfer', { id: request.id, direction: 'download', path, bytes, ms, mbps, sha256: sent.sha256, username });
+      request.emit('download', { connection: request.connection, username, path, bytes, ms, mbps, sha256: sent.sha256 });
       return { bytes, sha256: sent.sha256 };
     } finally {
       handle.stream.destroy();

@@ -1,5 +1,3 @@
-import { MAX_JSON_BODY } from '../../protocol/fields.ts';
-import { LENGTH_OVERHEAD } from '../../protocol/frame.ts';
 import type { Entry } from '../../storage/types.ts';
 import type { Handler } from './handler.ts';
 
@@ -11,10 +9,9 @@ export const list: Handler = {
   async run(request) {
     request.require('read');
     const entries = await request.storage.list(request.path());
-    // A batch must fit the frame size the client announced in its HELLO (it may be as small as
-    // 4 KiB) and the JSON body limit, whatever the names: batches are cut by encoded size too.
-    const maxBody = Math.min(request.session.connection.peerMaxFrameSize - LENGTH_OVERHEAD, MAX_JSON_BODY);
-    for (const batch of batches(entries, maxBody)) request.partial({ entries: batch });
+    // A batch must fit the frame size the client announced in its HELLO and the JSON body limit,
+    // whatever the names: batches are cut by encoded size too.
+    for (const batch of batches(entries, request.maxPartialBody)) request.partial({ entries: batch });
     return { count: entries.length };
   },
 };

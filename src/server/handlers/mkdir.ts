@@ -7,6 +7,6 @@ export const mkdir: Handler = {
     request.require('write');
     const path = request.path();
     await request.storage.mkdir(path, { recursive: optionalBoolean(request.args, 'recursive') });
-    request.session.host.emitSafe('mkdir', { connection: request.session.info, username: request.user.username, path });
+    request.emit('mkdir', { connection: request.connection, username: request.user.username, path });
   },
 };

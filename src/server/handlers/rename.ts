@@ -7,6 +7,6 @@ export const rename: Handler = {
     const from = request.path('from');
     const to = request.path('to');
     await request.storage.rename(from, to);
-    request.session.host.emitSafe('rename', { connection: request.session.info, username: request.user.username, path: from, to });
+    request.emit('rename', { connection: request.connection, username: request.user.username, path: from, to });
   },
 };

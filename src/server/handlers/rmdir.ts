@@ -7,6 +7,6 @@ export const rmdir: Handler = {
     request.require('delete');
     const path = request.path();
     await request.storage.rmdir(path, { recursive: optionalBoolean(request.args, 'recursive') });
-    request.session.host.emitSafe('rmdir', { connection: request.session.info, username: request.user.username, path });
+    request.emit('rmdir', { connection: request.connection, username: request.user.username, path });
   },
 };

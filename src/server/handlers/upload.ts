@@ -4,7 +4,7 @@ import { type JsonObject, optionalBoolean, optionalCount, requireString } from '
 import { ProgressMeter } from '../../metrics/progress-meter.ts';
 import { megabytesPerSecond } from '../../metrics/summary.ts';
 import type { ResumeOptions, UploadTarget } from '../../storage/types.ts';
-import type { ActiveRequest } from '../active-request.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { QuotaReservation } from '../quota-ledger.ts';
 import type { Handler } from './handler.ts';
 
@@ -18,8 +18,6 @@ import type { Handler } from './handler.ts';
 export const upload: Handler = {
   async run(request) {
     request.require('write');
-    const { session } = request;
-    const { host } = session;
     const path = request.path();
     const size = optionalCount(request.args, 'size');
     const overwrite = optionalBoolean(request.args, 'overwrite');
@@ -29,7 +27,7 @@ export const upload: Handler = {
     // which keeps its data, and continues from it
     const onTakeover = () => request.abort(new FileShareError('EABORTED', 'a newer attempt of this upload took over'));
     const resume = parsed && { ...parsed, onTakeover };
-    const sizeLimit = smallest(host.options.maxFileSize, request.user.maxFileSize);
+    const sizeLimit = smallest(request.limits.maxFileSize, request.user.maxFileSize);
     if (size !== undefined && sizeLimit !== undefined && size > sizeLimit) {
       throw new FileShareError('ETOOLARGE', `${size} bytes exceeds the maximum file size of ${sizeLimit} bytes`);
     }
@@ -47,8 +45,8 @@ export const upload: Handler = {
     const username = request.user.username;
     const meter = new ProgressMeter(
       { id: request.id, direction: 'upload', path, totalBytes: size, username },
-      (progress) => host.metrics.emit('progress', progress),
-      host.options.progressIntervalMs,
+      (progress) => request.metrics.emit('progress', progress),
+      request.limits.progressIntervalMs,
       target.offset,
     );
     try {
@@ -72,8 +70,8 @@ export const upload: Handler = {
       meter.flush();
       const ms = meter.elapsedMs;
       const mbps = megabytesPerSecond(totals.bytes - target.offset, ms);
-      host.metrics.emit('transfer', { id: request.id, direction: 'upload', path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256, username });
-      host.emitSafe('upload', { connection: session.info, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
+      request.metrics.emit('transfer', { id: request.id, direction: 'upload', path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256, username });
+      request.emit('upload', { connection: request.connection, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
       return { bytes: totals.bytes, sha256: totals.sha256 };
     } catch (err) {
       // an interruption keeps a resumable upload's data for the next attempt; a bad upload never.
@@ -127,10 +125,9 @@ interface QuotaShare {
  * replaces is credited (before, it counted twice, so a file could not be replaced by one of the
  * same size once it took more than half of the quota).
  */
-async function joinQuota(request: ActiveRequest, path: string, overwrite: boolean | undefined): Promise<QuotaShare | undefined> {
-  const { quotaBytes, username, home } = request.user;
+async function joinQuota(request: RequestContext, path: string, overwrite: boolean | undefined): Promise<QuotaShare | undefined> {
   const storage = request.storage;
-  if (quotaBytes === undefined || !storage.usage) return undefined;
+  if (request.user.quotaBytes === undefined || !storage.usage) return undefined;
   let replaced = 0;
   if (overwrite) {
     try {
@@ -140,15 +137,15 @@ async function joinQuota(request: ActiveRequest, path: string, overwrite: boolea
       /* nothing to replace (or not replaceable: openUpload will say why) */
     }
   }
-  const reservation = await request.session.host.quotas.join(`${username}\0${home ?? ''}`, async () => Math.max(0, quotaBytes - (await storage.usage!('/'))));
-  return { reservation, replaced };
+  const reservation = await request.joinQuota();
+  return reservation && { reservation, replaced };
 }
 
 /**
  * Reserve an announced size (minus the `kept` bytes a resumed upload already has on disk, which
  * the usage counts): refused with EQUOTA before any data is sent when it does not fit.
  */
-function claimQuota(request: ActiveRequest, quota: QuotaShare | undefined, size: number | undefined, kept: number): void {
+function claimQuota(request: RequestContext, quota: QuotaShare | undefined, size: number | undefined, kept: number): void {
   if (!quota || size === undefined) return;
   if (!quota.reservation.reserve(size - kept - quota.replaced)) {
     throw new FileShareError('EQUOTA', `${size} bytes do not fit in what is left of the quota of ${request.user.quotaBytes} bytes`);

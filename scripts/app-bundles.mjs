@@ -1,0 +1,56 @@
+// Pre-built bundles of the example apps, for the test suite: the app tests start the apps as
+// child processes some forty times, and tsx compiling every app's sources at each start cost about
+// two seconds of CPU per process. `npm test` builds the bundles once (esbuild, well under a second)
+// and sets FILESHARE_APP_BUNDLES=1, which tells scripts/run.mjs to start a bundle instead of the
+// TypeScript entry point when one exists. Without that variable run.mjs always runs the sources.
+//
+// A bundle lives in its app's own node_modules/.cache, so that the app's dependencies resolve from
+// the app's folder exactly as they do for the sources. Only apps that do not locate files relative
+// to their own source (import.meta.url) can be bundled: perf-graph serves its page from src/.
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+
+/** Entry points (relative to the repository root) that are bundled for the tests. */
+export const BUNDLED_APPS = ['examples/server/src/main.ts', 'examples/cli-client/src/main.ts'];
+
+/** Where the bundle of `entry` (an absolute path or one relative to `root`) lives. */
+export function bundlePath(root, entry) {
+  const file = resolve(root, entry);
+  const parts = relative(root, file).split(sep);
+  if (parts[0] !== 'examples' || parts.length < 3) return undefined;
+  const app = join(root, parts[0], parts[1]);
+  const name = relative(app, file).split(sep).join('__').replace(/\.ts$/, '.mjs');
+  return join(app, 'node_modules', '.cache', 'fileshare-bundle', name);
+}
+
+/** Build every bundle; resolves to the entries built, throws when esbuild fails. */
+export async function buildAppBundles(root) {
+  const esbuild = await import('esbuild');
+  await Promise.all(
+    BUNDLED_APPS.map((entry) =>
+      esbuild.build({
+        entryPoints: [join(root, entry)],
+        outfile: bundlePath(root, entry),
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        // dependencies stay imports (resolved from the app's folder); `fileshare` maps to src/
+        // through the root tsconfig's paths and is bundled
+        packages: 'external',
+        tsconfig: join(root, 'tsconfig.json'),
+        sourcemap: 'inline',
+        logLevel: 'silent',
+      }),
+    ),
+  );
+  return BUNDLED_APPS;
+}
+
+/** Remove the bundles (a stale bundle is never used without FILESHARE_APP_BUNDLES, but tidy up). */
+export function removeAppBundles(root) {
+  for (const entry of BUNDLED_APPS) {
+    const path = bundlePath(root, entry);
+    if (path && existsSync(path)) rmSync(dirname(path), { recursive: true, force: true });
+  }
+}

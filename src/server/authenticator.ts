@@ -1,0 +1,78 @@
+import { type AuthenticatedUser, type AuthProvider, DEFAULT_PERMISSIONS, type Permission } from '../auth/types.ts';
+import { FileShareError } from '../errors.ts';
+import type { Storage } from '../storage/types.ts';
+import type { ConnectionInfo } from './events.ts';
+import { LoginGuard, type LoginThrottleOptions } from './login-guard.ts';
+import type { ServerEventSink } from './request-context.ts';
+
+/** What a successful login grants a session. @internal */
+export interface LoginGrant {
+  readonly user: AuthenticatedUser;
+  /** The user's permissions, the defaults filled in when the provider granted none. */
+  readonly permissions: readonly Permission[];
+  /** The storage scoped to the user's home. */
+  readonly storage: Storage;
+}
+
+/**
+ * Where the auth provider and the brute-force throttle meet: every login attempt of the server
+ * passes here, and `login` / `loginFailed` are announced here and nowhere else.
+ * @internal
+ */
+export class Authenticator {
+  private readonly guard: LoginGuard;
+
+  constructor(
+    private readonly provider: AuthProvider,
+    throttle: LoginThrottleOptions | false | undefined,
+    private readonly emit: ServerEventSink,
+  ) {
+    this.guard = new LoginGuard(throttle);
+  }
+
+  /**
+   * Check credentials (throttled), then scope `root` to the user's home.
+   * @throws EAUTH, ETHROTTLED, EIO (the provider failed)
+   */
+  async login(username: string, password: string, connection: ConnectionInfo, root: Storage): Promise<LoginGrant> {
+    // one attempt per address and per username at a time, each checked against the failures before it
+    const user = await this.guard.serialize(connection.remoteAddress, username, () => this.check(username, password, connection));
+    const storage = user.home ? await root.scope(user.home) : root;
+    const permissions = Object.freeze([...(user.permissions ?? DEFAULT_PERMISSIONS)]);
+    this.emit('login', { connection, username: user.username, permissions });
+    return { user, permissions, storage };
+  }
+
+  /** Release the provider (file watchers) and forget throttling state. */
+  async close(): Promise<void> {
+    this.guard.close();
+    await this.provider.close?.();
+  }
+
+  private async check(username: string, password: string, connection: ConnectionInfo): Promise<AuthenticatedUser> {
+    const fail = (code: 'EAUTH' | 'ETHROTTLED' | 'EIO', message: string, cause?: unknown): never => {
+      this.emit('loginFailed', { connection, username, code });
+      throw new FileShareError(code, message, cause === undefined ? undefined : { cause });
+    };
+    const wait = this.guard.check(connection.remoteAddress, username);
+    if (wait > 0) fail('ETHROTTLED', `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
+    let user: AuthenticatedUser | null;
+    try {
+      user = await this.provider.authenticate(username, password, {
+        remoteAddress: connection.remoteAddress,
+        remotePort: connection.remotePort,
+        secure: connection.secure,
+      });
+    } catch (err) {
+      // Not emitted as 'error' here: the session reports every EIO once (with this message and
+      // cause) and sends the client only a generic message.
+      return fail('EIO', `auth provider failed: ${(err as Error)?.message ?? err}`, err);
+    }
+    if (!user) {
+      this.guard.recordFailure(connection.remoteAddress, username);
+      return fail('EAUTH', 'invalid username or password');
+    }
+    this.guard.recordSuccess(connection.remoteAddress, username);
+    return user;
+  }
+}
