@@ -183,6 +183,8 @@ async function makePlan(
   const extra: TreeEntry[] = [];
   for (const t of target.entries) {
     if (here.has(t.path)) continue;
+    // the content of a folder in conflict stays until the conflict is resolved by hand
+    if (conflicts.some((c) => t.path.startsWith(`${c.path}/`))) continue;
     if (extra.some((x) => x.type === 'directory' && t.path.startsWith(`${x.path}/`))) continue;
     extra.push(t);
   }
