@@ -22,7 +22,10 @@ export type {
 } from './server/events.ts';
 
 export { FileShareClient } from './client/client.ts';
-export type { ClientEvents, DownloadStream, LoginResult, UploadStream } from './client/client.ts';
+export type { ClientEvents, DownloadStream, LoginResult, StatEntry, StatOptions, UploadStream } from './client/client.ts';
+export type { FolderFileEvent, FolderOptions, FolderProgress, FolderResult, SkipReason, TreeEntry } from './client/folder-types.ts';
+export type { SyncCompare, SyncOptions, SyncPlan, SyncResult } from './client/sync.ts';
+export { globMatcher, globRemote, hasGlob, matchesGlob, type GlobListing, type GlobMatch, type GlobOptions, type GlobRemoteOptions } from './client/glob.ts';
 export type { ClientTlsOptions, FileShareClientOptions } from './client/options.ts';
 export type { DownloadOptions, TransferResult, UploadOptions } from './client/transfer-types.ts';
 export type { MeasureOptions } from './client/measure.ts';
@@ -58,7 +61,7 @@ export type {
   UserRecord,
 } from './auth/index.ts';
 
-export { LocalStorage, normalizeRemotePath } from './storage/index.ts';
+export { HashCache, hashStoredFile, LocalStorage, normalizeRemotePath } from './storage/index.ts';
 export type {
   Entry,
   LocalStorageOptions,

@@ -12,6 +12,10 @@ import { type FileShareClientOptions, type ResolvedClientOptions, resolveClientO
 import { parseEntry } from './entries.ts';
 import type { DownloadOptions, TransferResult, UploadOptions } from './transfer-types.ts';
 import { upload } from './upload.ts';
+import type { FolderOptions, FolderResult } from './folder-types.ts';
+import { downloadDir, uploadDir } from './folders.ts';
+import { LocalHashCache } from './local-hash.ts';
+import { sync, type SyncOptions, type SyncResult } from './sync.ts';
 
 /** Typed events of {@link FileShareClient}. */
 export interface ClientEvents {
@@ -19,6 +23,18 @@ export interface ClientEvents {
   close: [error: FileShareError | undefined];
   /** The server announced it is shutting down; requests in flight may finish, new ones fail. */
   goaway: [reason: string];
+}
+
+/** Options of {@link FileShareClient.stat}. */
+export interface StatOptions {
+  /** Also return a file's SHA-256, computed by the server. @default false */
+  sha256?: boolean;
+}
+
+/** What {@link FileShareClient.stat} resolves to. */
+export interface StatEntry extends Entry {
+  /** SHA-256 (hex) of a file's content, when asked for with `sha256`. */
+  readonly sha256?: string;
 }
 
 /** Who is logged in, as the server confirmed. */
@@ -62,6 +78,8 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   readonly metrics = new ClientMetrics();
   private readonly opts: ResolvedClientOptions;
   private channel: ClientChannel | undefined;
+  /** SHA-256 of local files by version, for `sync` with `compare: 'sha256'` (in memory, per client). */
+  private readonly localHashes = new LocalHashCache();
   private user: LoginResult | undefined;
 
   /**
@@ -166,9 +184,52 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
     return entries;
   }
 
-  /** Metadata of a remote file or folder. */
-  async stat(path: string): Promise<Entry> {
-    return parseEntry(await this.call('stat', { path }));
+  /**
+   * Metadata of a remote file or folder. With `sha256`, a file's entry also carries the SHA-256 of
+   * its content, computed by the server and cached there per file version (an unchanged file is not
+   * read again).
+   */
+  async stat(path: string, options: StatOptions = {}): Promise<StatEntry> {
+    const raw = await this.call('stat', options.sha256 ? { path, sha256: true } : { path });
+    const entry: StatEntry = parseEntry(raw);
+    if (options.sha256 && entry.type === 'file') {
+      const sha256 = (raw as { sha256?: unknown }).sha256;
+      if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) throw new FileShareError('EPROTO', 'the server sent no valid SHA-256 for stat');
+      return { ...entry, sha256 };
+    }
+    return entry;
+  }
+
+  /**
+   * Upload a local folder's whole tree into `remoteDir` (created with its parents if missing), empty
+   * folders included. Files move `concurrency` at a time over this one connection, each atomic and
+   * SHA-256-verified, with its modification time (unless `preserveMtime: false`). Existing remote
+   * files are skipped unless `overwrite`; symbolic links are skipped unless `followSymlinks`.
+   * @throws the first file's error (others in flight are cancelled) unless `continueOnError`;
+   *   `EABORTED` on `signal`; `ENOENT` / `ENOTDIR` when `localDir` is not a folder
+   */
+  uploadDir(localDir: string, remoteDir: string, options?: FolderOptions): Promise<FolderResult> {
+    return uploadDir(this, localDir, remoteDir, options);
+  }
+
+  /**
+   * Download a remote folder's whole tree into `localDir` (created if missing); the reverse of
+   * {@link uploadDir}, with the same options. Local symbolic links in the way are never written
+   * through, so no byte lands outside `localDir`.
+   * @throws as {@link uploadDir}; `ENOENT` / `ENOTDIR` when `remoteDir` is not a folder
+   */
+  downloadDir(remoteDir: string, localDir: string, options?: FolderOptions): Promise<FolderResult> {
+    return downloadDir(this, remoteDir, localDir, options);
+  }
+
+  /**
+   * Make `remoteDir` match `localDir` (`direction: 'up'`) or the reverse (`'down'`), moving only files
+   * that differ (by size and mtime, or by SHA-256 with `compare: 'sha256'`). With `delete`, what the
+   * source no longer has is removed from the target; with `dryRun`, only the plan is computed.
+   * @throws as {@link uploadDir}; a file/folder conflict fails unless `continueOnError`
+   */
+  sync(localDir: string, remoteDir: string, options: SyncOptions): Promise<SyncResult> {
+    return sync(this, this.localHashes, localDir, remoteDir, options);
   }
 
   /** Create a remote folder; `recursive` creates parents and tolerates an existing folder. */

@@ -13,3 +13,4 @@ export {
   remoteDirname,
 } from './remote-path.ts';
 export { isTempName, TEMP_PREFIX } from './temp-names.ts';
+export { HashCache, hashStoredFile } from './file-hash.ts';

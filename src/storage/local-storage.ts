@@ -23,6 +23,7 @@ import { byName, checkCount, entryOf, inBatches, isInside, sizeOf } from './loca
 import { LocalUpload, openPin, unlinkQuietly } from './local-upload.ts';
 import { normalizeRemotePath, remoteBasename, remoteComponents, remoteDirname } from './remote-path.ts';
 import { isTempName, makeTempName } from './temp-names.ts';
+import { HashCache, hashStoredFile } from './file-hash.ts';
 import { ACTIVE_UPLOADS, openResumable, sweepLeftovers } from './local-leftovers.ts';
 import { createInside, openInside } from './safe-open.ts';
 import type { Entry, OpenUploadOptions, ReadHandle, Storage, SweepOptions, UploadTarget } from './types.ts';
@@ -80,6 +81,8 @@ export class LocalStorage implements Storage {
   readonly #root: string;
   readonly #fsync: boolean;
   #rootReal: Promise<string> | undefined;
+  /** SHA-256 by file version, shared with the scopes made from this storage. */
+  #hashes = new HashCache();
 
   /**
    * @param root - the folder to share; it must exist. Symbolic links in it are resolved once.
@@ -107,6 +110,7 @@ export class LocalStorage implements Storage {
     const real = await this.#real(remote);
     const storage = new LocalStorage(real, { fsync: this.#fsync });
     storage.#rootReal = Promise.resolve(real);
+    storage.#hashes = this.#hashes;
     return storage;
   }
 
@@ -209,6 +213,15 @@ export class LocalStorage implements Storage {
     if (src.link.isFile()) return this.#moveFile(src.abs, dst.abs, from, to);
     if (src.link.isSymbolicLink()) await this.#checkLinkMove(src.abs, dst.parent, from);
     await this.#checkedRename(src.abs, dst.abs, to);
+  }
+
+  /**
+   * SHA-256 (hex) of a file. Cached per file version (device, inode, size, mtime in ns) for this
+   * storage and its scopes, so an unchanged file is read once; a changed one is hashed again.
+   * @throws FileShareError as {@link LocalStorage.openRead}
+   */
+  sha256(remotePath: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    return hashStoredFile(this, remotePath, this.#hashes, options.signal);
   }
 
   /**

@@ -119,6 +119,12 @@ export interface Storage {
   openRead(path: string, options?: { offset?: number; highWaterMark?: number }): Promise<ReadHandle>;
   /** Start an atomic upload to `path`. Nothing is visible under `path` until `commit()`. */
   openUpload(path: string, options?: OpenUploadOptions): Promise<UploadTarget>;
+  /**
+   * SHA-256 (hex) of a file, for `stat` with `sha256`. A backend caches it per file version so an
+   * unchanged file is not re-read (LocalStorage does); without this method the server reads the
+   * file through `openRead` on each request.
+   */
+  sha256?(path: string, options?: { signal?: AbortSignal }): Promise<string>;
   /** Total bytes of files under `path` (for quotas). */
   usage?(path: string): Promise<number>;
   /** Remove expired upload leftovers (temporary files) anywhere under the root; resolves to how many. */

@@ -1,0 +1,168 @@
+/**
+ * Walking the two sides of a folder transfer: the local tree (lstat, symbolic links skipped or
+ * followed only inside the tree) and the remote tree (through `list`). Both yield entries named by
+ * relative POSIX paths, parents before children, with the selection options applied.
+ * @internal
+ * @module
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { FileShareError, toFileShareError } from '../errors.ts';
+import type { Entry } from '../storage/types.ts';
+import { throwIfAborted } from './abort.ts';
+import type { FolderClient, FolderOptions, SkipReason, TreeEntry } from './folder-types.ts';
+import { globMatcher } from './glob.ts';
+
+/** An entry of a walked tree; `local` is its local path (through links, if followed). @internal */
+export interface WalkedEntry extends TreeEntry {
+  readonly local?: string;
+}
+
+/** A walked tree. @internal */
+export interface Walk {
+  /** Folders and files kept, parents first. */
+  readonly entries: WalkedEntry[];
+  /** What was left out, and why. */
+  readonly skipped: Array<{ path: string; reason: SkipReason }>;
+}
+
+/** The selection options as one predicate pair. @internal */
+export interface Selection {
+  /** Keep (and, for a folder, descend into) this entry? */
+  keep(entry: TreeEntry): boolean;
+}
+
+/** Compile `include`, `exclude` and `filter`. @internal */
+export function selection(options: FolderOptions): Selection {
+  // as in rsync and .gitignore, a pattern without a slash matches a name at any depth
+  const include = options.include === undefined ? undefined : globMatcher(options.include, { dot: true, matchBase: true });
+  const exclude = options.exclude === undefined ? undefined : globMatcher(options.exclude, { dot: true, matchBase: true });
+  const filter = options.filter;
+  return {
+    keep(entry) {
+      if (exclude?.(entry.path)) return false;
+      if (include && entry.type === 'file' && !include(entry.path)) return false;
+      return filter ? filter(entry) === true : true;
+    },
+  };
+}
+
+/** Join a relative tree path onto a remote folder. @internal */
+export function remoteJoin(dir: string, rel: string): string {
+  const base = dir.replace(/\/+$/, '');
+  return rel === '' ? base || '/' : `${base}/${rel}`;
+}
+
+/**
+ * Walk a local folder. Symbolic links are skipped unless `followSymlinks`; then a link is followed
+ * only when its real target is inside the real top folder, and a folder already on the current path
+ * (a loop) is not entered twice.
+ * @throws ENOENT / ENOTDIR when `dir` is not a folder
+ */
+export async function walkLocal(dir: string, options: FolderOptions, pick: Selection): Promise<Walk> {
+  let rootReal: string;
+  try {
+    rootReal = await fsp.realpath(dir);
+    if (!(await fsp.stat(rootReal)).isDirectory()) throw new FileShareError('ENOTDIR', `${dir} is not a folder`);
+  } catch (err) {
+    const e = toFileShareError(err);
+    throw e.code === 'ENOENT' ? new FileShareError('ENOENT', `local folder not found: ${dir}`, { cause: err }) : e;
+  }
+  const entries: WalkedEntry[] = [];
+  const skipped: Walk['skipped'] = [];
+  const visit = async (abs: string, rel: string, ancestors: Set<string>): Promise<void> => {
+    throwIfAborted(options.signal);
+    const names = (await fsp.readdir(abs)).sort();
+    for (const name of names) {
+      const childAbs = path.join(abs, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      let info = await fsp.lstat(childAbs).catch(() => undefined);
+      if (!info) continue; // removed meanwhile
+      let real = childAbs;
+      if (info.isSymbolicLink()) {
+        if (!options.followSymlinks) {
+          skipped.push({ path: childRel, reason: 'symlink' });
+          continue;
+        }
+        const target = await fsp.realpath(childAbs).catch(() => undefined);
+        if (!target || !inside(rootReal, target) || ancestors.has(target)) {
+          skipped.push({ path: childRel, reason: 'symlink' });
+          continue;
+        }
+        real = target;
+        info = await fsp.stat(target);
+      }
+      if (!info.isFile() && !info.isDirectory()) {
+        skipped.push({ path: childRel, reason: 'special' });
+        continue;
+      }
+      const entry: WalkedEntry = {
+        path: childRel,
+        type: info.isDirectory() ? 'directory' : 'file',
+        size: info.isDirectory() ? 0 : info.size,
+        mtime: Math.floor(info.mtimeMs),
+        local: childAbs,
+      };
+      if (!pick.keep(entry)) {
+        skipped.push({ path: childRel, reason: 'filtered' });
+        continue;
+      }
+      entries.push(entry);
+      if (entry.type === 'directory') {
+        const realDir = real === childAbs ? await fsp.realpath(childAbs) : real;
+        await visit(childAbs, childRel, new Set(ancestors).add(realDir));
+      }
+    }
+  };
+  await visit(rootReal, '', new Set([rootReal]));
+  return { entries, skipped };
+}
+
+function inside(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** A remote name that is safe as a local path component (a hostile server could send `..`). */
+function checkRemoteName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0') || (path.sep === '\\' && /[\\:]/.test(name))) {
+    throw new FileShareError('EPROTO', `the server listed an unusable name: ${JSON.stringify(name)}`);
+  }
+}
+
+/**
+ * Walk a remote folder through `list`, folders listed `concurrency` at a time.
+ * @throws ENOENT when `dir` does not exist, ENOTDIR when it is a file
+ */
+export async function walkRemote(client: FolderClient, dir: string, options: FolderOptions, pick: Selection): Promise<Walk> {
+  const top = await client.stat(dir);
+  if (top.type !== 'directory') throw new FileShareError('ENOTDIR', `${dir} is not a folder`);
+  const entries: WalkedEntry[] = [];
+  const skipped: Walk['skipped'] = [];
+  let level = [''];
+  while (level.length > 0) {
+    throwIfAborted(options.signal);
+    const listings: Array<{ rel: string; list: Entry[] }> = [];
+    const batch = Math.max(1, options.concurrency ?? 8); // within the server's requests-in-flight limit
+    for (let i = 0; i < level.length; i += batch) {
+      listings.push(...(await Promise.all(level.slice(i, i + batch).map(async (rel) => ({ rel, list: await client.list(remoteJoin(dir, rel)) })))));
+    }
+    const next: string[] = [];
+    for (const { rel, list } of listings) {
+      for (const e of list) {
+        checkRemoteName(e.name);
+        const entry: WalkedEntry = { path: rel ? `${rel}/${e.name}` : e.name, type: e.type, size: e.size, mtime: Math.floor(e.mtime) };
+        if (!pick.keep(entry)) {
+          skipped.push({ path: entry.path, reason: 'filtered' });
+          continue;
+        }
+        entries.push(entry);
+        if (entry.type === 'directory') next.push(entry.path);
+      }
+    }
+    level = next;
+  }
+  // parents first, then by path: the order the local walk has
+  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { entries, skipped };
+}

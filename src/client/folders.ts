@@ -1,0 +1,271 @@
+/**
+ * Whole-folder transfers built on the client's own public calls: walk one side, create the folders
+ * on the other, then move the files `concurrency` at a time over the one connection, each as an
+ * ordinary atomic, SHA-256-verified upload or download.
+ * @internal
+ * @module
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { FileShareError, toFileShareError } from '../errors.ts';
+import { megabytesPerSecond } from '../metrics/summary.ts';
+import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
+import type { FolderClient, FolderOptions, FolderResult, SkipReason, TreeEntry } from './folder-types.ts';
+import { remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
+import type { TransferResult } from './transfer-types.ts';
+
+/** Default number of files moving at once. */
+export const DEFAULT_FOLDER_CONCURRENCY = 8;
+const PROGRESS_INTERVAL_MS = 100;
+
+/** One file to move; `run` resolves to its result, or to why it was skipped after all. @internal */
+export interface FileJob {
+  readonly path: string;
+  readonly size: number;
+  run(signal: AbortSignal, onBytes: (bytes: number) => void): Promise<TransferResult | SkipReason>;
+}
+
+/** Upload a local folder's tree into `remoteDir` (created if missing). @internal */
+export async function uploadDir(client: FolderClient, localDir: string, remoteDir: string, options: FolderOptions = {}): Promise<FolderResult> {
+  checkFolderOptions(options);
+  const started = Date.now();
+  const tree = await walkLocal(localDir, options, selection(options));
+  const foldersCreated = await createRemoteFolders(client, remoteDir, tree.entries.filter((e) => e.type === 'directory'), options.signal);
+  const jobs = tree.entries.filter((e) => e.type === 'file').map((e) => uploadJob(client, e, remoteJoin(remoteDir, e.path), options));
+  return runJobs(jobs, options, { skipped: tree.skipped, foldersCreated, started });
+}
+
+/** Download a remote folder's tree into `localDir` (created if missing). @internal */
+export async function downloadDir(client: FolderClient, remoteDir: string, localDir: string, options: FolderOptions = {}): Promise<FolderResult> {
+  checkFolderOptions(options);
+  const started = Date.now();
+  const tree = await walkRemote(client, remoteDir, options, selection(options));
+  const made = await createLocalFolders(localDir, tree.entries.filter((e) => e.type === 'directory'), options);
+  const skipped = [...tree.skipped, ...made.skipped];
+  const jobs: FileJob[] = [];
+  for (const e of tree.entries) {
+    if (e.type !== 'file') continue;
+    if (made.unusable.some((dir) => e.path.startsWith(`${dir}/`))) {
+      skipped.push({ path: e.path, reason: 'symlink' });
+      continue;
+    }
+    jobs.push(downloadJob(client, remoteJoin(remoteDir, e.path), e, localPath(made.root, e.path), options));
+  }
+  return runJobs(jobs, options, { skipped, foldersCreated: made.created, started });
+}
+
+/** The upload of one file; an existing target without `overwrite` is a skip, not a failure. @internal */
+export function uploadJob(client: FolderClient, entry: WalkedEntry, remotePath: string, options: FolderOptions, overwrite = options.overwrite === true): FileJob {
+  return {
+    path: entry.path,
+    size: entry.size,
+    async run(signal, onBytes) {
+      try {
+        return await client.upload(entry.local!, remotePath, {
+          overwrite,
+          resume: options.resume === true,
+          preserveMtime: options.preserveMtime !== false,
+          signal,
+          onProgress: (p) => onBytes(p.bytes),
+        });
+      } catch (err) {
+        if (!overwrite && (err as FileShareError).code === 'EEXIST') return 'exists';
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * The download of one file to `target`. A local symbolic link or folder in the way is never written
+ * through; an existing file without `overwrite` is a skip.
+ * @internal
+ */
+export function downloadJob(client: FolderClient, remotePath: string, entry: TreeEntry, target: string, options: FolderOptions, overwrite = options.overwrite === true): FileJob {
+  return {
+    path: entry.path,
+    size: entry.size,
+    async run(signal, onBytes) {
+      const there = await fsp.lstat(target).catch(() => undefined);
+      if (there?.isSymbolicLink()) return 'symlink';
+      if (there?.isDirectory()) throw new FileShareError('EISDIR', `a local folder is in the way: ${target}`);
+      if (there && !overwrite) return 'exists';
+      return client.download(remotePath, target, {
+        resume: options.resume === true,
+        preserveMtime: options.preserveMtime !== false,
+        signal,
+        onProgress: (p) => onBytes(p.bytes),
+      });
+    },
+  };
+}
+
+/** A relative tree path under a local folder. @internal */
+export function localPath(root: string, rel: string): string {
+  return path.join(root, ...rel.split('/'));
+}
+
+/** @throws TypeError for a bad `concurrency` @internal */
+export function checkFolderOptions(options: FolderOptions): void {
+  const c = options.concurrency;
+  if (c !== undefined && (!Number.isSafeInteger(c) || c < 1 || c > 64)) throw new TypeError('concurrency must be an integer from 1 to 64');
+  throwIfAborted(options.signal);
+}
+
+/** Create `remoteDir` (with parents) and the tree's folders under it, a level at a time. Resolves to how many were new. @internal */
+export async function createRemoteFolders(client: FolderClient, remoteDir: string, dirs: readonly TreeEntry[], signal: AbortSignal | undefined): Promise<number> {
+  await client.mkdir(remoteDir, { recursive: true });
+  let created = 0;
+  const byDepth = new Map<number, TreeEntry[]>();
+  for (const d of dirs) {
+    const depth = d.path.split('/').length;
+    byDepth.set(depth, [...(byDepth.get(depth) ?? []), d]);
+  }
+  for (const depth of [...byDepth.keys()].sort((a, b) => a - b)) {
+    const level = byDepth.get(depth)!;
+    for (let i = 0; i < level.length; i += DEFAULT_FOLDER_CONCURRENCY) {
+      throwIfAborted(signal);
+      await Promise.all(
+        level.slice(i, i + DEFAULT_FOLDER_CONCURRENCY).map(async (d) => {
+          try {
+            await client.mkdir(remoteJoin(remoteDir, d.path));
+            created++;
+          } catch (err) {
+            if ((err as FileShareError).code !== 'EEXIST') throw err;
+          }
+        }),
+      );
+    }
+  }
+  return created;
+}
+
+/**
+ * Create `localDir` and the tree's folders under it. A folder whose place holds a symbolic link is
+ * used only with `followSymlinks` and when it leads inside `localDir`; otherwise its subtree is left
+ * out (`unusable`), so no byte is ever written outside the folder given.
+ * @internal
+ */
+export async function createLocalFolders(localDir: string, dirs: readonly TreeEntry[], options: FolderOptions): Promise<{ root: string; created: number; unusable: string[]; skipped: Array<{ path: string; reason: SkipReason }> }> {
+  await fsp.mkdir(localDir, { recursive: true });
+  const root = await fsp.realpath(localDir);
+  let created = 0;
+  const unusable: string[] = [];
+  const skipped: Array<{ path: string; reason: SkipReason }> = [];
+  for (const d of dirs) {
+    throwIfAborted(options.signal);
+    if (unusable.some((u) => d.path.startsWith(`${u}/`))) continue;
+    const abs = localPath(root, d.path);
+    try {
+      await fsp.mkdir(abs);
+      created++;
+      continue;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toFileShareError(err);
+    }
+    const info = await fsp.lstat(abs);
+    if (info.isDirectory()) continue;
+    if (info.isSymbolicLink() && options.followSymlinks) {
+      const real = await fsp.realpath(abs).catch(() => undefined);
+      const rel = real === undefined ? '..' : path.relative(root, real);
+      if (real !== undefined && rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) && (await fsp.stat(real)).isDirectory()) continue;
+    }
+    if (!info.isSymbolicLink()) throw new FileShareError('ENOTDIR', `a local file is in the way of the folder ${abs}`);
+    unusable.push(d.path);
+    skipped.push({ path: d.path, reason: 'symlink' });
+  }
+  return { root, created, unusable, skipped };
+}
+
+/** Run the jobs `concurrency` at a time, with aggregate progress and the error policy. @internal */
+export async function runJobs(
+  jobs: readonly FileJob[],
+  options: FolderOptions,
+  base: { skipped: Array<{ path: string; reason: SkipReason }>; foldersCreated: number; started: number },
+): Promise<FolderResult> {
+  const concurrency = options.concurrency ?? DEFAULT_FOLDER_CONCURRENCY;
+  const transferred: Array<{ path: string; result: TransferResult }> = [];
+  const skipped = [...base.skipped];
+  const failed: Array<{ path: string; error: FileShareError }> = [];
+  const internal = new AbortController();
+  const stopListening = onAbort(options.signal, () => internal.abort(options.signal!.reason));
+  const running = new Map<string, number>();
+  const bytesTotal = jobs.reduce((n, j) => n + j.size, 0);
+  let bytesFinished = 0;
+  let filesDone = 0;
+  let firstError: FileShareError | undefined;
+  let lastReport = 0;
+
+  const report = (force: boolean) => {
+    if (!options.onProgress) return;
+    const now = Date.now();
+    if (!force && now - lastReport < PROGRESS_INTERVAL_MS) return;
+    lastReport = now;
+    let bytesDone = bytesFinished;
+    for (const n of running.values()) bytesDone += n;
+    const elapsedMs = now - base.started;
+    reportProgress(options.onProgress, {
+      filesDone, filesTotal: jobs.length, bytesDone, bytesTotal, current: [...running.keys()], elapsedMs, mbps: megabytesPerSecond(bytesDone, elapsedMs),
+    });
+  };
+  const notify = (event: Parameters<NonNullable<FolderOptions['onFile']>>[0]) => reportProgress(options.onFile, event);
+
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length && !internal.signal.aborted) {
+      const job = jobs[next++]!;
+      running.set(job.path, 0);
+      try {
+        const outcome = await job.run(internal.signal, (bytes) => {
+          running.set(job.path, bytes);
+          report(false);
+        });
+        if (typeof outcome === 'string') {
+          skipped.push({ path: job.path, reason: outcome });
+          notify({ outcome: 'skipped', path: job.path, reason: outcome });
+        } else {
+          transferred.push({ path: job.path, result: outcome });
+          bytesFinished += outcome.bytes;
+          notify({ outcome: 'transferred', path: job.path, result: outcome });
+        }
+      } catch (err) {
+        const error = toFileShareError(err);
+        // a file cancelled because another failed, or by the caller, is not a failure of its own
+        if (!internal.signal.aborted) {
+          failed.push({ path: job.path, error });
+          notify({ outcome: 'failed', path: job.path, error });
+          if (!options.continueOnError) {
+            firstError = error;
+            internal.abort(error);
+          }
+        }
+      } finally {
+        running.delete(job.path);
+        filesDone++;
+        report(false);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
+  } finally {
+    stopListening();
+  }
+  if (options.signal?.aborted) throw abortError(options.signal);
+  if (firstError) {
+    throw new FileShareError(firstError.code, `${failed[0]!.path}: ${firstError.message}`, { cause: firstError });
+  }
+  report(true);
+  const ms = Date.now() - base.started;
+  const bytes = transferred.reduce((n, t) => n + t.result.bytes, 0);
+  const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  return {
+    transferred: transferred.sort(byPath),
+    skipped: skipped.sort(byPath),
+    failed: failed.sort(byPath),
+    foldersCreated: base.foldersCreated,
+    bytes,
+    ms,
+    mbps: megabytesPerSecond(bytes, ms),
+  };
+}
