@@ -32,7 +32,7 @@ import { pickPassiveRange } from './ports.ts';
 import { Scope, prepareWorkers } from './proc.ts';
 import { Recorder } from './results.ts';
 import { SYSTEMS, matchesSystem } from './systems.ts';
-import { renderErrors, renderTable, writeJson } from './table.ts';
+import { renderErrors, renderTable, renderTargets, writeJson } from './table.ts';
 import { repoRoot } from './build.ts';
 import type { BenchContext, Workload } from './workloads/context.ts';
 import { throughput } from './workloads/throughput.ts';
@@ -229,6 +229,8 @@ async function main(): Promise<void> {
       `${formatSize(config.memorySize)}, ${config.runs} run(s), ${config.pings} pings, ${config.smallFiles} ` +
       `small files, ${config.clients} clients; MB = 10^6 bytes, MiB = 2^20\n\n` +
       renderTable(recorder) +
+      '\n\n' +
+      renderTargets(recorder) +
       '\n\n' +
       renderErrors(recorder) +
       '\n',

@@ -100,6 +100,8 @@ export interface ClientConfig {
   readonly password: string;
   /** CA certificate (PEM path) to trust, when the system runs over TLS. */
   readonly tlsCa?: string;
+  /** What the server worker said its clients need (a key file, a root folder), by name. */
+  readonly hints?: Readonly<Record<string, string>>;
   readonly tasks: readonly ClientTask[];
 }
 
@@ -151,6 +153,14 @@ export interface ConcurrencyResult {
   readonly clientMax: number;
 }
 
+/** Event-loop delay percentiles, milliseconds. */
+export interface EventLoopDelay {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly samples: number;
+}
+
 export type TaskResult = TransferResult | PingResult | SmallResult | ConcurrencyResult;
 
 export type WorkerMessage =
@@ -160,11 +170,17 @@ export type WorkerMessage =
       /** The folder on disk that the bench user sees as `/`. */
       readonly dataDir: string;
       readonly rssKiB: number;
+      /** Passed on to this server's clients as `ClientConfig.hints`. */
+      readonly hints?: Readonly<Record<string, string>>;
     }
   | {
       readonly type: 'result';
       readonly results: readonly TaskResult[];
       /** Peak RSS (VmHWM; `resourceUsage().maxRSS` where /proc is missing), KiB. */
       readonly maxRssKiB: number;
+      /** A client's RSS when it started, before loading its system, KiB. */
+      readonly startRssKiB?: number;
+      /** A server's event-loop delay from ready to stop (`monitorEventLoopDelay`, 1 ms resolution). */
+      readonly eventLoop?: EventLoopDelay;
     }
   | { readonly type: 'error'; readonly message: string; readonly stack?: string };

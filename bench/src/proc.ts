@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { MESSAGE_PREFIX } from './messages.ts';
-import type { TaskResult, WorkerConfig, WorkerMessage } from './messages.ts';
+import type { EventLoopDelay, TaskResult, WorkerConfig, WorkerMessage } from './messages.ts';
 import { buildWorkers, repoRoot } from './build.ts';
 
 /** Worker files by name (`raw` → bench/src/workers/raw.ts). */
@@ -51,6 +51,10 @@ export interface WorkerOutcome {
   readonly results: readonly TaskResult[];
   /** The larger of the peak the worker reported at its end and the VmHWM the harness sampled, KiB. */
   readonly peakRssKiB: number;
+  /** A client's RSS at its start, KiB, when it reported one. */
+  readonly startRssKiB?: number;
+  /** A server's event-loop delay, when it reported one. */
+  readonly eventLoop?: EventLoopDelay;
   readonly wallSeconds: number;
 }
 
@@ -58,6 +62,8 @@ export interface ReadyInfo {
   readonly port: number;
   readonly dataDir: string;
   readonly rssKiB: number;
+  /** What a client of this server needs beyond host and port (see `RunningServer.hints`). */
+  readonly hints?: Readonly<Record<string, string>>;
 }
 
 /** A spawned worker. `ready` settles for servers; `done` settles when the process is gone. */
@@ -172,6 +178,8 @@ function spawnWorker(name: string, config: WorkerConfig, options: SpawnOptions):
       resolve({
         results: result.results,
         peakRssKiB: Math.max(sampledKiB, result.maxRssKiB),
+        ...(result.startRssKiB !== undefined ? { startRssKiB: result.startRssKiB } : {}),
+        ...(result.eventLoop !== undefined ? { eventLoop: result.eventLoop } : {}),
         wallSeconds,
       });
     });

@@ -6,7 +6,7 @@
 import { summarize } from './stats.ts';
 import type { Summary } from './stats.ts';
 
-export type WorkloadId = 'throughput' | 'ping' | 'small' | 'concurrency' | 'memory';
+export type WorkloadId = 'throughput' | 'ping' | 'small' | 'concurrency' | 'logins' | 'memory';
 
 /** A bound: `['>=', 0.85]` reads "at least 0.85". */
 export type Bound = readonly ['>=' | '<=', number];
@@ -17,8 +17,20 @@ export interface Metric {
   readonly name: string;
   readonly unit: string;
   readonly better: 'higher' | 'lower' | 'none';
-  /** Targets for systems under test: on the ratio to raw TCP, to ftp-srv, or on the value. */
-  readonly target?: { readonly vsRaw?: Bound; readonly vsFtp?: Bound; readonly value?: Bound };
+  /** Targets for the systems under test, each checked on its own. */
+  readonly target?: readonly Target[];
+}
+
+/**
+ * One target: a bound on the value itself (no `vs`), or on its ratio to a reference system's
+ * median. `pipe` and `raw` mean the TLS variant of that baseline for a TLS system. `of` takes the
+ * reference's figure from another metric (parallel small files against the pipe's one-at-a-time
+ * rate).
+ */
+export interface Target {
+  readonly vs?: 'pipe' | 'raw' | 'sftp' | 'ftp';
+  readonly of?: Metric;
+  readonly bound: Bound;
 }
 
 export interface Row {

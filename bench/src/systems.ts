@@ -18,19 +18,28 @@ export interface SystemDef {
   readonly underTest: boolean;
 }
 
-const ALL: readonly WorkloadId[] = ['throughput', 'ping', 'small', 'concurrency', 'memory'];
+const ALL: readonly WorkloadId[] = ['throughput', 'ping', 'small', 'concurrency', 'logins', 'memory'];
 
 export const SYSTEMS: readonly SystemDef[] = [
-  { id: 'raw', label: 'raw TCP', worker: 'raw', tls: false, workloads: ALL, underTest: false },
+  { id: 'pipe', label: 'bare pipe TCP', worker: 'pipe', tls: false, workloads: ['throughput', 'small'], underTest: false },
+  { id: 'pipe-tls', label: 'bare pipe TLS', worker: 'pipe', tls: true, workloads: ['throughput', 'small'], underTest: false },
+  { id: 'raw', label: 'raw TCP', worker: 'raw', tls: false, workloads: ['throughput', 'ping', 'small', 'concurrency', 'memory'], underTest: false },
   { id: 'raw-tls', label: 'raw TLS', worker: 'raw', tls: true, workloads: ['throughput', 'ping'], underTest: false },
+  { id: 'sftp', label: 'OpenSSH sftp+ssh2', worker: 'sftp', tls: false, workloads: ['throughput', 'ping', 'small', 'concurrency'], underTest: false },
   { id: 'ftp', label: 'ftp-srv+basic-ftp', worker: 'ftp', tls: false, workloads: ALL, underTest: false },
   { id: 'fileshare', label: 'fileshare', worker: 'fileshare', tls: false, workloads: ALL, underTest: true },
   { id: 'fileshare-tls', label: 'fileshare TLS', worker: 'fileshare', tls: true, workloads: ALL, underTest: true },
 ];
 
-/** The system every ratio is taken against first, and the peer. */
-export const BASELINE_ID = 'raw';
-export const PEER_ID = 'ftp';
+/** The baseline the `vs pipe` column divides by (its TLS variant for a TLS system), and the peer. */
+export const BASELINE_ID = 'pipe';
+export const PEER_ID = 'sftp';
+
+/** The reference a target or ratio means for `system`: a baseline's TLS variant for a TLS system. */
+export function referenceFor(ref: 'pipe' | 'raw' | 'sftp' | 'ftp', system: string): string {
+  const tls = SYSTEMS.find((s) => s.id === system)?.tls ?? false;
+  return (ref === 'pipe' || ref === 'raw') && tls ? `${ref}-tls` : ref;
+}
 
 /**
  * Whether an `--only` token selects a system: its id, or its family (`raw` selects `raw` and

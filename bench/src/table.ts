@@ -1,14 +1,15 @@
 /**
  * Output: an aligned table on stdout (one row per metric and system: median [min–max] over the runs,
- * the ratio of the median to raw TCP's and to ftp-srv's, and the target check for the systems under
- * test) and the same figures, with every sample and the run's context, as JSON.
+ * the ratio of the median to the bare pipe's (the TLS pipe's for a TLS system) and to OpenSSH sftp's,
+ * and the target checks for the systems under test), a summary of every target with ok/MISS, and
+ * the same figures, with every sample and the run's context, as JSON.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { meets } from './results.ts';
-import type { Bound, Metric, Recorder, Row } from './results.ts';
+import type { Bound, Metric, Recorder, Row, Target } from './results.ts';
 import { summarize } from './stats.ts';
-import { BASELINE_ID, PEER_ID, SYSTEMS } from './systems.ts';
+import { BASELINE_ID, PEER_ID, SYSTEMS, referenceFor } from './systems.ts';
 
 /** Three significant figures or so, thousands grouped; '–' for no value. */
 export function formatNumber(value: number | undefined): string {
@@ -44,6 +45,11 @@ function boundLabel([op, limit]: Bound, suffix: string): string {
   return `${op === '>=' ? '≥' : '≤'}${formatNumber(limit)}${suffix}`;
 }
 
+function targetLabel(t: Target, system: string): string {
+  if (t.vs === undefined) return boundLabel(t.bound, '');
+  return boundLabel(t.bound, `x ${referenceFor(t.vs, system)}${t.of ? ` ${t.of.name.replace(/ files\/s/, '')}` : ''}`);
+}
+
 function figures(recorder: Recorder): Figures[] {
   const metrics: Metric[] = [];
   for (const row of recorder.rows) if (!metrics.includes(row.metric)) metrics.push(row.metric);
@@ -53,18 +59,21 @@ function figures(recorder: Recorder): Figures[] {
       .filter((r) => r.metric === metric)
       .sort((a, b) => systemOrder(a.system) - systemOrder(b.system));
     const reference = (id: string): number | undefined => recorder.summary(metric, id)?.median;
+    const ratio = (value: number, ref: number | undefined): number | undefined =>
+      ref !== undefined && ref !== 0 ? value / ref : undefined;
     for (const row of rows) {
       const s = summarize(row.samples);
-      const raw = reference(BASELINE_ID);
-      const ftp = reference(PEER_ID);
-      const vsRaw = raw !== undefined && raw !== 0 ? s.median / raw : undefined;
-      const vsFtp = ftp !== undefined && ftp !== 0 ? s.median / ftp : undefined;
+      const vsRaw = ratio(s.median, reference(referenceFor(BASELINE_ID, row.system)));
+      const vsFtp = ratio(s.median, reference(PEER_ID));
       const checks: { label: string; ok: boolean | undefined }[] = [];
       if (metric.target !== undefined && underTest(row.system)) {
-        const t = metric.target;
-        if (t.vsRaw) checks.push({ label: boundLabel(t.vsRaw, 'x raw'), ok: vsRaw === undefined ? undefined : meets(vsRaw, t.vsRaw) });
-        if (t.vsFtp) checks.push({ label: boundLabel(t.vsFtp, 'x ftp'), ok: vsFtp === undefined ? undefined : meets(vsFtp, t.vsFtp) });
-        if (t.value) checks.push({ label: boundLabel(t.value, ''), ok: meets(s.median, t.value) });
+        for (const t of metric.target) {
+          const value =
+            t.vs === undefined
+              ? s.median
+              : ratio(s.median, recorder.summary(t.of ?? metric, referenceFor(t.vs, row.system))?.median);
+          checks.push({ label: targetLabel(t, row.system), ok: value === undefined ? undefined : meets(value, t.bound) });
+        }
       }
       out.push({ row, median: s.median, min: s.min, max: s.max, vsRaw, vsFtp, checks });
     }
@@ -90,7 +99,7 @@ function align(rows: readonly string[][], rightAligned: readonly boolean[]): str
 
 /** The table as text. */
 export function renderTable(recorder: Recorder): string {
-  const header = ['workload', 'metric', 'system', 'median', '[min – max]', 'runs', 'vs raw', 'vs ftp', 'target'];
+  const header = ['workload', 'metric', 'system', 'median', '[min – max]', 'runs', 'vs pipe', 'vs sftp', 'target'];
   const lines: string[][] = [header];
   let lastGroup = '';
   for (const f of figures(recorder)) {
@@ -108,12 +117,29 @@ export function renderTable(recorder: Recorder): string {
       formatNumber(f.median),
       spread,
       String(f.row.samples.length),
-      f.row.system === BASELINE_ID ? '' : formatRatio(f.vsRaw),
+      f.row.system === referenceFor(BASELINE_ID, f.row.system) ? '' : formatRatio(f.vsRaw),
       f.row.system === PEER_ID ? '' : formatRatio(f.vsFtp),
       target,
     ]);
   }
   return align(lines, [false, false, false, true, true, true, true, true, false]);
+}
+
+/** Every target of every system under test, one line each, with ok / MISS / ? (reference missing). */
+export function renderTargets(recorder: Recorder): string {
+  const lines: string[][] = [['target', 'system', 'median', 'verdict']];
+  for (const f of figures(recorder)) {
+    for (const c of f.checks) {
+      lines.push([
+        `${f.row.metric.workload} ${f.row.metric.name} ${c.label}`,
+        labelOf(f.row.system),
+        formatNumber(f.median),
+        c.ok === undefined ? '?' : c.ok ? 'ok' : 'MISS',
+      ]);
+    }
+  }
+  if (lines.length === 1) return 'targets: none checked';
+  return 'targets:\n' + align(lines, [false, false, true, false]);
 }
 
 export function renderErrors(recorder: Recorder): string {
@@ -133,8 +159,8 @@ export async function writeJson(file: string, recorder: Recorder, meta: Record<s
     min: f.min,
     max: f.max,
     samples: f.row.samples,
-    ratioToRaw: f.vsRaw ?? null,
-    ratioToFtp: f.vsFtp ?? null,
+    ratioToPipe: f.vsRaw ?? null,
+    ratioToSftp: f.vsFtp ?? null,
     target: f.row.metric.target ?? null,
     targetChecks: f.checks,
     notes: f.row.notes,

@@ -5,6 +5,7 @@
  * system-independent (tasks.ts).
  */
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { MESSAGE_PREFIX } from '../messages.ts';
 import type { ClientConfig, ServerConfig, WorkerConfig, WorkerMessage } from '../messages.ts';
 import { runTask } from './tasks.ts';
@@ -14,6 +15,13 @@ export interface RunningServer {
   readonly port: number;
   /** The folder on disk the bench user sees as `/` (the harness puts download sources there). */
   readonly dataDir: string;
+  /** What clients need beyond host and port (a private-key file, ...): handed to them as `ClientConfig.hints`. */
+  readonly hints?: Readonly<Record<string, string>>;
+  /**
+   * False when the serving is not done on this worker's event loop (sftp: sshd, a C server, does
+   * it), so its event-loop delay means nothing and is not reported.
+   */
+  readonly reportsEventLoop?: boolean;
   close(): Promise<void>;
 }
 
@@ -92,11 +100,16 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
 
 async function serve(system: SystemWorker, config: ServerConfig): Promise<void> {
   const server = await system.server(config);
+  // The server's event-loop delay from `ready` to stop: how long any request could have waited
+  // for this process's loop, whatever it was doing (moving data, checking passwords).
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   emit({
     type: 'ready',
     port: server.port,
     dataDir: server.dataDir,
     rssKiB: Math.round(process.memoryUsage.rss() / 1024),
+    ...(server.hints ? { hints: server.hints } : {}),
   });
   // The harness ends our stdin to stop us; it also ends if the harness dies, so we never linger.
   await stdinEnded();
@@ -104,14 +117,24 @@ async function serve(system: SystemWorker, config: ServerConfig): Promise<void> 
     server.close().catch(() => {}),
     5_000,
   );
-  emit({ type: 'result', results: [], maxRssKiB: maxRssKiB() });
+  delay.disable();
+  const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
+  emit({
+    type: 'result',
+    results: [],
+    maxRssKiB: maxRssKiB(),
+    ...(server.reportsEventLoop !== false && delay.count > 0
+      ? { eventLoop: { p50Ms: ms(delay.percentile(50)), p99Ms: ms(delay.percentile(99)), maxMs: ms(delay.max), samples: delay.count } }
+      : {}),
+  });
 }
 
 async function client(system: SystemWorker, config: ClientConfig): Promise<void> {
+  const startRssKiB = Math.round(process.memoryUsage.rss() / 1024);
   const driver = await system.client();
   const results = [];
   for (const task of config.tasks) results.push(await runTask(driver, config, task));
-  emit({ type: 'result', results, maxRssKiB: maxRssKiB() });
+  emit({ type: 'result', results, maxRssKiB: maxRssKiB(), startRssKiB });
 }
 
 /** Entry point of every worker file: `runSystemWorker(mySystem)`. */

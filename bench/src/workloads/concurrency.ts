@@ -13,7 +13,7 @@ import type { Workload } from './context.ts';
 
 const base = { workload: 'concurrency' } as const;
 export const TOTAL: Metric = { ...base, name: 'total s', unit: 's', better: 'lower' };
-export const ERRORS: Metric = { ...base, name: 'errors', unit: 'count', better: 'lower', target: { value: ['<=', 0] } };
+export const ERRORS: Metric = { ...base, name: 'errors', unit: 'count', better: 'lower', target: [{ bound: ['<=', 0] }] };
 export const SERVER_RSS: Metric = { ...base, name: 'server peak RSS MiB', unit: 'MiB', better: 'lower' };
 
 export const concurrency: Workload = {

@@ -8,7 +8,8 @@ import type { BenchConfig } from '../config.ts';
 import type { CertFiles } from '../certs.ts';
 import type { TestFile } from '../files.ts';
 import { HOST } from '../messages.ts';
-import type { ClientTask, TaskResult } from '../messages.ts';
+import type { ClientTask, EventLoopDelay, TaskResult } from '../messages.ts';
+import type { ReadyInfo } from '../proc.ts';
 import type { Scope } from '../proc.ts';
 import type { Recorder, WorkloadId } from '../results.ts';
 import type { SystemDef } from '../systems.ts';
@@ -42,11 +43,15 @@ export interface Workload {
 export interface ClientOutcome {
   readonly results: readonly TaskResult[];
   readonly peakRssKiB: number;
+  /** The client's RSS when it started, KiB (0 when it did not say). */
+  readonly startRssKiB: number;
 }
 
 export interface Session {
   /** The folder the bench user sees as `/`. */
   readonly dataDir: string;
+  /** What the server said when it was ready (its hints: verification time, cores, ...). */
+  readonly ready: ReadyInfo;
   /** Run tasks in a fresh client process; rejects if the worker fails or overruns `timeoutMs`. */
   runClient(tasks: readonly ClientTask[], timeoutMs: number): Promise<ClientOutcome>;
 }
@@ -55,6 +60,8 @@ export interface SessionOutcome<T> {
   readonly value: T;
   readonly serverPeakRssKiB: number;
   readonly serverRssAtReadyKiB: number;
+  /** The server's event-loop delay over the session, when its loop does the serving. */
+  readonly serverEventLoop?: EventLoopDelay;
 }
 
 /** How long a server gets to start, and to stop once asked. */
@@ -104,6 +111,7 @@ export async function withServer<T>(
     if (ctx.config.verbose) ctx.log(`  ${system.id} server ready in ${(performance.now() - began).toFixed(0)} ms`);
     const session: Session = {
       dataDir: ready.dataDir,
+      ready,
       runClient: async (tasks, timeoutMs) => {
         const client = ctx.scope.spawn(
           system.worker,
@@ -115,6 +123,7 @@ export async function withServer<T>(
               user: USER,
               password: PASSWORD,
               ...(system.tls && ctx.certs ? { tlsCa: ctx.certs.cert } : {}),
+              ...(ready.hints ? { hints: ready.hints } : {}),
               tasks,
             },
           },
@@ -122,7 +131,7 @@ export async function withServer<T>(
         );
         const outcome = await client.done;
         if (ctx.config.verbose) ctx.log(`  ${system.id} client done in ${(outcome.wallSeconds * 1000).toFixed(0)} ms`);
-        return { results: outcome.results, peakRssKiB: outcome.peakRssKiB };
+        return { results: outcome.results, peakRssKiB: outcome.peakRssKiB, startRssKiB: outcome.startRssKiB ?? 0 };
       },
     };
     value = await body(session);
@@ -134,7 +143,12 @@ export async function withServer<T>(
   server.stop();
   const outcome = await server.done;
   if (ctx.config.verbose) ctx.log(`  ${system.id} session took ${(performance.now() - began).toFixed(0)} ms`);
-  return { value, serverPeakRssKiB: outcome.peakRssKiB, serverRssAtReadyKiB: readyRss };
+  return {
+    value,
+    serverPeakRssKiB: outcome.peakRssKiB,
+    serverRssAtReadyKiB: readyRss,
+    ...(outcome.eventLoop !== undefined ? { serverEventLoop: outcome.eventLoop } : {}),
+  };
 }
 
 /** A transfer's time limit: 30 s plus the time at a pessimistic 20 MB/s. */

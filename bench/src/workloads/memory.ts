@@ -11,10 +11,15 @@ import type { Metric } from '../results.ts';
 import { kibToMiB, transferTimeoutMs, withServer } from './context.ts';
 import type { Workload } from './context.ts';
 
-const base = { workload: 'memory', unit: 'MiB', better: 'lower', target: { value: ['<=', 100] } } as const;
+const base = { workload: 'memory', unit: 'MiB', better: 'lower' } as const;
+/** Growth: peak RSS minus the RSS the process had before the transfer (server: at ready; client: at start). */
+const growth = { ...base, target: [{ bound: ['<=', 64] }] } as const;
 export const SERVER: Metric = { ...base, name: 'server peak RSS MiB' };
 export const UP_CLIENT: Metric = { ...base, name: 'upload: client peak RSS MiB' };
 export const DOWN_CLIENT: Metric = { ...base, name: 'download: client peak RSS MiB' };
+export const SERVER_GROWTH: Metric = { ...growth, name: 'server RSS growth MiB' };
+export const UP_GROWTH: Metric = { ...growth, name: 'upload: client RSS growth MiB' };
+export const DOWN_GROWTH: Metric = { ...growth, name: 'download: client RSS growth MiB' };
 const START: Metric = { workload: 'memory', name: 'server RSS at start MiB', unit: 'MiB', better: 'lower' };
 
 export const memory: Workload = {
@@ -42,11 +47,15 @@ export const memory: Workload = {
             const down = await s.runClient([{ kind: 'download', remote: '/memory.bin', local: received }], timeout);
             const downBad = await verifyCopy(received, big);
             if (upBad ?? downBad) throw new Error(String(upBad ?? downBad));
-            return { upKiB: up.peakRssKiB, downKiB: down.peakRssKiB };
+            return { up, down };
           });
+          const { up, down } = session.value;
           ctx.recorder.add(SERVER, system.id, kibToMiB(session.serverPeakRssKiB));
-          ctx.recorder.add(UP_CLIENT, system.id, kibToMiB(session.value.upKiB));
-          ctx.recorder.add(DOWN_CLIENT, system.id, kibToMiB(session.value.downKiB));
+          ctx.recorder.add(UP_CLIENT, system.id, kibToMiB(up.peakRssKiB));
+          ctx.recorder.add(DOWN_CLIENT, system.id, kibToMiB(down.peakRssKiB));
+          ctx.recorder.add(SERVER_GROWTH, system.id, kibToMiB(session.serverPeakRssKiB - session.serverRssAtReadyKiB));
+          if (up.startRssKiB > 0) ctx.recorder.add(UP_GROWTH, system.id, kibToMiB(up.peakRssKiB - up.startRssKiB));
+          if (down.startRssKiB > 0) ctx.recorder.add(DOWN_GROWTH, system.id, kibToMiB(down.peakRssKiB - down.startRssKiB));
           ctx.recorder.add(START, system.id, kibToMiB(session.serverRssAtReadyKiB));
         } catch (error) {
           ctx.recorder.error('memory', system.id, error);

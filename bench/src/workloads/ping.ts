@@ -12,10 +12,10 @@ import { transferTimeoutMs, withServer } from './context.ts';
 import type { Workload } from './context.ts';
 
 const base = { workload: 'ping', unit: 'µs', better: 'lower' } as const;
-export const IDLE_P50: Metric = { ...base, name: 'idle p50 µs', target: { vsRaw: ['<=', 1.5] } };
+export const IDLE_P50: Metric = { ...base, name: 'idle p50 µs', target: [{ vs: 'raw', bound: ['<=', 1.5] }] };
 export const IDLE_P99: Metric = { ...base, name: 'idle p99 µs' };
 export const LOAD_P50: Metric = { ...base, name: 'under load p50 µs' };
-export const LOAD_P99: Metric = { ...base, name: 'under load p99 µs', target: { value: ['<=', 10_000] } };
+export const LOAD_P99: Metric = { ...base, name: 'under load p99 µs', target: [{ bound: ['<=', 2_000] }] };
 
 export const ping: Workload = {
   id: 'ping',

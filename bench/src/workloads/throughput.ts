@@ -17,7 +17,7 @@ export const UPLOAD: Metric = {
   name: 'upload MB/s',
   unit: 'MB/s',
   better: 'higher',
-  target: { vsRaw: ['>=', 0.85], vsFtp: ['>=', 2] },
+  target: [{ vs: 'pipe', bound: ['>=', 0.85] }],
 };
 export const DOWNLOAD: Metric = { ...UPLOAD, name: 'download MB/s' };
 
