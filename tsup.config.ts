@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
+  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', s3: 'src/storage/s3/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
@@ -10,6 +10,7 @@ export default defineConfig({
   platform: 'node',
   splitting: false,
   shims: false,
-  // fileshare/testing imports the main entry by name: keep it one module at run time
-  external: ['fileshare'],
+  // fileshare/testing and the backends import the main entry by name: keep it one module at run
+  // time (one FileShareError class); the backends' SDKs are optional peer dependencies
+  external: ['fileshare', '@aws-sdk/client-s3', 'pg'],
 });

@@ -69,6 +69,7 @@ export type {
   ReadHandle,
   ResumeOptions,
   Storage,
+  StorageCapabilities,
   SweepOptions,
   UploadTarget,
 } from './storage/index.ts';

@@ -93,6 +93,21 @@ export interface ReadHandle {
 }
 
 /**
+ * What a {@link Storage} backend guarantees. A backend without `capabilities` is taken to be like
+ * {@link LocalStorage}: every one true. docs/scaling.md says what the server does when one is false.
+ */
+export interface StorageCapabilities {
+  /** `rename` is all-or-nothing (a folder rename too). False: copy + delete, a failure midway can leave both names. */
+  readonly atomicRename: boolean;
+  /** An upload without `overwrite` never replaces a file, even one created concurrently. */
+  readonly atomicCreate: boolean;
+  /** Interrupted resumable uploads keep their data (`offset` > 0 on the next attempt). False: every attempt starts at byte 0. */
+  readonly resumableUploads: boolean;
+  /** The backend hashes stored bytes itself (the server still hashes the stream end to end). */
+  readonly serverSideHash: boolean;
+}
+
+/**
  * Where files live. All paths are POSIX, absolute (`/` is this storage's root) and already
  * normalised by the caller. Implementations must never touch anything outside their root, also
  * through symbolic links, and must throw `FileShareError` (`ENOENT`, `EEXIST`, `EACCES`, ...).
@@ -101,6 +116,8 @@ export interface ReadHandle {
  * store, say) implements this interface and nothing in the protocol changes.
  */
 export interface Storage {
+  /** What this backend guarantees; absent means all of {@link StorageCapabilities}. */
+  readonly capabilities?: StorageCapabilities;
   /** A storage whose root is the folder `path` of this one (used for users' homes). Creates it if missing. */
   scope(path: string): Promise<Storage>;
   /** Metadata of a file or folder. */
