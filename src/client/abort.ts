@@ -10,9 +10,18 @@ export function abortError(signal: AbortSignal): FileShareError {
   return new FileShareError('EABORTED', 'the operation was aborted', { cause: signal.reason });
 }
 
-/** Listen for abort once; returns the function that removes the listener. @internal */
+/**
+ * Run `fn` once when `signal` aborts, or at once if it already has: an `'abort'` listener added
+ * after the fact never fires, so an abort that came while the caller awaited something (opening the
+ * local file, say) was lost and the transfer ran to completion. Returns the function that removes
+ * the listener. @internal
+ */
 export function onAbort(signal: AbortSignal | undefined, fn: () => void): () => void {
   if (!signal) return () => {};
+  if (signal.aborted) {
+    fn();
+    return () => {};
+  }
   signal.addEventListener('abort', fn, { once: true });
   return () => signal.removeEventListener('abort', fn);
 }

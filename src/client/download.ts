@@ -35,6 +35,11 @@ export async function download(ctx: TransferContext, remotePath: string, destina
   throwIfAborted(signal);
   if (options.resume && typeof destination !== 'string') throw new TypeError('options.resume needs a local file path as the destination');
   const target = typeof destination === 'string' ? await localDestination(destination, remotePath, options.resume === true) : streamDestination(destination);
+  if (signal?.aborted) {
+    // aborted while the destination was prepared: no request at all
+    await target.abort(true);
+    throw abortError(signal);
+  }
   const existing = target.existing;
   const { channel, metrics } = ctx;
   let incoming: IncomingStream | undefined;

@@ -39,6 +39,11 @@ export async function upload(
   throwIfAborted(options.signal);
   if (options.mtime !== undefined) mtimeMsOf(options.mtime); // a bad one throws before anything is sent
   const opened = await openSource(source, options.size);
+  if (options.signal?.aborted) {
+    // aborted while the local file was looked at: no request at all
+    if (opened.kind === 'stream') opened.stream.destroy();
+    throw abortError(options.signal);
+  }
   if (options.resume && opened.kind !== 'file') throw new TypeError('options.resume needs a local file path as the source');
   try {
     return await attempt(ctx, opened, remotePath, options, op, false);

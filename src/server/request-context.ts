@@ -34,8 +34,11 @@ export interface ReceiveOptions {
   readonly maxBytes?: number;
   /** The error code when `maxBytes` is exceeded. */
   readonly maxBytesCode?: 'ETOOLARGE' | 'EQUOTA';
-  /** Asked with the running total before each body is written; false fails with EQUOTA. */
-  readonly accept?: (received: number) => boolean;
+  /**
+   * Asked with the running total before each body is written; false fails with EQUOTA, a promise
+   * holds the data (the sender gets no more credit) until it settles (see IncomingStream).
+   */
+  readonly accept?: (received: number) => boolean | Promise<boolean>;
   /** Hash state to continue (a resumed upload's kept bytes). */
   readonly seedHash?: Hash;
   /** Called with the size of each chunk written. */

@@ -15,9 +15,11 @@ export interface IncomingStreamOptions {
   /**
    * Asked before each body is written, with the running total (that body included): false fails
    * the stream with `EQUOTA`. For limits that change while the stream runs (a quota shared by
-   * concurrent uploads).
+   * concurrent uploads). A promise means "wait": this body and the ones after it are held (at most
+   * the window, as the sender gets no more credit meanwhile) until it resolves true (written, in
+   * order) or false (`EQUOTA`).
    */
-  readonly accept?: (received: number) => boolean;
+  readonly accept?: (received: number) => boolean | Promise<boolean>;
   /** Called when the sink fails (disk full, caller's stream error) or a limit is hit. */
   readonly onFailure: (err: FileShareError) => void;
   /** Called after each chunk reached the sink. */
@@ -39,6 +41,12 @@ export class IncomingStream {
   private ungranted = 0;
   private failed = false;
   private finishing = false;
+  /** Bodies received but not yet admitted by `accept`, with the running total of each. */
+  private readonly held: Array<{ body: Buffer; total: number }> = [];
+  /** An `accept` promise is pending: bodies wait in `held`. */
+  private judging = false;
+  /** Called once `held` is empty again (or the stream failed), for `finish()`. */
+  private onIdle: (() => void) | undefined;
   private readonly hash: Hash;
 
   constructor(
@@ -60,7 +68,12 @@ export class IncomingStream {
    * sender's turn, so silence from it is idleness (a sender without credit waits for us instead).
    */
   get awaitingData(): boolean {
-    return !this.failed && !this.finishing && this.received < this.granted;
+    return !this.failed && !this.finishing && !this.judging && this.received < this.granted;
+  }
+
+  /** Waiting for `accept` to admit held data (room in a shared quota): our side's turn, not the sender's. */
+  get waitingForRoom(): boolean {
+    return this.judging && !this.failed;
   }
 
   /**
@@ -79,10 +92,57 @@ export class IncomingStream {
       this.fail(new FileShareError(code, code === 'EQUOTA' ? 'the upload exceeds the storage quota' : `the file exceeds the maximum size of ${maxBytes} bytes`));
       return;
     }
-    if (this.options.accept && !this.options.accept(this.received)) {
-      this.fail(new FileShareError('EQUOTA', 'the upload exceeds the storage quota'));
+    if (this.judging) {
+      this.held.push({ body, total: this.received });
       return;
     }
+    this.admit(body, this.received);
+  }
+
+  /** Write `body` if `accept` lets it; hold it (and what follows) while `accept` is deciding. */
+  private admit(body: Buffer, total: number): boolean {
+    const verdict = this.options.accept ? this.options.accept(total) : true;
+    if (verdict === true) {
+      this.write(body);
+      return true;
+    }
+    if (verdict === false) {
+      this.fail(new FileShareError('EQUOTA', 'the upload exceeds the storage quota'));
+      return false;
+    }
+    this.judging = true;
+    this.held.unshift({ body, total });
+    verdict.then(
+      (granted) => {
+        this.judging = false;
+        if (this.failed) return;
+        if (!granted) return this.fail(new FileShareError('EQUOTA', 'the upload exceeds the storage quota'));
+        this.drainHeld();
+      },
+      (err: unknown) => {
+        this.judging = false;
+        this.fail(toFileShareError(err));
+      },
+    );
+    return false;
+  }
+
+  /** Admit held bodies in order until one has to wait again. */
+  private drainHeld(): void {
+    while (this.held.length > 0 && !this.failed && !this.judging) {
+      const next = this.held.shift()!;
+      if (!this.admit(next.body, next.total)) return;
+    }
+    if (this.held.length === 0 && !this.judging) this.idle();
+  }
+
+  private idle(): void {
+    const done = this.onIdle;
+    this.onIdle = undefined;
+    done?.();
+  }
+
+  private write(body: Buffer): void {
     this.hash.update(body);
     const length = body.length;
     this.sink.write(body, (err) => {
@@ -109,6 +169,11 @@ export class IncomingStream {
   async finish(): Promise<{ bytes: number; sha256: string }> {
     if (this.failed) throw new FileShareError('EIO', 'stream already failed');
     this.finishing = true;
+    if (this.judging || this.held.length > 0) {
+      // the sender is done, but some of its data still waits for room: end only after it
+      await new Promise<void>((resolve) => (this.onIdle = resolve));
+      if (this.failed) throw new FileShareError('EQUOTA', 'the upload exceeds the storage quota');
+    }
     const sink = this.sink;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(toFileShareError(err));
@@ -129,6 +194,8 @@ export class IncomingStream {
   /** Stop writing (the transfer was cancelled or failed elsewhere). */
   stop(): void {
     this.failed = true;
+    this.held.length = 0;
+    this.idle();
     this.sink.off('error', this.onSinkError);
     this.sink.on('error', noop);
   }

@@ -79,7 +79,9 @@ export const upload: Handler = {
       const code = (err as FileShareError).code;
       if (code === 'ECLOSED' || code === 'EABORTED' || code === 'ETIMEDOUT') {
         await target.suspend();
-        keptBytes = Number.MAX_SAFE_INTEGER; // what was written stays on disk: count it all until the next measurement
+        // a resumable upload's data stays on disk: count it all until the next measurement; a
+        // plain one was discarded by suspend() (before, its reservation was never given back)
+        if (resume) keptBytes = Number.MAX_SAFE_INTEGER;
       } else {
         await target.abort();
       }
@@ -116,7 +118,10 @@ async function hashPrefix(target: UploadTarget): Promise<{ hash: Hash; digest: s
 /** This upload's share of the user's quota, if they have one. */
 interface QuotaShare {
   readonly reservation: QuotaReservation;
-  /** Size of the file an overwrite replaces: its bytes are freed at commit, so they count once. */
+  /**
+   * Size of the file an overwrite replaces, credited to this upload (its bytes are freed at commit,
+   * so they count once); 0 when another overwrite of the same file in progress holds the credit.
+   */
   readonly replaced: number;
 }
 
@@ -138,7 +143,8 @@ async function joinQuota(request: RequestContext, path: string, overwrite: boole
     }
   }
   const reservation = await request.joinQuota();
-  return reservation && { reservation, replaced };
+  // one credit per replaced file: concurrent overwrites of it would otherwise each be credited its size
+  return reservation && { reservation, replaced: reservation.creditReplaced(path, replaced) };
 }
 
 /**
