@@ -1,9 +1,6 @@
-/**
- * What a user may do. `read`: list, stat, download. `write`: upload (and overwrite when asked),
- * mkdir, rename. `delete`: delete files, remove folders. `admin`: server administration
- * (reserved for management operations; implies nothing else).
- */
-export type Permission = 'read' | 'write' | 'delete' | 'admin';
+import type { Permission } from '../protocol/operations.ts';
+
+export type { Permission };
 
 /** Every permission, in a stable order. */
 export const ALL_PERMISSIONS: readonly Permission[] = ['read', 'write', 'delete', 'admin'];

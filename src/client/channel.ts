@@ -1,14 +1,15 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { ERROR_CODES, FileShareError, type FileShareErrorCode } from '../errors.ts';
+import { FileShareError } from '../errors.ts';
+import { parseCredit, parseErrorBody, parseGoAway } from '../protocol/control.ts';
 import { type JsonObject, parseJsonObject } from '../protocol/fields.ts';
-import { type Frame, FrameType, HEADER_SIZE, LENGTH_OVERHEAD, PROTOCOL_NAME, PROTOCOL_VERSION, frameTypeName } from '../protocol/frame.ts';
+import { type Frame, FrameType, HEADER_SIZE, LENGTH_OVERHEAD, frameTypeName } from '../protocol/frame.ts';
 import { encodeJsonFrame } from '../protocol/encoder.ts';
-import { type Hello, parseHello } from '../protocol/hello.ts';
+import { type Hello, encodeHello, parseHelloFrame } from '../protocol/hello.ts';
+import type { OperationName, RequestOf } from '../protocol/operations.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
 import type { IncomingStream } from '../transport/incoming-stream.ts';
 import type { OutgoingStream } from '../transport/outgoing-stream.ts';
-import { VERSION } from '../version.ts';
 import type { ResolvedClientOptions } from './options.ts';
 import { checkFingerprint } from './fingerprint.ts';
 
@@ -67,13 +68,7 @@ export class ClientChannel {
     });
     this.connection = connection;
     const helloDone = new Promise<void>((resolve, reject) => (this.helloWaiter = { resolve, reject }));
-    connection.sendJson(FrameType.HELLO, 0, {
-      protocol: PROTOCOL_NAME,
-      version: PROTOCOL_VERSION,
-      agent: `fileshare/${VERSION}`,
-      maxFrameSize: this.options.maxFrameSize,
-      window: this.options.window,
-    });
+    connection.send(encodeHello(this.options));
     const timer = setTimeout(() => connection.fail(new FileShareError('ETIMEDOUT', `no HELLO from ${host}:${port} within ${connectTimeout} ms`)), connectTimeout);
     try {
       await helloDone;
@@ -123,7 +118,7 @@ export class ClientChannel {
   }
 
   /** Send a request; resolves with the final RESPONSE body. */
-  request(op: string, args: object, hooks: Partial<Pick<PendingRequest, 'onPartial'>> = {}, timeoutMs?: number): { id: number; done: Promise<JsonObject>; entry: PendingRequest } {
+  request<Op extends OperationName>(op: Op, args: RequestOf<Op>, hooks: Partial<Pick<PendingRequest, 'onPartial'>> = {}, timeoutMs?: number): { id: number; done: Promise<JsonObject>; entry: PendingRequest } {
     const connection = this.requireOpen();
     const id = this.nextId++;
     const frame = encodeJsonFrame(FrameType.REQUEST, id, { op, ...args });
@@ -221,7 +216,7 @@ export class ClientChannel {
   private onFrame(frame: Frame): void {
     if (!this.serverHello) {
       if (frame.type === FrameType.HELLO) {
-        this.serverHello = parseHello(parseJsonObject(frame.body, 'HELLO'));
+        this.serverHello = parseHelloFrame(frame.body);
         this.connection!.peerMaxFrameSize = this.serverHello.maxFrameSize;
         this.helloWaiter?.resolve();
         return;
@@ -234,11 +229,11 @@ export class ClientChannel {
         return this.onPong(frame);
       case FrameType.GOAWAY:
         this.goingAway = true;
-        this.onGoAway(String(parseJsonObject(frame.body, 'GOAWAY').reason ?? 'shutting down'));
+        this.onGoAway(parseGoAway(frame).reason);
         return;
       case FrameType.ERROR:
         if (frame.stream === 0) return this.onConnectionError(frame);
-        return this.withRequest(frame, (r) => r.reject(peerError(parseJsonObject(frame.body, 'ERROR'))));
+        return this.withRequest(frame, (r) => r.reject(parseErrorBody(parseJsonObject(frame.body, 'ERROR'))));
       case FrameType.RESPONSE:
         return this.withRequest(frame, (r) => r.resolve(parseJsonObject(frame.body, 'RESPONSE')));
       case FrameType.PARTIAL:
@@ -252,9 +247,10 @@ export class ClientChannel {
           }
           r.incoming.push(frame.body);
         });
-      case FrameType.CREDIT:
-        if (frame.body.length !== 4) throw new FileShareError('EPROTO', 'CREDIT body must be 4 bytes');
-        return this.withRequest(frame, (r) => r.outgoing?.grant(frame.body.readUInt32BE(0)));
+      case FrameType.CREDIT: {
+        const bytes = parseCredit(frame);
+        return this.withRequest(frame, (r) => r.outgoing?.grant(bytes));
+      }
       default:
         throw new FileShareError('EPROTO', `unexpected ${frameTypeName(frame.type)} frame from the server`);
     }
@@ -277,7 +273,7 @@ export class ClientChannel {
   }
 
   private onConnectionError(frame: Frame): void {
-    const error = peerError(parseJsonObject(frame.body, 'ERROR'));
+    const error = parseErrorBody(parseJsonObject(frame.body, 'ERROR'));
     this.failure ??= error;
     this.helloWaiter?.reject(error);
     this.connection?.destroy(error);
@@ -297,13 +293,6 @@ export class ClientChannel {
     // the `close` event carries an error only when the connection ended by itself, not by close()
     this.onClosed(this.closedByUs ? undefined : error);
   }
-}
-
-/** A FileShareError from an ERROR frame body, refusing unknown codes. */
-function peerError(body: JsonObject): FileShareError {
-  const code = typeof body.code === 'string' && ERROR_CODES.has(body.code as FileShareErrorCode) ? (body.code as FileShareErrorCode) : 'EIO';
-  const message = typeof body.message === 'string' ? body.message.slice(0, 1000) : 'the server reported an error';
-  return new FileShareError(code, message);
 }
 
 function connectError(err: NodeJS.ErrnoException, host: string, port: number): FileShareError {

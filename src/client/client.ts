@@ -1,10 +1,10 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
-import type { Permission } from '../auth/types.ts';
+import type { Permission } from '../protocol/operations.ts';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { ClientMetrics } from '../metrics/events.ts';
 import type { MeasureSummary } from '../metrics/summary.ts';
-import type { Entry } from '../storage/types.ts';
+import type { Entry, OperationName, RequestOf } from '../protocol/operations.ts';
 import { ClientChannel } from './channel.ts';
 import { download } from './download.ts';
 import { type MeasureOptions, measure } from './measure.ts';
@@ -284,7 +284,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   }
 
   /** Send a control request and await its final response (bounded by `requestTimeout`). */
-  private call(op: string, args: object, onPartial?: (part: Record<string, unknown>) => void) {
+  private call<Op extends OperationName>(op: Op, args: RequestOf<Op>, onPartial?: (part: Record<string, unknown>) => void) {
     const { done } = this.requireChannel().request(op, args, onPartial ? { onPartial } : {}, this.opts.requestTimeout);
     return done;
   }

@@ -1,5 +1,5 @@
 import { FileShareError } from '../errors.ts';
-import type { Entry } from '../storage/types.ts';
+import type { Entry } from '../protocol/operations.ts';
 
 /** Validate an Entry received from the server. @internal */
 export function parseEntry(raw: unknown): Entry {

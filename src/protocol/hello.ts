@@ -1,6 +1,8 @@
 import { FileShareError } from '../errors.ts';
-import { MAX_MAX_FRAME_SIZE, PROTOCOL_NAME, PROTOCOL_VERSION } from './frame.ts';
-import { type JsonObject, optionalCount } from './fields.ts';
+import { VERSION } from '../version.ts';
+import { encodeJsonFrame } from './encoder.ts';
+import { FrameType, MAX_MAX_FRAME_SIZE, PROTOCOL_NAME, PROTOCOL_VERSION } from './frame.ts';
+import { type JsonObject, optionalCount, parseJsonObject } from './fields.ts';
 
 /** What a peer announces in its HELLO (docs/protocol.md §2). @internal */
 export interface Hello {
@@ -11,8 +13,22 @@ export interface Hello {
   readonly maxFrameSize: number;
   /** Initial per-stream window the sender grants for data it receives. */
   readonly window: number;
-  /** Server-only facts. */
-  readonly server?: { readonly chunkSize: number; readonly maxRequestsInFlight: number };
+}
+
+/** This side's HELLO frame (client and server send the same fields). @internal */
+export function encodeHello(limits: { readonly maxFrameSize: number; readonly window: number }): Buffer {
+  return encodeJsonFrame(FrameType.HELLO, 0, {
+    protocol: PROTOCOL_NAME,
+    version: PROTOCOL_VERSION,
+    agent: `fileshare/${VERSION}`,
+    maxFrameSize: limits.maxFrameSize,
+    window: limits.window,
+  });
+}
+
+/** Parse and validate a received HELLO frame body. @throws EPROTO @internal */
+export function parseHelloFrame(body: Buffer): Hello {
+  return parseHello(parseJsonObject(body, 'HELLO'));
 }
 
 /**
@@ -40,12 +56,9 @@ export function parseHello(obj: JsonObject): Hello {
   if (maxFrameSize < 1024 || maxFrameSize > MAX_MAX_FRAME_SIZE) throw new FileShareError('EPROTO', 'HELLO has an invalid maxFrameSize');
   if (window < 1024 || window > 0xffffffff) throw new FileShareError('EPROTO', 'HELLO has an invalid window');
   const agent = typeof obj.agent === 'string' ? obj.agent.slice(0, 200) : 'unknown';
-  let server: Hello['server'];
-  if (typeof obj.server === 'object' && obj.server !== null) {
-    const s = obj.server as JsonObject;
-    server = { chunkSize: helloCount(s, 'chunkSize'), maxRequestsInFlight: helloCount(s, 'maxRequestsInFlight') };
-  }
-  return { protocol: PROTOCOL_NAME, version: [major, minor], agent, maxFrameSize, window, ...(server ? { server } : {}) };
+  // fields this version does not know (a newer minor version's, or the `server` object of 1.0
+  // servers, which nothing read) are ignored
+  return { protocol: PROTOCOL_NAME, version: [major, minor], agent, maxFrameSize, window };
 }
 
 /**

@@ -3,6 +3,7 @@ import type { AuthenticatedUser, Permission } from '../auth/types.ts';
 import { FileShareError } from '../errors.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
 import { type JsonObject, MAX_JSON_BODY, parseJsonObject, requireCount, requireSha256, requireString } from '../protocol/fields.ts';
+import { parseCredit } from '../protocol/control.ts';
 import { encodeCredit } from '../protocol/encoder.ts';
 import { type Frame, FrameType, LENGTH_OVERHEAD } from '../protocol/frame.ts';
 import { normalizeRemotePath } from '../storage/remote-path.ts';
@@ -196,10 +197,11 @@ export class ActiveRequest implements RequestContext {
         return;
       case FrameType.END:
         return this.onEnd(frame);
-      case FrameType.CREDIT:
-        if (frame.body.length !== 4) throw new FileShareError('EPROTO', 'CREDIT body must be 4 bytes');
-        this.outgoing?.grant(frame.body.readUInt32BE(0));
+      case FrameType.CREDIT: {
+        const bytes = parseCredit(frame);
+        this.outgoing?.grant(bytes);
         return;
+      }
       case FrameType.CANCEL:
         this.cancelWith(new FileShareError('EABORTED', 'cancelled by the client'));
         return;

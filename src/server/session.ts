@@ -2,8 +2,10 @@ import type { Socket } from 'node:net';
 import type { AuthenticatedUser, Permission } from '../auth/types.ts';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { parseJsonObject } from '../protocol/fields.ts';
-import { type Frame, FrameType, MAX_PING_BODY, PROTOCOL_NAME, PROTOCOL_VERSION, frameTypeName } from '../protocol/frame.ts';
-import { parseHello } from '../protocol/hello.ts';
+import { errorBody } from '../protocol/control.ts';
+import { type Frame, FrameType, MAX_PING_BODY, frameTypeName } from '../protocol/frame.ts';
+import { encodeHello, parseHelloFrame } from '../protocol/hello.ts';
+import type { OperationName } from '../protocol/operations.ts';
 import type { Storage } from '../storage/types.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
@@ -13,8 +15,8 @@ import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { LoginAnswer, ServerEventSink } from './request-context.ts';
 import { ActiveRequest, type RequestHost } from './active-request.ts';
+import type { Handler } from './handlers/handler.ts';
 import { HANDLERS } from './handlers/index.ts';
-import { VERSION } from '../version.ts';
 
 /** What a session needs from the server core. @internal */
 export interface SessionHost {
@@ -151,7 +153,7 @@ export class Session implements RequestHost {
   finishRequest(request: ActiveRequest, result: object | FileShareError): void {
     if (!this.requests.delete(request.id)) return;
     if (result instanceof FileShareError) {
-      this.connection.sendJson(FrameType.ERROR, request.id, wireError(result));
+      this.connection.sendJson(FrameType.ERROR, request.id, errorBody(result));
       this.host.emit('requestFailed', { connection: this.info, username: this.currentUser?.username, op: request.op, error: result });
     } else {
       this.connection.sendJson(FrameType.RESPONSE, request.id, result);
@@ -181,21 +183,14 @@ export class Session implements RequestHost {
   }
 
   private onHello(frame: Frame): void {
-    const hello = parseHello(parseJsonObject(frame.body, 'HELLO'));
+    const hello = parseHelloFrame(frame.body);
     const { options } = this.host;
     this.windowOfPeer = hello.window;
     this.connection.peerMaxFrameSize = hello.maxFrameSize;
     this.handshakeDone = true;
     // the handshake is over: without this, every connection was cut after handshakeTimeout
     clearTimeout(this.handshakeTimer);
-    this.connection.sendJson(FrameType.HELLO, 0, {
-      protocol: PROTOCOL_NAME,
-      version: PROTOCOL_VERSION,
-      agent: `fileshare/${VERSION}`,
-      maxFrameSize: options.maxFrameSize,
-      window: options.window,
-      server: { chunkSize: options.chunkSize, maxRequestsInFlight: options.maxRequestsInFlight },
-    });
+    this.connection.send(encodeHello(options));
   }
 
   private onPing(frame: Frame): void {
@@ -207,7 +202,7 @@ export class Session implements RequestHost {
     const id = frame.stream;
     if (id <= this.lastRequestId) throw new FileShareError('EPROTO', `request id ${id} is not above the previous ${this.lastRequestId}`);
     this.lastRequestId = id;
-    const reject = (err: FileShareError) => this.connection.sendJson(FrameType.ERROR, id, wireError(err));
+    const reject = (err: FileShareError) => this.connection.sendJson(FrameType.ERROR, id, errorBody(err));
     if (this.host.shuttingDown) return reject(new FileShareError('ECLOSED', 'the server is shutting down'));
     if (this.requests.size >= this.host.options.maxRequestsInFlight) {
       return reject(new FileShareError('EBUSY', `more than ${this.host.options.maxRequestsInFlight} requests in flight`));
@@ -219,7 +214,7 @@ export class Session implements RequestHost {
       return reject(err as FileShareError);
     }
     const op = typeof args.op === 'string' ? args.op : '';
-    const handler = Object.hasOwn(HANDLERS, op) ? HANDLERS[op] : undefined;
+    const handler: Handler | undefined = Object.hasOwn(HANDLERS, op) ? HANDLERS[op as OperationName] : undefined;
     if (!handler) return reject(new FileShareError('EPROTO', `unknown operation ${JSON.stringify(op).slice(0, 80)}`));
     if (!this.currentUser && !handler.beforeLogin) return reject(new FileShareError('ENOTAUTH', 'log in first'));
     const request = new ActiveRequest(id, op, args, this);
@@ -287,19 +282,4 @@ export class Session implements RequestHost {
       this.resolveClosed();
     });
   }
-}
-
-/** Largest encoded ERROR body: always below the smallest frame limit a client may announce (1 KiB). */
-const MAX_ERROR_BODY = 900;
-
-/**
- * The body of an ERROR frame. A message quoting long paths is cut (with an ellipsis) so that the
- * encoded body, JSON escapes included, fits {@link MAX_ERROR_BODY} bytes. @internal
- */
-export function wireError(error: FileShareError): { code: string; message: string } {
-  let message = error.message;
-  while (Buffer.byteLength(JSON.stringify({ code: error.code, message })) > MAX_ERROR_BODY) {
-    message = `${message.slice(0, Math.floor(message.length * 0.8))}…`;
-  }
-  return { code: error.code, message };
 }

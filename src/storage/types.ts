@@ -1,16 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
+import type { Entry } from '../protocol/operations.ts';
 
-/** One entry of a folder listing, or the result of `stat`. */
-export interface Entry {
-  /** Base name (no slashes); `""` for the root. */
-  readonly name: string;
-  /** `file` or `directory`. Other kinds (sockets, devices) are never listed. */
-  readonly type: 'file' | 'directory';
-  /** Size in bytes (0 for folders). */
-  readonly size: number;
-  /** Last modification time, milliseconds since the epoch. */
-  readonly mtime: number;
-}
+export type { Entry };
 
 /** An upload in progress: bytes go to `stream`, then `commit()` or `abort()`. */
 export interface UploadTarget {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { FileShareError } from '../errors.ts';
+import { errorBody } from '../protocol/control.ts';
 import { FrameDecoder } from '../protocol/decoder.ts';
 import { encodeFrame, encodeHeader, encodeJsonFrame } from '../protocol/encoder.ts';
 import { DEFAULT_MAX_FRAME_SIZE, type Frame, FrameType, LENGTH_OVERHEAD } from '../protocol/frame.ts';
@@ -162,7 +163,7 @@ export class FrameConnection {
     this.failure = error;
     if (error.code === 'EPROTO' || error.code === 'ETIMEDOUT' || error.code === 'EBUSY') {
       try {
-        this.socket.write(encodeJsonFrame(FrameType.ERROR, 0, { code: error.code, message: error.message }));
+        this.socket.write(encodeJsonFrame(FrameType.ERROR, 0, errorBody(error)));
       } catch {
         /* the socket may already be unwritable */
       }

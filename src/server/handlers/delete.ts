@@ -1,7 +1,7 @@
 import type { Handler } from './handler.ts';
 
 /** `delete { path }`: files only. */
-export const deleteFile: Handler = {
+export const deleteFile: Handler<'delete'> = {
   async run(request) {
     request.require('delete');
     const path = request.path();

@@ -14,7 +14,7 @@ import type { Handler } from './handler.ts';
  * first `offset` bytes hash the same does it continue from there (its hash seeded with them);
  * otherwise it answers `offset: 0` and sends the whole file. Appending blindly is never done.
  */
-export const download: Handler = {
+export const download: Handler<'download'> = {
   async run(request) {
     request.require('read');
     const path = request.path();

@@ -1,4 +1,4 @@
-import type { Handler } from './handler.ts';
+import type { HandlerTable } from './handler.ts';
 import { deleteFile } from './delete.ts';
 import { discard } from './discard.ts';
 import { download } from './download.ts';
@@ -12,7 +12,7 @@ import { stat } from './stat.ts';
 import { upload } from './upload.ts';
 
 /** The dispatch table: protocol operation name → handler. @internal */
-export const HANDLERS: Readonly<Record<string, Handler>> = Object.freeze({
+export const HANDLERS: HandlerTable = Object.freeze({
   login,
   logout,
   list,

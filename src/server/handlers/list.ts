@@ -5,7 +5,7 @@ import type { Handler } from './handler.ts';
 const BATCH = 500;
 
 /** `list { path }`: entries in PARTIAL batches, then `{ count }`. */
-export const list: Handler = {
+export const list: Handler<'list'> = {
   async run(request) {
     request.require('read');
     const entries = await request.storage.list(request.path());

@@ -6,7 +6,7 @@ import type { Handler } from './handler.ts';
  * session allows one attempt at a time per connection (`EBUSY`): pipelined attempts all passed the
  * throttle check before the first failure was counted, so one connection could try 64 passwords at once.
  */
-export const login: Handler = {
+export const login: Handler<'login'> = {
   beforeLogin: true,
   async run(request) {
     const username = requireString(request.args, 'username', 256);

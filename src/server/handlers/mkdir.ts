@@ -2,7 +2,7 @@ import { optionalBoolean } from '../../protocol/fields.ts';
 import type { Handler } from './handler.ts';
 
 /** `mkdir { path, recursive? }`. */
-export const mkdir: Handler = {
+export const mkdir: Handler<'mkdir'> = {
   async run(request) {
     request.require('write');
     const path = request.path();

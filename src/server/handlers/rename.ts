@@ -1,7 +1,7 @@
 import type { Handler } from './handler.ts';
 
 /** `rename { from, to }`: never overwrites. */
-export const rename: Handler = {
+export const rename: Handler<'rename'> = {
   async run(request) {
     request.require('write');
     const from = request.path('from');

@@ -2,7 +2,7 @@ import { optionalBoolean } from '../../protocol/fields.ts';
 import type { Handler } from './handler.ts';
 
 /** `rmdir { path, recursive? }`. */
-export const rmdir: Handler = {
+export const rmdir: Handler<'rmdir'> = {
   async run(request) {
     request.require('delete');
     const path = request.path();

@@ -6,7 +6,7 @@ import type { Handler } from './handler.ts';
  * `stat { path, sha256? }`: one Entry; with `sha256: true` a file's entry also carries the SHA-256
  * of its content, computed by the server (cached by the storage per file version).
  */
-export const stat: Handler = {
+export const stat: Handler<'stat'> = {
   async run(request) {
     request.require('read');
     const path = request.path();

@@ -15,7 +15,7 @@ import type { Handler } from './handler.ts';
  * same key continues after proving (by the SHA-256 of the kept bytes) that they are a prefix of the
  * same file (docs/protocol.md §4).
  */
-export const upload: Handler = {
+export const upload: Handler<'upload'> = {
   async run(request) {
     request.require('write');
     const path = request.path();
