@@ -9,6 +9,7 @@
 export { FileShareServer } from './server/server.ts';
 export type { FileShareServerOptions, ServerTlsOptions } from './server/options.ts';
 export type { LoginThrottleOptions } from './server/login-guard.ts';
+export type { UdpProbeOptions } from './server/probe-responder.ts';
 export type {
   ConnectionInfo,
   DisconnectEvent,
@@ -28,7 +29,8 @@ export type { SyncCompare, SyncOptions, SyncPlan, SyncResult } from './client/sy
 export { globMatcher, globRemote, hasGlob, matchesGlob, type GlobListing, type GlobMatch, type GlobOptions, type GlobRemoteOptions } from './client/glob.ts';
 export type { ClientTlsOptions, FileShareClientOptions } from './client/options.ts';
 export type { DownloadOptions, TransferResult, UploadOptions } from './client/transfer-types.ts';
-export type { MeasureOptions } from './client/measure.ts';
+export type { MeasureOptions, MeasureResult } from './client/measure.ts';
+export type { ProbeOptions } from './client/probe.ts';
 
 export { FileShareError, isFileShareError } from './errors.ts';
 export type { FileShareErrorCode } from './errors.ts';
@@ -79,6 +81,8 @@ export type {
   ClientMetricsEvents,
   PingEvent,
   PingLostEvent,
+  ProbeEvent,
+  ProbeLostEvent,
   ServerMetricsEvents,
   TransferComplete,
   TransferDirection,
@@ -86,6 +90,7 @@ export type {
 } from './metrics/events.ts';
 export { summarize } from './metrics/summary.ts';
 export type { MeasureSummary } from './metrics/summary.ts';
+export type { ProbeRtt, UdpAvailable, UdpSummary, UdpUnavailable } from './metrics/probe-summary.ts';
 
 export { PROTOCOL_VERSION } from './protocol/frame.ts';
 export { VERSION } from './version.ts';

@@ -7,7 +7,9 @@ import type { MeasureSummary } from '../metrics/summary.ts';
 import type { Entry, OperationName, RequestOf } from '../protocol/operations.ts';
 import { ClientChannel } from './channel.ts';
 import { download } from './download.ts';
-import { type MeasureOptions, measure } from './measure.ts';
+import { type MeasureOptions, type MeasureResult, measure } from './measure.ts';
+import { type ProbeGrant, type ProbeOptions, parseProbeGrant, runProbes } from './probe.ts';
+import type { UdpSummary } from '../metrics/probe-summary.ts';
 import { type FileShareClientOptions, type ResolvedClientOptions, resolveClientOptions } from './options.ts';
 import { parseEntry } from './entries.ts';
 import type { DownloadOptions, TransferResult, UploadOptions } from './transfer-types.ts';
@@ -81,6 +83,8 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   /** SHA-256 of local files by version, for `sync` with `compare: 'sha256'` (in memory, per client). */
   private readonly localHashes = new LocalHashCache();
   private user: LoginResult | undefined;
+  /** The UDP probe key of this session, when the server offers probes. */
+  private probeGrant: ProbeGrant | undefined;
 
   /**
    * Create a client; it does not connect until {@link FileShareClient.connect | connect()}.
@@ -111,6 +115,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
       this.opts,
       (error) => {
         this.user = undefined;
+        this.probeGrant = undefined;
         this.emitSafe('close', error);
       },
       (reason) => this.emitSafe('goaway', reason),
@@ -124,6 +129,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
     const response = await this.call('login', { username, password });
     const permissions = Array.isArray(response.permissions) ? (response.permissions as Permission[]) : [];
     this.user = { username: String(response.username), permissions };
+    this.probeGrant = parseProbeGrant(response);
     return this.user;
   }
 
@@ -132,6 +138,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
     const channel = this.requireChannel();
     await this.call('logout', {});
     this.user = undefined;
+    this.probeGrant = undefined;
     await channel.whenClosed();
   }
 
@@ -271,12 +278,43 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Measure the connection as the seed's performance module did, and more: `pings` pings every
-   * `intervalMs` (lost after `timeoutMs`), then an upload of `throughputBytes` that the server
-   * discards. Resolves to average, min, max, p50, p95 latency, jitter, throughput, loss.
+   * Whether the server handed this session a UDP probe key at login (its `udpProbes` option is on).
+   * Probes may still be blocked on the way: only {@link probe} can tell.
    */
-  measure(options?: MeasureOptions): Promise<MeasureSummary> {
-    return measure(this.context(), (o) => this.ping(o), options);
+  get udpProbesOffered(): boolean {
+    return this.probeGrant !== undefined;
+  }
+
+  /**
+   * Measure real packet loss with UDP probes: `count` authenticated datagrams every `intervalMs`,
+   * each answered by the server with one of the same size. Unlike {@link ping}, nothing
+   * retransmits them, so a dropped packet shows as a lost probe instead of a latency spike.
+   * Emits `probe` and `probeLost` on {@link metrics}. Resolves to `{ available: false, reason }`
+   * when the server offers no probes or none was answered (UDP blocked).
+   * @throws ENOTAUTH before login, ECLOSED when the connection closes, EABORTED when `signal` is already aborted
+   */
+  async probe(options: ProbeOptions = {}): Promise<UdpSummary> {
+    const channel = this.requireChannel();
+    if (!this.user) throw new FileShareError('ENOTAUTH', 'log in first: the UDP probe key comes with the login');
+    const grant = this.probeGrant;
+    if (!grant) {
+      return { available: false, sent: 0, reason: 'the server does not offer UDP probes (its udpProbes option is off, or its UDP port could not be bound)' };
+    }
+    const address = channel.connection?.socket.remoteAddress;
+    if (!address || !channel.isOpen) throw new FileShareError('ECLOSED', 'not connected');
+    return runProbes({ grant, address, localAddress: this.opts.localAddress, metrics: this.metrics, isOpen: () => channel.isOpen }, options);
+  }
+
+  /**
+   * Measure the connection as the seed's performance module did, and more: `pings` pings every
+   * `intervalMs` (lost after `timeoutMs`) and, at the same time, `probes` UDP probes, then an
+   * upload of `throughputBytes` that the server discards. Resolves to average, min, max, p50, p95
+   * latency, jitter, throughput and loss of the TCP pings, and the UDP figures in `udp`.
+   */
+  measure(options?: MeasureOptions): Promise<MeasureResult> {
+    const probe = (o: ProbeOptions): Promise<UdpSummary> =>
+      this.user ? this.probe(o) : Promise.resolve({ available: false, sent: 0, reason: 'not logged in: the UDP probe key comes with the login' });
+    return measure(this.context(), (o) => this.ping(o), probe, options);
   }
 
   private context() {

@@ -20,6 +20,28 @@ export interface PingLostEvent {
   readonly timestamp: number;
 }
 
+/** A UDP probe answered within its timeout. */
+export interface ProbeEvent {
+  /** Sequence number of the probe in this session. */
+  readonly seq: number;
+  /** Round-trip time in milliseconds (sub-millisecond precision). */
+  readonly rttMs: number;
+  /** Size of the answer datagram (the same as the probe's), bytes. */
+  readonly bytes: number;
+  /** When the answer arrived, ms since the epoch. */
+  readonly timestamp: number;
+}
+
+/** A UDP probe without an answer within its timeout: lost on the way there or back. */
+export interface ProbeLostEvent {
+  /** Sequence number of the probe in this session. */
+  readonly seq: number;
+  /** How long the probe waited for its answer, ms. */
+  readonly timeoutMs: number;
+  /** When it was given up, ms since the epoch. */
+  readonly timestamp: number;
+}
+
 /** Direction of a transfer, seen from the client. */
 export type TransferDirection = 'upload' | 'download';
 
@@ -69,6 +91,10 @@ export interface ClientMetricsEvents {
   ping: [PingEvent];
   /** A ping timed out without an answer. */
   pingLost: [PingLostEvent];
+  /** A UDP probe was answered (`client.probe()`, `client.measure()`). */
+  probe: [ProbeEvent];
+  /** A UDP probe got no answer within its timeout. */
+  probeLost: [ProbeLostEvent];
   /** A transfer of this client made progress. */
   progress: [TransferProgress];
   /** A transfer of this client completed and was verified. */

@@ -28,11 +28,26 @@ export interface Entry {
 /** The body of a response that carries nothing: `{}`. @internal */
 export type EmptyBody = Record<string, never>;
 
+/** What a logged-in client needs to send UDP probes (docs/protocol.md §8). @internal */
+export interface UdpProbeGrant {
+  /** UDP port of the responder: the TCP listener's port number. */
+  readonly port: number;
+  /** Hex key id, the first field of every probe. */
+  readonly keyId: string;
+  /** Base64 HMAC-SHA-256 key of this session. */
+  readonly key: string;
+  /** Largest probe datagram answered, bytes. */
+  readonly maxSize: number;
+  /** Probes per second answered for this session. */
+  readonly maxPerSecond: number;
+}
+
 /** `login`: check credentials; one attempt at a time per connection. @internal */
 export interface LoginOperation {
   request: { username: string; password: string };
   partial: never;
-  response: { username: string; permissions: readonly Permission[] };
+  /** `udpProbe` only when the server answers UDP probes. */
+  response: { username: string; permissions: readonly Permission[]; udpProbe?: UdpProbeGrant };
 }
 
 /** `logout`: acknowledged, then the server closes the connection. @internal */

@@ -7,6 +7,7 @@ import type { Storage } from '../storage/types.ts';
 import { Authenticator } from './authenticator.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
+import type { ProbeGrant, ProbeResponder } from './probe-responder.ts';
 import { QuotaLedger } from './quota-ledger.ts';
 import type { ServerEventSink } from './request-context.ts';
 import { Session, type SessionHost } from './session.ts';
@@ -33,6 +34,8 @@ export class ServerCore implements SessionHost {
   private nextConnectionId = 1;
   private stopping = false;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Answers UDP probes, when the `udpProbes` option is on and its port could be bound (set by the server once bound). */
+  prober: ProbeResponder | undefined;
 
   constructor(
     readonly options: ResolvedServerOptions,
@@ -75,8 +78,14 @@ export class ServerCore implements SessionHost {
     this.emit('connection', info);
   }
 
+  /** A UDP probe key for a session that just logged in, when probes are on. */
+  probeGrant(session: Session): ProbeGrant | undefined {
+    return this.prober?.grant(session, session.info.remoteAddress);
+  }
+
   sessionClosed(session: Session): void {
     this.sessions.delete(session);
+    this.prober?.forget(session);
     const address = session.info.remoteAddress;
     const count = (this.perAddress.get(address) ?? 1) - 1;
     if (count <= 0) this.perAddress.delete(address);

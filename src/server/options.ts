@@ -4,6 +4,7 @@ import { DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, MAX_MAX_FRA
 import type { Storage } from '../storage/types.ts';
 import { positiveInteger } from '../options.ts';
 import type { LoginThrottleOptions } from './login-guard.ts';
+import type { UdpProbeOptions } from './probe-responder.ts';
 
 /** TLS settings of the server: at least a key and a certificate (PEM). */
 export type ServerTlsOptions = TlsOptions & Required<Pick<SecureContextOptions, 'key' | 'cert'>>;
@@ -58,11 +59,17 @@ export interface FileShareServerOptions {
   progressIntervalMs?: number;
   /** Brute-force protection of logins, or `false` to turn it off. @default see {@link LoginThrottleOptions} */
   loginThrottle?: LoginThrottleOptions | false;
+  /**
+   * Answer authenticated UDP probes on the TCP port's number, so that clients can measure real
+   * packet loss (`client.probe()`, `client.measure()`): `true`, or limits. If that UDP port cannot
+   * be bound, the server runs without probes and says so in a `warning`. @default false
+   */
+  udpProbes?: boolean | UdpProbeOptions;
 }
 
 /** @internal */
-export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle'>> &
-  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle'>;
+export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes'>> &
+  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle'> & { udpProbes: Required<UdpProbeOptions> | undefined };
 
 /** @internal */
 export function resolveServerOptions(options: FileShareServerOptions): ResolvedServerOptions {
@@ -98,7 +105,18 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     fsync: options.fsync ?? false,
     progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
     loginThrottle: options.loginThrottle,
+    udpProbes: resolveUdpProbes(options.udpProbes),
   };
   if (resolved.chunkSize > resolved.window) throw new TypeError(`options.chunkSize (${resolved.chunkSize}) must not exceed options.window (${resolved.window})`);
   return resolved;
+}
+
+function resolveUdpProbes(value: FileShareServerOptions['udpProbes']): Required<UdpProbeOptions> | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && (typeof value !== 'object' || value === null)) throw new TypeError(`options.udpProbes must be a boolean or an object, got ${JSON.stringify(value)}`);
+  const limits = value === true ? {} : value;
+  return {
+    maxPerSecond: positiveInteger('udpProbes.maxPerSecond', limits.maxPerSecond, 500),
+    maxPerSecondTotal: positiveInteger('udpProbes.maxPerSecondTotal', limits.maxPerSecondTotal, 5000),
+  };
 }

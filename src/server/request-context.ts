@@ -13,6 +13,7 @@ import type { JsonObject } from '../protocol/fields.ts';
 import type { Storage } from '../storage/types.ts';
 import type { ConnectionInfo, ServerEvents } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
+import type { ProbeGrant } from './probe-responder.ts';
 import type { QuotaReservation } from './quota-ledger.ts';
 
 /** Emits a server event; a listener's exception never reaches the caller. @internal */
@@ -57,6 +58,8 @@ export interface SendOptions {
 export interface LoginAnswer {
   readonly username: string;
   readonly permissions: readonly Permission[];
+  /** The session's UDP probe key and port, when the server answers probes (docs/protocol.md §8). */
+  readonly udpProbe?: ProbeGrant;
 }
 
 /**

@@ -6,6 +6,7 @@ import { FileShareError } from '../errors.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
 import { LocalStorage } from '../storage/local-storage.ts';
 import { ServerCore } from './core.ts';
+import { ProbeResponder } from './probe-responder.ts';
 import type { ServerAddress, ServerEvents } from './events.ts';
 import { type FileShareServerOptions, type ResolvedServerOptions, resolveServerOptions } from './options.ts';
 
@@ -86,11 +87,34 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     listener.on('error', (err) => this.emitSafe('error', err));
     this.core.start(storage);
     const bound = this.address();
+    if (this.opts.udpProbes) await this.startProber(bound);
     if (!tlsOptions && !isLoopback(bound.address)) {
       this.warn(`fileshare is listening on ${bound.address}:${bound.port} without TLS: passwords and files cross the network in clear. Pass tls: { key, cert } to encrypt.`);
     }
     this.emitSafe('listening', bound);
     return bound;
+  }
+
+  /**
+   * The UDP port answering probes: the TCP port's number, or undefined when the `udpProbes` option
+   * is off or that UDP port could not be bound.
+   */
+  get udpProbePort(): number | undefined {
+    return this.core.prober?.port;
+  }
+
+  /** @internal Counters of the probe responder, for tests. */
+  get probeCounters() {
+    return this.core.prober?.counters;
+  }
+
+  /** Bind the probe responder beside the listener; a failure leaves the server without probes, with a warning. */
+  private async startProber(bound: ServerAddress): Promise<void> {
+    try {
+      this.core.prober = await ProbeResponder.bind(bound.address, bound.port, this.opts.udpProbes!, (err) => this.emitSafe('error', new Error(`UDP probe socket: ${err.message}`, { cause: err })));
+    } catch (err) {
+      this.warn(`UDP probes are off: cannot bind UDP ${bound.address}:${bound.port} (${(err as Error).message}); clients will measure no packet loss`, 'FILESHARE_UDP_PROBES');
+    }
   }
 
   /** The bound address and port. @throws EINVAL before `listen()` resolved. */
@@ -118,6 +142,7 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     // the sessions are gone; what is left never got one (a TLS handshake in progress, a refusal)
     for (const socket of this.sockets) socket.destroy();
     await stopped;
+    await this.core.prober?.close();
     await this.core.release();
     this.emitSafe('close');
   }
@@ -131,9 +156,9 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     }
   }
 
-  private warn(message: string): void {
+  private warn(message: string, code = 'FILESHARE_PLAINTEXT'): void {
     if (this.listenerCount('warning') > 0) this.emitSafe('warning', message);
-    else process.emitWarning(message, { code: 'FILESHARE_PLAINTEXT' });
+    else process.emitWarning(message, { code });
   }
 }
 

@@ -10,6 +10,7 @@ import type { Storage } from '../storage/types.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
 import type { Authenticator } from './authenticator.ts';
+import type { ProbeGrant } from './probe-responder.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
@@ -32,6 +33,8 @@ export interface SessionHost {
   readonly emit: ServerEventSink;
   /** The session is gone. */
   sessionClosed(session: Session): void;
+  /** A UDP probe key for a session that logged in; undefined when the server answers no probes. */
+  probeGrant(session: Session): ProbeGrant | undefined;
 }
 
 /**
@@ -143,7 +146,8 @@ export class Session implements RequestHost {
       this.userStorage = grant.storage;
       this.granted = new Set(grant.permissions);
       if (this.loginTimer) clearTimeout(this.loginTimer);
-      return { username: grant.user.username, permissions: grant.permissions };
+      const udpProbe = this.host.probeGrant(this);
+      return { username: grant.user.username, permissions: grant.permissions, ...(udpProbe && { udpProbe }) };
     } finally {
       this.loggingIn = false;
     }

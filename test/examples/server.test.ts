@@ -82,6 +82,10 @@ test('first start creates users.json with admin, prints the password once, and i
   const client = await connect(app.port);
   const me = await client.login('admin', password);
   assert.equal([...me.permissions].sort(), ['admin', 'delete', 'read', 'write']);
+  // UDP loss probes are on in the app, on the TCP port's number
+  assert.match(app.output(), new RegExp(`probes  UDP ${app.port}, for packet loss`));
+  const probed = await client.probe({ count: 3, intervalMs: 0, timeoutMs: 5000 });
+  assert.ok(probed.available && probed.received === 3, JSON.stringify(probed));
   await app.waitFor(new RegExp(`^${TS} connection #1 from 127\\.0\\.0\\.1:\\d+$`, 'm'));
   await app.waitFor(new RegExp(`^${TS} login ok admin from 127\\.0\\.0\\.1 \\(#1\\)$`, 'm'));
   assert.is(await loginError(app.port, 'admin', 'wrong'), 'EAUTH');

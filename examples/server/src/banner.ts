@@ -17,6 +17,10 @@ export interface BannerInfo {
   port: number;
   tls?: { fingerprint: string; validTo: Date };
   limits: { maxConnections: number; idleTimeoutS: number; maxFileSize?: number; fsync: boolean };
+  /** The UDP port answering loss probes, once listening (undefined: off, or the port was taken). */
+  udpProbePort?: number | undefined;
+  /** Whether probes were asked for (not `--no-udp-probes`). */
+  udpProbesWanted?: boolean;
 }
 
 /** Header lines, before `listening on`. */
@@ -28,6 +32,10 @@ export function printHeader(log: Logger, info: BannerInfo): void {
   const size = limits.maxFileSize === undefined ? 'unlimited' : formatBytes(limits.maxFileSize);
   const fsync = limits.fsync ? 'on' : 'off';
   log.say(`  limits  ${limits.maxConnections} connections, idle timeout ${limits.idleTimeoutS} s, max file size ${size}, fsync ${fsync}`);
+  if (info.udpProbesWanted !== undefined) {
+    const probes = info.udpProbePort !== undefined ? `UDP ${info.udpProbePort}, for packet loss measurement (--no-udp-probes turns it off)` : info.udpProbesWanted ? 'off: the UDP port could not be bound' : 'off';
+    log.say(`  probes  ${probes}`);
+  }
   if (info.tls) {
     log.say(`  TLS     on; certificate valid until ${info.tls.validTo.toISOString().slice(0, 10)}`);
     log.say(`  SHA-256 fingerprint ${paint.strong(info.tls.fingerprint)}`);

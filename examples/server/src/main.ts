@@ -51,6 +51,7 @@ const program = new Command('fileshare-server')
   )
   // not .env(): commander would turn on a boolean for any value, FILESHARE_FSYNC=0 included
   .addOption(new Option('--fsync', 'flush each upload to disk before it appears (safer on power loss, slower) (env: FILESHARE_FSYNC=1)').default(envFlag('FILESHARE_FSYNC')))
+  .addOption(new Option('--no-udp-probes', "don't answer UDP probes on the port's number (clients then measure no packet loss) (env: FILESHARE_UDP_PROBES=0)").default(!/^(0|false|no|off)$/i.test(process.env.FILESHARE_UDP_PROBES ?? '')))
   .option('--no-color', 'no colours in the output (also NO_COLOR=1)')
   .action((opts: ServeOptions) => serve(opts, { users: DEFAULT_USERS }))
   .addHelpText('after', `

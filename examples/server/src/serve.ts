@@ -27,6 +27,8 @@ export interface ServeOptions {
   closeTimeout: number;
   maxFileSize?: number;
   fsync: boolean;
+  /** Answer UDP probes (packet loss measurement); `--no-udp-probes` turns it off. */
+  udpProbes: boolean;
 }
 
 /**
@@ -63,6 +65,7 @@ export async function serve(opts: ServeOptions, defaults: { users: string }): Pr
     closeTimeout: Math.round(opts.closeTimeout * 1000),
     maxFileSize: opts.maxFileSize,
     fsync: opts.fsync,
+    udpProbes: opts.udpProbes,
   });
   logServerEvents(server, log, { ownPlaintextNote: !tls && !isLoopback(opts.host) });
 
@@ -82,7 +85,7 @@ export async function serve(opts: ServeOptions, defaults: { users: string }): Pr
     auth.close();
     throw listenError(err, opts.host, opts.port);
   }
-  printHeader(log, info);
+  printHeader(log, { ...info, udpProbePort: server.udpProbePort, udpProbesWanted: opts.udpProbes });
   log.say('');
   log.event('listening on', hostPort(bound.address, bound.port)); // tests parse this line
   printAddresses(log, { ...info, port: bound.port });
