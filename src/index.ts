@@ -9,6 +9,7 @@
 export { FileShareServer } from './server/server.ts';
 export type { FileShareServerOptions, ServerTlsOptions } from './server/options.ts';
 export type { LoginThrottleOptions } from './server/login-guard.ts';
+export type { SharedLoginThrottle, SharedState } from './server/shared-state.ts';
 export type {
   ConnectionInfo,
   DisconnectEvent,
@@ -40,7 +41,9 @@ export {
   MemoryAuthProvider,
   addUser,
   hashPassword,
+  isValidUsername,
   listUsers,
+  parseUserRecord,
   readUsersFile,
   removeUser,
   setUserPassword,

@@ -4,6 +4,7 @@ import { DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, MAX_MAX_FRA
 import type { Storage } from '../storage/types.ts';
 import { positiveInteger } from '../options.ts';
 import type { LoginThrottleOptions } from './login-guard.ts';
+import type { SharedState } from './shared-state.ts';
 
 /** TLS settings of the server: at least a key and a certificate (PEM). */
 export type ServerTlsOptions = TlsOptions & Required<Pick<SecureContextOptions, 'key' | 'cert'>>;
@@ -58,11 +59,17 @@ export interface FileShareServerOptions {
   progressIntervalMs?: number;
   /** Brute-force protection of logins, or `false` to turn it off. @default see {@link LoginThrottleOptions} */
   loginThrottle?: LoginThrottleOptions | false;
+  /**
+   * State shared with the other nodes of a cluster (e.g. `PostgresSharedState` from
+   * `fileshare/postgres`): failed logins counted on any node throttle every node. Default: this
+   * node's memory only. See docs/scaling.md.
+   */
+  sharedState?: SharedState;
 }
 
 /** @internal */
-export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle'>> &
-  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle'>;
+export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState'>> &
+  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState'>;
 
 /** @internal */
 export function resolveServerOptions(options: FileShareServerOptions): ResolvedServerOptions {
@@ -98,6 +105,7 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     fsync: options.fsync ?? false,
     progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
     loginThrottle: options.loginThrottle,
+    sharedState: options.sharedState,
   };
   if (resolved.chunkSize > resolved.window) throw new TypeError(`options.chunkSize (${resolved.chunkSize}) must not exceed options.window (${resolved.window})`);
   return resolved;
