@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', s3: 'src/storage/s3/index.ts' },
+  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', s3: 'src/storage/s3/index.ts', postgres: 'src/postgres/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

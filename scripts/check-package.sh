@@ -72,3 +72,33 @@ client.metrics.on('ping', (e) => { const ms: number = e.rttMs; void ms; });
 TS
 npx --no-install tsc --strict --noEmit --module node16 --moduleResolution node16 --types node types.mts types.cts
 echo "typescript (node16, ESM and CJS): ok"
+
+# The optional backends: their entry points load once their peer dependencies are installed, share
+# the main entry's classes, and type-check.
+npm install --no-audit --no-fund --silent "pg@$(node -p "require('$root/node_modules/pg/package.json').version")" \
+  "@types/pg@$(node -p "require('$root/node_modules/@types/pg/package.json').version")" \
+  "@aws-sdk/client-s3@$(node -p "require('$root/node_modules/@aws-sdk/client-s3/package.json').version")" >/dev/null
+cat > backends.mjs <<'JS'
+import { S3Storage } from 'fileshare/s3';
+import { PostgresAuthProvider, PostgresSharedState, migrate } from 'fileshare/postgres';
+const storage = new S3Storage({ bucket: 'b', endpoint: 'http://127.0.0.1:1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestTimeout: 500 });
+const err = await storage.stat('/x').catch((e) => e);
+const { FileShareError } = await import('fileshare');
+if (!(err instanceof FileShareError)) throw new Error(`expected a FileShareError from fileshare/s3, got ${err}`);
+storage.client.destroy();
+if (typeof PostgresAuthProvider !== 'function' || typeof PostgresSharedState !== 'function' || typeof migrate !== 'function') throw new Error('missing exports');
+console.log('fileshare/s3 and fileshare/postgres (esm): ok');
+JS
+node backends.mjs
+node -e "const { S3Storage } = require('fileshare/s3'); const { PostgresAuthProvider } = require('fileshare/postgres'); if (typeof S3Storage !== 'function' || typeof PostgresAuthProvider !== 'function') throw new Error('missing'); console.log('fileshare/s3 and fileshare/postgres (cjs): ok')"
+cat > backends.mts <<'TS'
+import { S3Storage, type S3StorageOptions } from 'fileshare/s3';
+import { PostgresAuthProvider, PostgresSharedState } from 'fileshare/postgres';
+import { FileShareServer, type Storage } from 'fileshare';
+const options: S3StorageOptions = { bucket: 'b', partSize: 8 * 1024 * 1024 };
+const root: Storage = new S3Storage(options);
+const server = new FileShareServer({ root, auth: new PostgresAuthProvider({ pool: 'postgres://x' }), sharedState: new PostgresSharedState({ pool: 'postgres://x' }) });
+void server;
+TS
+npx --no-install tsc --strict --noEmit --module node16 --moduleResolution node16 --types node backends.mts
+echo "typescript (backends): ok"

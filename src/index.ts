@@ -10,6 +10,7 @@ export { FileShareServer } from './server/server.ts';
 export type { FileShareServerOptions, ServerTlsOptions } from './server/options.ts';
 export type { LoginThrottleOptions } from './server/login-guard.ts';
 export type { UdpProbeOptions } from './server/probe-responder.ts';
+export type { SharedLoginThrottle, SharedState } from './server/shared-state.ts';
 export type {
   ConnectionInfo,
   DisconnectEvent,
@@ -42,7 +43,9 @@ export {
   MemoryAuthProvider,
   addUser,
   hashPassword,
+  isValidUsername,
   listUsers,
+  parseUserRecord,
   readUsersFile,
   removeUser,
   setUserPassword,

@@ -4,6 +4,7 @@ import type { Storage } from '../storage/types.ts';
 import type { ConnectionInfo } from './events.ts';
 import { LoginGuard, type LoginThrottleOptions } from './login-guard.ts';
 import type { ServerEventSink } from './request-context.ts';
+import type { SharedLoginThrottle } from './shared-state.ts';
 
 /** What a successful login grants a session. @internal */
 export interface LoginGrant {
@@ -26,9 +27,14 @@ export class Authenticator {
     private readonly provider: AuthProvider,
     throttle: LoginThrottleOptions | false | undefined,
     private readonly emit: ServerEventSink,
+    /** Failures counted by the other nodes of a cluster, when the server was given shared state. */
+    shared?: SharedLoginThrottle,
   ) {
     this.guard = new LoginGuard(throttle);
+    this.shared = this.guard.effectiveSettings ? shared : undefined;
   }
+
+  private readonly shared: SharedLoginThrottle | undefined;
 
   /**
    * Check credentials (throttled), then scope `root` to the user's home.
@@ -54,7 +60,17 @@ export class Authenticator {
       this.emit('loginFailed', { connection, username, code });
       throw new FileShareError(code, message, cause === undefined ? undefined : { cause });
     };
-    const wait = this.guard.check(connection.remoteAddress, username);
+    const shared = this.shared;
+    const keys = [`a:${connection.remoteAddress}`, `u:${username}`];
+    let wait = this.guard.check(connection.remoteAddress, username);
+    if (shared) {
+      try {
+        // the other nodes' failures count too; a store that cannot answer refuses the login (closed)
+        wait = Math.max(wait, await shared.loginDelay(keys));
+      } catch (err) {
+        return fail('EIO', `shared login throttle failed: ${(err as Error)?.message ?? err}`, err);
+      }
+    }
     if (wait > 0) fail('ETHROTTLED', `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
     let user: AuthenticatedUser | null;
     try {
@@ -70,9 +86,20 @@ export class Authenticator {
     }
     if (!user) {
       this.guard.recordFailure(connection.remoteAddress, username);
+      try {
+        await shared?.recordLoginFailure(keys, this.guard.effectiveSettings!);
+      } catch (err) {
+        this.emit('error', new Error(`recording a failed login in the shared state failed: ${(err as Error)?.message ?? err}`, { cause: err }));
+      }
       return fail('EAUTH', 'invalid username or password');
     }
     this.guard.recordSuccess(connection.remoteAddress, username);
+    try {
+      await shared?.clearLoginFailures(keys);
+    } catch (err) {
+      // the password was right: let the user in; their old failures expire on their own
+      this.emit('error', new Error(`clearing failed logins in the shared state failed: ${(err as Error)?.message ?? err}`, { cause: err }));
+    }
     return user;
   }
 }

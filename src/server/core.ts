@@ -41,7 +41,7 @@ export class ServerCore implements SessionHost {
     readonly options: ResolvedServerOptions,
     readonly emit: ServerEventSink,
   ) {
-    this.authenticator = new Authenticator(options.auth, options.loginThrottle, emit);
+    this.authenticator = new Authenticator(options.auth, options.loginThrottle, emit, options.sharedState?.loginThrottle);
     this.metrics.onListenerError = (err) => emit('error', err);
   }
 

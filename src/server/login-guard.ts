@@ -51,6 +51,11 @@ export class LoginGuard {
   }
 
   private readonly enabled: boolean;
+
+  /** The settings with every default filled in, or null when throttling is off. */
+  get effectiveSettings(): Readonly<Required<LoginThrottleOptions>> | null {
+    return this.enabled ? this.settings : null;
+  }
   /** The last attempt queued for each address and username: attempts sharing one run in turn. */
   private readonly tails = new Map<string, Promise<void>>();
 

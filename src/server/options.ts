@@ -5,6 +5,7 @@ import type { Storage } from '../storage/types.ts';
 import { positiveInteger } from '../options.ts';
 import type { LoginThrottleOptions } from './login-guard.ts';
 import type { UdpProbeOptions } from './probe-responder.ts';
+import type { SharedState } from './shared-state.ts';
 
 /** TLS settings of the server: at least a key and a certificate (PEM). */
 export type ServerTlsOptions = TlsOptions & Required<Pick<SecureContextOptions, 'key' | 'cert'>>;
@@ -65,11 +66,17 @@ export interface FileShareServerOptions {
    * be bound, the server runs without probes and says so in a `warning`. @default false
    */
   udpProbes?: boolean | UdpProbeOptions;
+  /**
+   * State shared with the other nodes of a cluster (e.g. `PostgresSharedState` from
+   * `fileshare/postgres`): failed logins counted on any node throttle every node. Default: this
+   * node's memory only. See docs/scaling.md.
+   */
+  sharedState?: SharedState;
 }
 
 /** @internal */
-export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes'>> &
-  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle'> & { udpProbes: Required<UdpProbeOptions> | undefined };
+export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes' | 'sharedState'>> &
+  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState'> & { udpProbes: Required<UdpProbeOptions> | undefined };
 
 /** @internal */
 export function resolveServerOptions(options: FileShareServerOptions): ResolvedServerOptions {
@@ -106,6 +113,7 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
     loginThrottle: options.loginThrottle,
     udpProbes: resolveUdpProbes(options.udpProbes),
+    sharedState: options.sharedState,
   };
   if (resolved.chunkSize > resolved.window) throw new TypeError(`options.chunkSize (${resolved.chunkSize}) must not exceed options.window (${resolved.window})`);
   return resolved;

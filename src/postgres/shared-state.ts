@@ -1,0 +1,128 @@
+/**
+ * The state several fileshare nodes share, in PostgreSQL: one table of login failures, updated
+ * by single atomic statements with the database's clock, so every node counts the same failures
+ * whatever its own clock says.
+ * @module
+ */
+import pg from 'pg';
+import type { LoginThrottleOptions, SharedLoginThrottle, SharedState } from 'fileshare';
+import { migrate, quoteIdent } from './migration.ts';
+
+/** Options of {@link PostgresSharedState}. */
+export interface PostgresSharedStateOptions {
+  /** A `pg` pool to use (not ended by `close()`), or a connection string for a pool of its own. */
+  readonly pool: pg.Pool | string;
+  /** Schema holding the fileshare tables. @default 'public' */
+  readonly schema?: string;
+  /** Run {@link migrate} before the first query. @default true */
+  readonly migrate?: boolean;
+  /** Longest wait for one query, ms; a slower database fails the login with `EIO`. @default 5000 */
+  readonly queryTimeout?: number;
+}
+
+/**
+ * {@link SharedState} in PostgreSQL: give the same instance (or one per node over the same
+ * database) to every server as `sharedState`. A brute-force attempt spread over the nodes is
+ * throttled as if it hit one.
+ *
+ * @example
+ * ```ts
+ * const shared = new PostgresSharedState({ pool: process.env.DATABASE_URL! });
+ * const server = new FileShareServer({ root: storage, auth, sharedState: shared });
+ * // ...
+ * await server.close();
+ * await shared.close();
+ * ```
+ */
+export class PostgresSharedState implements SharedState, SharedLoginThrottle {
+  readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
+  readonly #schema: string;
+  readonly #table: string;
+  readonly #timeout: number;
+  #ready: Promise<void> | undefined;
+
+  /**
+   * @param options - see {@link PostgresSharedStateOptions}
+   * @throws TypeError for a missing pool or a bad schema name
+   */
+  constructor(options: PostgresSharedStateOptions) {
+    if (typeof options !== 'object' || options === null || !options.pool) throw new TypeError('PostgresSharedState: options.pool is required');
+    this.#ownsPool = typeof options.pool === 'string';
+    this.#timeout = options.queryTimeout ?? 5000;
+    this.#pool =
+      typeof options.pool === 'string'
+        ? new pg.Pool({ connectionString: options.pool, max: 10, query_timeout: this.#timeout, connectionTimeoutMillis: this.#timeout })
+        : options.pool;
+    if (this.#ownsPool) this.#pool.on('error', () => {});
+    this.#schema = options.schema ?? 'public';
+    this.#table = `${quoteIdent(this.#schema)}.fileshare_login_failures`;
+    if (options.migrate === false) this.#ready = Promise.resolve();
+  }
+
+  /** This object: the login throttle shared by every node. */
+  get loginThrottle(): SharedLoginThrottle {
+    return this;
+  }
+
+  /** Create the tables if needed (done before the first query unless `migrate: false`). */
+  ready(): Promise<void> {
+    this.#ready ??= migrate(this.#pool, { schema: this.#schema }).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#ready = undefined;
+        throw err;
+      },
+    );
+    return this.#ready;
+  }
+
+  /** Milliseconds until any of `keys` may try again, by the database's clock. */
+  async loginDelay(keys: readonly string[]): Promise<number> {
+    await this.ready();
+    const { rows } = await this.#query<{ wait: string | null }>(
+      `SELECT ceil(greatest(0, max(extract(epoch FROM blocked_until - now()) * 1000))) AS wait FROM ${this.#table} WHERE key = ANY($1)`,
+      [keys],
+    );
+    return Number(rows[0]?.wait ?? 0);
+  }
+
+  /**
+   * Count a failure for each key in one atomic upsert: the count restarts once the previous
+   * failures are forgotten, then the delay doubles from `baseDelayMs` up to `maxDelayMs`, and
+   * `lockoutAfter` failures lock the key out for `lockoutMs`.
+   */
+  async recordLoginFailure(keys: readonly string[], settings: Required<LoginThrottleOptions>): Promise<void> {
+    await this.ready();
+    const t = this.#table;
+    const fresh = `(now() - f.last_failure > $2 * interval '1 millisecond' AND now() >= f.blocked_until)`;
+    const count = `(CASE WHEN ${fresh} THEN 1 ELSE f.failures + 1 END)`;
+    const delay = (n: string) =>
+      `(CASE WHEN ${n} >= $3 THEN $4::float8 WHEN ${n} >= $5 THEN least($6::float8, $7::float8 * power(2, least(30, ${n} - $5))) ELSE 0 END) * interval '1 millisecond'`;
+    await this.#query(
+      `INSERT INTO ${t} AS f (key, failures, blocked_until, last_failure)
+         SELECT k, 1, now() + ${delay('1')}, now() FROM unnest($1::text[]) AS k
+       ON CONFLICT (key) DO UPDATE SET failures = ${count}, blocked_until = now() + ${delay(count)}, last_failure = now()`,
+      [keys, settings.forgetAfterMs, settings.lockoutAfter, settings.lockoutMs, settings.freeAttempts, settings.maxDelayMs, settings.baseDelayMs],
+    );
+    // old records are dropped now and then, so the table holds only the recent attackers
+    if (Math.random() < 0.01) {
+      await this.#query(`DELETE FROM ${t} WHERE last_failure < now() - $1 * interval '1 millisecond' AND blocked_until < now()`, [settings.forgetAfterMs]);
+    }
+  }
+
+  /** Forget the failures of `keys` (a successful login). */
+  async clearLoginFailures(keys: readonly string[]): Promise<void> {
+    await this.ready();
+    await this.#query(`DELETE FROM ${this.#table} WHERE key = ANY($1)`, [keys]);
+  }
+
+  /** End the pool if this object made it. */
+  async close(): Promise<void> {
+    if (this.#ownsPool) await this.#pool.end();
+  }
+
+  #query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.#pool.query<R>({ text, values, ...(this.#ownsPool ? {} : { query_timeout: this.#timeout }) } as pg.QueryConfig);
+  }
+}
