@@ -9,8 +9,14 @@ test('VERSION (announced in HELLO) matches package.json: scripts/sync-version.mj
   assert.is(api.VERSION, pkg.version);
 });
 
-test('the library depends at run time on eventemitter3 and bcryptjs only', () => {
-  assert.equal(Object.keys(pkg.dependencies ?? {}).sort(), ['bcryptjs', 'eventemitter3']);
+// picomatch does the remote glob matching (a solved problem, not ours to rewrite); like the other
+// two it has no dependencies of its own, so the install stays three small packages.
+test('the library depends at run time on bcryptjs, eventemitter3 and picomatch only', () => {
+  assert.equal(Object.keys(pkg.dependencies ?? {}).sort(), ['bcryptjs', 'eventemitter3', 'picomatch']);
+  for (const name of Object.keys(pkg.dependencies)) {
+    const own = JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8'));
+    assert.equal(Object.keys(own.dependencies ?? {}), [], `${name} has dependencies of its own`);
+  }
 });
 
 test('the public API exports the documented names', () => {
