@@ -44,6 +44,8 @@ export class ClientChannel {
   private failure: FileShareError | undefined;
   private goingAway = false;
   private closedByUs = false;
+  /** Set while the socket connects: makes open() fail with ECLOSED. */
+  private cancelOpen: (() => void) | undefined;
   private helloWaiter: { resolve: () => void; reject: (e: FileShareError) => void } | undefined;
 
   constructor(
@@ -60,6 +62,10 @@ export class ClientChannel {
   async open(): Promise<void> {
     const { host, port, connectTimeout } = this.options;
     const socket = await this.openSocket(host, port, connectTimeout);
+    if (this.closedByUs) {
+      socket.destroy(); // close() came between the connect and this continuation
+      throw new FileShareError('ECLOSED', `close() was called while connecting to ${host}:${port}`);
+    }
     const connection = new FrameConnection(socket, {
       maxFrameSize: this.options.maxFrameSize,
       chunkSize: this.options.chunkSize,
@@ -101,12 +107,16 @@ export class ClientChannel {
       const timer = setTimeout(() => fail(new FileShareError('ETIMEDOUT', `could not connect to ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
       const fail = (err: FileShareError) => {
         clearTimeout(timer);
+        this.cancelOpen = undefined;
         socket.destroy();
         reject(err);
       };
+      // close() while the socket connects: give up now (before, the connect went on and succeeded)
+      this.cancelOpen = () => fail(new FileShareError('ECLOSED', `close() was called while connecting to ${host}:${port}`));
       socket.once('error', (err: NodeJS.ErrnoException) => fail(connectError(err, host, port)));
       socket.once(tlsOptions ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
+        this.cancelOpen = undefined;
         socket.removeAllListeners('error');
         if (tlsOptions?.fingerprint256 !== undefined) {
           const mismatch = checkFingerprint(socket as tls.TLSSocket, tlsOptions.fingerprint256);
@@ -181,7 +191,12 @@ export class ClientChannel {
   /** Close: gracefully (`end`) or at once. Pending requests are rejected with ECLOSED. */
   close(graceful: boolean): Promise<void> {
     const connection = this.connection;
-    if (!connection || connection.isClosed) return Promise.resolve();
+    if (!connection) {
+      this.closedByUs = true;
+      this.cancelOpen?.();
+      return Promise.resolve();
+    }
+    if (connection.isClosed) return Promise.resolve();
     const closed = new Promise<void>((resolve) => connection.socket.once('close', () => resolve()));
     this.closedByUs = true;
     if (graceful) connection.end();

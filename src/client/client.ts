@@ -158,7 +158,8 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
 
   /**
    * Download `remotePath` to a local path (an existing folder receives the file's base name) or into
-   * a Writable (ended on success). A local file appears only once its SHA-256 matched.
+   * a Writable (ended on success, destroyed on failure: the rejection carries the error). A local
+   * file appears only once its SHA-256 matched.
    * @throws ENOENT, EISDIR, EACCES, EINTEGRITY, EABORTED
    */
   download(remotePath: string, destination: string | Writable, options?: DownloadOptions): Promise<TransferResult> {
@@ -176,6 +177,9 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   /** The stream form of {@link download}: read the bytes; the stream errors if the download fails. */
   createDownloadStream(remotePath: string, options?: DownloadOptions): DownloadStream {
     const stream = new PassThrough({ highWaterMark: this.opts.chunkSize });
+    // a failure destroys the stream with its error; a reader that is not listening yet finds it in
+    // `errored` (and `result`) instead of the process crashing on an unhandled 'error' event
+    stream.on('error', () => {});
     const result = this.download(remotePath, stream, options);
     result.catch((err: Error) => stream.destroy(err));
     return Object.assign(stream, { result }) as DownloadStream;

@@ -10,6 +10,7 @@ import { encodeCredit } from '../protocol/encoder.ts';
 import { IncomingStream } from '../transport/incoming-stream.ts';
 import { setLocalMtime } from './mtime.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
+import { watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { DownloadOptions, TransferResult } from './transfer-types.ts';
 
@@ -22,7 +23,7 @@ interface Destination {
   /** Make the data visible; `expectedBytes` is the whole file's size, `mtime` the one to give it if any. */
   commit(expectedBytes: number, mtime: number | undefined): Promise<void>;
   /** Undo; with `keep`, a resumable download keeps its partial data for the next attempt. */
-  abort(keep: boolean): Promise<void>;
+  abort(keep: boolean, error: FileShareError): Promise<void>;
 }
 
 /**
@@ -37,8 +38,9 @@ export async function download(ctx: TransferContext, remotePath: string, destina
   const target = typeof destination === 'string' ? await localDestination(destination, remotePath, options.resume === true) : streamDestination(destination);
   if (signal?.aborted) {
     // aborted while the destination was prepared: no request at all
-    await target.abort(true);
-    throw abortError(signal);
+    const error = abortError(signal);
+    await target.abort(true, error);
+    throw error;
   }
   const existing = target.existing;
   const { channel, metrics } = ctx;
@@ -81,8 +83,9 @@ export async function download(ctx: TransferContext, remotePath: string, destina
       },
     });
   } catch (err) {
-    await target.abort(true);
-    throw toFileShareError(err);
+    const error = toFileShareError(err);
+    await target.abort(true, error);
+    throw error;
   }
   const stopListening = onAbort(signal, () => {
     failure ??= abortError(signal!);
@@ -91,6 +94,16 @@ export async function download(ctx: TransferContext, remotePath: string, destina
     // A download changes nothing on the server: settle now rather than wait for its answer, which
     // never comes when the connection died silently (the abort hung forever).
     request.entry.reject(failure);
+  });
+  const stopWatch = watchStall(ctx, `the download of ${remotePath}`, {
+    moved: () => incoming?.receivedBytes ?? 0,
+    turn: () => (!incoming ? 'server' : incoming.awaitingData ? 'data' : 'client'),
+    fail: (error) => {
+      failure ??= error;
+      channel.cancel(request.id);
+      incoming?.stop();
+      request.entry.reject(failure);
+    },
   });
   try {
     const response = await request.done;
@@ -111,10 +124,11 @@ export async function download(ctx: TransferContext, remotePath: string, destina
     incoming?.stop();
     const error = failure ?? toFileShareError(err);
     // data that failed its hash check is never kept; an interruption keeps a resumable download's
-    await target.abort(error.code !== 'EINTEGRITY');
+    await target.abort(error.code !== 'EINTEGRITY', error);
     throw error;
   } finally {
     stopListening();
+    stopWatch();
   }
 }
 
@@ -184,13 +198,18 @@ async function hashExisting(file: string): Promise<{ bytes: number; hash: Hash }
   return { bytes, hash };
 }
 
-/** The caller's Writable: ended on success, destroyed with the error on failure. */
+/** The caller's Writable: ended on success, destroyed on failure. */
 function streamDestination(stream: Writable): Destination {
   if (typeof stream?.write !== 'function') throw new TypeError('download destination must be a file path or a Writable stream');
   return {
     existing: undefined,
     open: () => stream,
     commit: async () => {},
-    abort: async () => {},
+    // Destroyed, so a pipeline behind it does not wait forever for an end that never comes. With the
+    // error only when someone listens for it: an 'error' event nobody handles would crash the
+    // process, and the rejection of download() carries the error anyway.
+    abort: async (_keep, error) => {
+      if (!stream.destroyed) stream.destroy(stream.listenerCount('error') > 0 ? error : undefined);
+    },
   };
 }

@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
 import { positiveInteger } from '../options.ts';
+import { DEFAULT_STALL_BYTES, DEFAULT_STALL_TIMEOUT } from '../transport/stall.ts';
 
 /**
  * TLS settings of the client: any `node:tls` connect options (`ca`, `servername`,
@@ -39,6 +40,15 @@ export interface FileShareClientOptions {
   window?: number;
   /** Minimum interval between progress callbacks and events of one transfer, ms. @default 100 */
   progressIntervalMs?: number;
+  /**
+   * The stall rule of transfers, ms: a download whose data is due from the server must receive at
+   * least `stallBytes` in every `stallTimeout`, else it fails with `ETIMEDOUT`; a transfer waiting
+   * on the server otherwise (go-ahead, credit, final answer) this long pings it, and a ping not
+   * answered within `pingTimeout` closes the connection with `ETIMEDOUT`. @default 60000
+   */
+  stallTimeout?: number;
+  /** See `stallTimeout`. @default 16384 */
+  stallBytes?: number;
 }
 
 /** @internal */
@@ -63,6 +73,8 @@ export function resolveClientOptions(options: FileShareClientOptions = {}): Reso
     chunkSize: positiveInteger('chunkSize', options.chunkSize, DEFAULT_CHUNK_SIZE, 1024, MAX_MAX_FRAME_SIZE - 5),
     window: positiveInteger('window', options.window, DEFAULT_WINDOW, 4096, 0xffffffff),
     progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
+    stallTimeout: positiveInteger('stallTimeout', options.stallTimeout, DEFAULT_STALL_TIMEOUT),
+    stallBytes: positiveInteger('stallBytes', options.stallBytes, DEFAULT_STALL_BYTES),
   };
   return resolved;
 }

@@ -11,6 +11,7 @@ import { FrameType } from '../protocol/frame.ts';
 import { OutgoingStream } from '../transport/outgoing-stream.ts';
 import { mtimeMsOf } from './mtime.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
+import { watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
 
@@ -149,6 +150,15 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
       if (clientSha === undefined) request.entry.reject(error);
       else abortGrace = setTimeout(() => request.entry.reject(error), ctx.options.requestTimeout);
     });
+    const stopWatch = watchStall(ctx, `the upload of ${remotePath}`, {
+      moved: () => outgoing?.sentBytes ?? 0,
+      // the server never owes an upload data: only its go-ahead, credit and final answer
+      turn: () => (!started || clientSha !== undefined || (outgoing?.awaitingCredit ?? false) ? 'server' : 'client'),
+      fail: (error) => {
+        stop(error);
+        request.entry.reject(error);
+      },
+    });
     request.done
       .then((response) => {
         const bytes = Number(response.bytes);
@@ -174,6 +184,7 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
       .finally(() => {
         clearTimeout(abortGrace);
         stopListening();
+        stopWatch();
       });
   });
 }

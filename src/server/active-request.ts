@@ -10,6 +10,7 @@ import { normalizeRemotePath } from '../storage/remote-path.ts';
 import type { Storage } from '../storage/types.ts';
 import type { FrameConnection } from '../transport/frame-connection.ts';
 import { IncomingStream } from '../transport/incoming-stream.ts';
+import { StallClock } from '../transport/stall.ts';
 import { OutgoingStream } from '../transport/outgoing-stream.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
@@ -40,6 +41,8 @@ export interface RequestHost {
 export class ActiveRequest implements RequestContext {
   private readonly controller = new AbortController();
   private incoming: IncomingStream | undefined;
+  /** Watches the stall rule while this request receives an upload. */
+  private stallClock: StallClock | undefined;
   private outgoing: OutgoingStream | undefined;
   private endWaiter: { resolve: (totals: StreamTotals) => void; reject: (err: FileShareError) => void } | undefined;
   private settled: Promise<void> = Promise.resolve();
@@ -66,6 +69,18 @@ export class ActiveRequest implements RequestContext {
    * The session's idle timeout applies to such requests, so a client cannot hold a connection (and
    * a resumable upload's lock) forever by opening a transfer and going silent.
    */
+  /**
+   * The stall rule (docs/security.md): the message of the ETIMEDOUT when an upload's data, due
+   * from the client, moved fewer than `stallBytes` in `stallTimeout`; undefined otherwise.
+   */
+  stalled(now: number): string | undefined {
+    const incoming = this.incoming;
+    if (!incoming || !this.endWaiter) return undefined;
+    const { stallBytes, stallTimeout } = this.host.options;
+    this.stallClock ??= new StallClock(stallBytes, stallTimeout, incoming.receivedBytes, now);
+    return this.stallClock.check(incoming.receivedBytes, incoming.awaitingData, now) ? this.stallClock.describe('an upload') : undefined;
+  }
+
   get waitingForPeer(): boolean {
     if (!this.endWaiter) return false; // no stream in progress: the handler is working
     if (this.incoming) return this.incoming.awaitingData;
@@ -122,6 +137,12 @@ export class ActiveRequest implements RequestContext {
   /** A normalised remote path from argument `key`. @throws EINVAL, EACCES */
   path(key = 'path'): string {
     return normalizeRemotePath(requireString(this.args, key));
+  }
+
+  /** Whether argument `key` was written with a trailing `/` (other than `/` itself): POSIX says it names a folder. */
+  namesFolder(key = 'path'): boolean {
+    const raw = requireString(this.args, key);
+    return /\/\.?$/.test(raw) && normalizeRemotePath(raw) !== '/';
   }
 
   /** @throws EACCES unless the user has `permission`. */

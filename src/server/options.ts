@@ -3,6 +3,7 @@ import type { AuthProvider } from '../auth/types.ts';
 import { DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
 import type { Storage } from '../storage/types.ts';
 import { positiveInteger } from '../options.ts';
+import { DEFAULT_STALL_BYTES, DEFAULT_STALL_TIMEOUT } from '../transport/stall.ts';
 import type { LoginThrottleOptions } from './login-guard.ts';
 import type { UdpProbeOptions } from './probe-responder.ts';
 import type { SharedState } from './shared-state.ts';
@@ -10,7 +11,11 @@ import type { SharedState } from './shared-state.ts';
 /** TLS settings of the server: at least a key and a certificate (PEM). */
 export type ServerTlsOptions = TlsOptions & Required<Pick<SecureContextOptions, 'key' | 'cert'>>;
 
-/** Options of {@link FileShareServer}. Every limit has a finite default. */
+/**
+ * Options of {@link FileShareServer}. Every limit on connections, time and memory has a finite
+ * default; the size of files (`maxFileSize`, and per-user quotas) is bounded only by the disk unless
+ * set (docs/security.md says why).
+ */
 export interface FileShareServerOptions {
   /** A folder to serve (created if missing), or a {@link Storage} backend. */
   root: string | Storage;
@@ -40,6 +45,14 @@ export interface FileShareServerOptions {
    * byte at a time is dropped. @default 30000
    */
   frameTimeout?: number;
+  /**
+   * The stall rule of uploads: while the client holds credit, it must send at least `stallBytes`
+   * of an upload's data in every `stallTimeout`, ms; otherwise the connection is closed with
+   * `ETIMEDOUT` (a DATA frame trickled a byte at a time is cut this way). @default 60000
+   */
+  stallTimeout?: number;
+  /** See `stallTimeout`. @default 16384 */
+  stallBytes?: number;
   /** Data of an unfinished resumable upload is removed after this long without progress, ms. @default 86400000 (24 h) */
   resumableUploadTtl?: number;
   /** Most requests open at once on one connection (`EBUSY` beyond). @default 64 */
@@ -50,7 +63,10 @@ export interface FileShareServerOptions {
   chunkSize?: number;
   /** Per-stream flow-control window granted to uploading clients, bytes. @default 2097152 */
   window?: number;
-  /** Largest file anyone may upload, bytes (per-user limits may be lower). @default unlimited */
+  /**
+   * Largest file anyone may upload, bytes (per-user limits may be lower). @default unlimited: only
+   * the disk bounds it (a full disk fails the upload with ENOSPC and leaves nothing behind)
+   */
   maxFileSize?: number;
   /** How long `close()` lets in-flight requests finish before cutting them off, ms. @default 10000 */
   closeTimeout?: number;
@@ -102,6 +118,8 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, 10_000),
     loginTimeout: positiveInteger('loginTimeout', options.loginTimeout, 30_000),
     frameTimeout: positiveInteger('frameTimeout', options.frameTimeout, 30_000),
+    stallTimeout: positiveInteger('stallTimeout', options.stallTimeout, DEFAULT_STALL_TIMEOUT),
+    stallBytes: positiveInteger('stallBytes', options.stallBytes, DEFAULT_STALL_BYTES),
     resumableUploadTtl: positiveInteger('resumableUploadTtl', options.resumableUploadTtl, 86_400_000),
     maxRequestsInFlight: positiveInteger('maxRequestsInFlight', options.maxRequestsInFlight, 64),
     maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 4096, MAX_MAX_FRAME_SIZE),

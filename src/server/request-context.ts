@@ -97,6 +97,8 @@ export interface RequestContext {
   readonly maxPartialBody: number;
   /** A normalised remote path from argument `key`. @throws EINVAL, EACCES */
   path(key?: string): string;
+  /** Whether argument `key` was written with a trailing `/`: it then names a folder (see handlers/folder-syntax.ts). */
+  namesFolder(key?: string): boolean;
   /** @throws EACCES unless the user has `permission`. */
   require(permission: Permission): void;
   /** Send a non-final part of the response. */

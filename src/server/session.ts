@@ -8,6 +8,7 @@ import { encodeHello, parseHelloFrame } from '../protocol/hello.ts';
 import type { OperationName } from '../protocol/operations.ts';
 import type { Storage } from '../storage/types.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
+import { stallCheckInterval } from '../transport/stall.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
 import type { Authenticator } from './authenticator.ts';
 import type { ProbeGrant } from './probe-responder.ts';
@@ -75,7 +76,7 @@ export class Session implements RequestHost {
     this.addTimer(this.handshakeTimer);
     this.loginTimer = setTimeout(() => this.timeout('not logged in within the login timeout'), options.loginTimeout);
     this.timers.push(this.loginTimer);
-    const idleCheck = Math.max(10, Math.min(30_000, Math.floor(Math.min(options.idleTimeout, options.frameTimeout) / 4)));
+    const idleCheck = stallCheckInterval(Math.min(options.idleTimeout, options.frameTimeout, options.stallTimeout));
     this.addTimer(setInterval(() => this.checkIdle(), idleCheck));
   }
 
@@ -264,6 +265,10 @@ export class Session implements RequestHost {
     const { idleTimeout, frameTimeout } = this.host.options;
     const partialSince = this.connection.partialFrameSince;
     if (partialSince !== undefined && now - partialSince > frameTimeout) return this.timeout('a frame did not complete within the frame timeout');
+    for (const request of this.requests.values()) {
+      const stalled = request.stalled(now);
+      if (stalled) return this.timeout(stalled);
+    }
     // Requests the server is still working on keep the connection; requests that only wait for the
     // client do not (before, any request in flight did, so a client that opened an upload and went
     // silent, or whose network died without a FIN, held its connection and upload lock forever).

@@ -1,3 +1,4 @@
+import { checkFolderSyntax } from './folder-syntax.ts';
 import type { Handler } from './handler.ts';
 
 /** `delete { path }`: files only. */
@@ -5,6 +6,7 @@ export const deleteFile: Handler<'delete'> = {
   async run(request) {
     request.require('delete');
     const path = request.path();
+    await checkFolderSyntax(request, 'path', path);
     await request.storage.delete(path);
     request.emit('delete', { connection: request.connection, username: request.user.username, path });
   },

@@ -4,6 +4,7 @@ import { optionalCount, requireSha256 } from '../../protocol/fields.ts';
 import { ProgressMeter } from '../../metrics/progress-meter.ts';
 import { megabytesPerSecond } from '../../metrics/summary.ts';
 import type { ReadHandle, Storage } from '../../storage/types.ts';
+import { checkFolderSyntax } from './folder-syntax.ts';
 import type { Handler } from './handler.ts';
 
 /**
@@ -18,6 +19,7 @@ export const download: Handler<'download'> = {
   async run(request) {
     request.require('read');
     const path = request.path();
+    await checkFolderSyntax(request, 'path', path);
     const askedOffset = optionalCount(request.args, 'offset') ?? 0;
     const prefixSha256 = askedOffset > 0 ? requireSha256(request.args, 'prefixSha256') : undefined;
     const { storage } = request;

@@ -1,5 +1,6 @@
 import { optionalBoolean } from '../../protocol/fields.ts';
 import { hashStoredFile } from '../../storage/file-hash.ts';
+import { checkFolderSyntax } from './folder-syntax.ts';
 import type { Handler } from './handler.ts';
 
 /**
@@ -10,6 +11,7 @@ export const stat: Handler<'stat'> = {
   async run(request) {
     request.require('read');
     const path = request.path();
+    await checkFolderSyntax(request, 'path', path);
     const entry = await request.storage.stat(path);
     if (!optionalBoolean(request.args, 'sha256') || entry.type !== 'file') return entry;
     const { storage } = request;

@@ -6,6 +6,7 @@ import { megabytesPerSecond } from '../../metrics/summary.ts';
 import type { ResumeOptions, UploadTarget } from '../../storage/types.ts';
 import type { RequestContext } from '../request-context.ts';
 import type { QuotaReservation } from '../quota-ledger.ts';
+import { checkFolderSyntax } from './folder-syntax.ts';
 import type { Handler } from './handler.ts';
 
 /**
@@ -19,6 +20,7 @@ export const upload: Handler<'upload'> = {
   async run(request) {
     request.require('write');
     const path = request.path();
+    await checkFolderSyntax(request, 'path', path, 'EISDIR');
     const size = optionalCount(request.args, 'size');
     const overwrite = optionalBoolean(request.args, 'overwrite');
     const mtime = optionalCount(request.args, 'mtime');
