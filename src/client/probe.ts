@@ -127,7 +127,7 @@ export async function runProbes(ctx: ProbeContext, options: ProbeOptions): Promi
       highestAnswered = Math.max(highestAnswered, fields.seq);
       arrivals.push(rttMs);
       settled++;
-      metrics.emit('probe', { seq: fields.seq, rttMs, bytes: msg.length, timestamp: Date.now() });
+      metrics.emit('probe', { seq: fields.seq, index: index + 1, rttMs, bytes: msg.length, timestamp: Date.now() });
       wake?.();
     } else if (record.rttMs === null && !record.late) {
       record.late = true;
@@ -155,7 +155,7 @@ export async function runProbes(ctx: ProbeContext, options: ProbeOptions): Promi
       entry.timer = setTimeout(() => {
         bySeq.delete(seq);
         settled++;
-        metrics.emit('probeLost', { seq, timeoutMs, timestamp: Date.now() });
+        metrics.emit('probeLost', { seq, index: i + 1, timeoutMs, timestamp: Date.now() });
         wake?.();
       }, timeoutMs);
       bySeq.set(seq, entry);

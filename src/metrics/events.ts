@@ -24,6 +24,8 @@ export interface PingLostEvent {
 export interface ProbeEvent {
   /** Sequence number of the probe in this session. */
   readonly seq: number;
+  /** 1-based number of the probe in its run (its `client.probe()` or `client.measure()` call). */
+  readonly index: number;
   /** Round-trip time in milliseconds (sub-millisecond precision). */
   readonly rttMs: number;
   /** Size of the answer datagram (the same as the probe's), bytes. */
@@ -36,6 +38,8 @@ export interface ProbeEvent {
 export interface ProbeLostEvent {
   /** Sequence number of the probe in this session. */
   readonly seq: number;
+  /** 1-based number of the probe in its run (its `client.probe()` or `client.measure()` call). */
+  readonly index: number;
   /** How long the probe waited for its answer, ms. */
   readonly timeoutMs: number;
   /** When it was given up, ms since the epoch. */

@@ -172,6 +172,20 @@ test('script mode: put, ls, stat, get, mkdir, mv, rm succeed with exit code 0', 
   await rm(path.join(root, 'docs'), { recursive: true });
 });
 
+test('ping -u: UDP probes with per-probe lines and ping(8) statistics; a server without probes is an error', async () => {
+  const probing = await startServer({ udpProbes: true });
+  const udp = await client(['ping', '-u', '-c', '5', '-i', '10', '-s', '100'], { port: probing.port });
+  assert.is(udp.code, 0, udp.stderr);
+  for (let seq = 1; seq <= 5; seq++) assert.match(udp.stdout, new RegExp(`^udp reply from 127\\.0\\.0\\.1:${probing.port}: seq=${seq} bytes=100 time=[\\d.]+ ms$`, 'm'));
+  assert.match(udp.stdout, new RegExp(`^--- 127\\.0\\.0\\.1:${probing.port} udp: 5 sent, 5 received, 0% lost$`, 'm'));
+  assert.match(udp.stdout, /^rtt min\/avg\/p50\/p95\/max = [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ ms, jitter [\d.]+ ms$/m);
+  const off = await client(['ping', '-u']);
+  assert.is(off.code, 6, off.stderr);
+  assert.match(off.stderr, /does not offer UDP probes/);
+  const bad = await client(['ping', '-u', '-s', '2000'], { port: probing.port });
+  assert.is(bad.code, 2, bad.stderr);
+});
+
 test('script mode: exit codes 2 usage, 3 auth, 4 not found, 5 exists, 6 server down', async () => {
   await writeFile(path.join(tmp, 'x.txt'), 'new');
   await writeFile(path.join(root, 'exists.txt'), 'old');

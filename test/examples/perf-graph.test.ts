@@ -20,7 +20,11 @@ const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
 const README_SCREENSHOT = fileURLToPath(new URL('../../examples/perf-graph/screenshot.png', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
-const SUMMARY_HEADER = 'Average_Latency_ms,Throughput_MBps,Packet_Loss_percent,Successful_Pings,Total_Pings,Timestamp';
+const SEED_SUMMARY_HEADER = 'Average_Latency_ms,Throughput_MBps,Packet_Loss_percent,Successful_Pings,Total_Pings,Timestamp';
+const SEED_DETAILS_HEADER = 'Run_Timestamp,Seq,Sent_At,Latency_ms,Lost';
+// the UDP probes' columns come after the seed's
+const SUMMARY_HEADER = `${SEED_SUMMARY_HEADER},UDP_Available,UDP_Loss_percent,UDP_Received,UDP_Sent,UDP_Average_ms,UDP_P95_ms,UDP_Jitter_ms`;
+const DETAILS_HEADER = `${SEED_DETAILS_HEADER},UDP_Latency_ms,UDP_Lost`;
 
 interface App {
   readonly child: ChildProcess;
@@ -129,7 +133,7 @@ test.before(async () => {
   browser = existsSync(CHROMIUM) ? chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 }).catch(() => undefined) : Promise.resolve(undefined);
   root = await tempDir();
   auth = await MemoryAuthProvider.fromPasswords({ alice: 'pw' });
-  server = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0 });
+  server = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0, udpProbes: true });
   ({ port } = await server.listen());
 });
 
@@ -149,6 +153,8 @@ test('--no-browser: 20 pings, the seed summary block, and both CSV files (append
       assert.is(code, 0, app.out.stderr);
       const { stdout } = app.out;
       assert.match(stdout, /=====\n {10}NETWORK PERFORMANCE\n=====\n\nAverage Latency : {2}\d+\.\d\d ms\nThroughput {6}: {2}\d+\.\d\d MB\/s\nPacket Loss {5}: {2}0\.0 %\nSuccessful pings: 20 \/ 20\nTimestamp {7}: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n=====/);
+      // after the seed's block: the UDP probes, sent with the pings
+      assert.match(stdout, /\nUDP loss 0\.0 % \(20 \/ 20 answered; 0 late, 0 duplicated, 0 reordered\)\nUDP latency min [\d.]+ \/ p50 [\d.]+ \/ p95 [\d.]+ \/ max [\d.]+ ms, jitter [\d.]+ ms\n/);
     } finally {
       stop(app);
     }
@@ -156,8 +162,10 @@ test('--no-browser: 20 pings, the seed summary block, and both CSV files (append
     assert.is(summary[0], SUMMARY_HEADER);
     assert.is(summary.length, 1 + runNo);
     const fields = summary[runNo]!.split(',');
-    assert.is(fields.length, 6);
-    const [avg, mbps, loss, ok, total, at] = fields;
+    assert.is(fields.length, 13);
+    const [avg, mbps, loss, ok, total, at, udpOn, udpLoss, udpOk, udpSent, udpAvg] = fields;
+    assert.equal([udpOn, udpLoss, udpOk, udpSent], ['1', '0', '20', '20']);
+    assert.ok(Number(udpAvg) > 0, `UDP average ${udpAvg}`);
     assert.ok(Number(avg) > 0 && Number.isFinite(Number(avg)), `average ${avg}`);
     assert.ok(Number(mbps) > 0, `throughput ${mbps}`);
     assert.is(Number(loss), 0);
@@ -165,13 +173,15 @@ test('--no-browser: 20 pings, the seed summary block, and both CSV files (append
     assert.is(Number(total), 20);
     assert.match(at!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     const details = await lines(join(cwd, 'latency_details.csv'));
-    assert.is(details[0], 'Run_Timestamp,Seq,Sent_At,Latency_ms,Lost');
+    assert.is(details[0], DETAILS_HEADER);
     assert.is(details.length, 1 + 20 * runNo);
     const last = details[details.length - 1]!.split(',');
-    assert.is(last.length, 5);
+    assert.is(last.length, 7);
     assert.is(last[1], '20');
     assert.ok(Number(last[3]) > 0);
     assert.is(last[4], '0');
+    assert.ok(Number(last[5]) > 0, `UDP round trip ${last[5]}`);
+    assert.is(last[6], '0');
   }
 });
 
@@ -195,7 +205,32 @@ test('server down or wrong password: clear message, non-zero exit, the seed fail
   }
   const rows = (await lines(join(cwd, 'network_summary.csv'))).slice(1).map((r) => r.split(',').slice(0, 5).join(','));
   assert.equal(rows.sort(), ['inf,0,100,0,20', 'inf,0,100,0,30']);
+  for (const row of (await lines(join(cwd, 'network_summary.csv'))).slice(1)) assert.match(row, /,0,,,0,,,$/, 'no UDP figures');
   assert.not.ok(existsSync(join(cwd, 'latency_details.csv')), 'no ping, no detail rows');
+});
+
+test('a CSV begun with the seed\'s columns keeps them; a server without UDP probes: the summary says so', async () => {
+  const cwd = await tempDir();
+  const plain = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0 });
+  const { port: plainPort } = await plain.listen();
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(cwd, 'network_summary.csv'), `${SEED_SUMMARY_HEADER}\n1.5,2,0,10,10,2025-11-24 00:56:13\n`);
+  await writeFile(join(cwd, 'latency_details.csv'), `${SEED_DETAILS_HEADER}\n2025-11-24 00:56:13,1,2025-11-24 00:56:12.488,1.108401,0\n`);
+  const app = start(['--port', String(plainPort), '--no-browser', '--count', '5', '--interval', '10', '--throughput-bytes', '0'], cwd);
+  try {
+    const { code } = await finished(app);
+    assert.is(code, 0, app.out.stderr);
+    assert.match(app.out.stdout, /UDP loss not measured: the server does not offer UDP probes/);
+  } finally {
+    stop(app);
+    await plain.close();
+  }
+  const summary = await lines(join(cwd, 'network_summary.csv'));
+  assert.is(summary[0], SEED_SUMMARY_HEADER);
+  assert.ok(summary.every((l) => l.split(',').length === 6), summary.join('\n'));
+  const details = await lines(join(cwd, 'latency_details.csv'));
+  assert.is(details.length, 7);
+  assert.ok(details.every((l) => l.split(',').length === 5), details.join('\n'));
 });
 
 test('--svg: the chart as SVG with polylines; --png without Chromium fails clearly but keeps the CSV', async () => {
@@ -214,6 +249,8 @@ test('--svg: the chart as SVG with polylines; --png without Chromium fails clear
   assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   assert.match(svg, /<g class="latency"[^>]*><polyline points="(\d+\.\d,\d+\.\d ){14}\d+\.\d,\d+\.\d"\/>/);
   assert.match(svg, /<g class="rolling-average"[^>]*><polyline /);
+  assert.match(svg, /<g class="udp-latency"[^>]*><polyline points="(\d+\.\d,\d+\.\d ){14}\d+\.\d,\d+\.\d"\/>/);
+  assert.match(svg, /<g class="udp-loss"[^>]*><polyline /);
   assert.match(svg, /<\/svg>\n$/);
   assert.is((await lines(join(cwd, 'network_summary.csv'))).length, 2);
   assert.is((await lines(join(cwd, 'latency_details.csv'))).length, 16);
@@ -243,6 +280,9 @@ test('browser: the live chart keeps updating over SSE under load; SIGINT still p
     assert.is(await page.textContent('#status'), 'live');
     assert.match((await page.textContent('#avg')) ?? '', /^\d+\.\d+ ms$/);
     assert.match((await page.textContent('#loss')) ?? '', /^\d+\.\d % \(\d+\)$/);
+    assert.match((await page.textContent('#udp-avg')) ?? '', /^\d+\.\d+ ms$/);
+    assert.match((await page.textContent('#udp-loss')) ?? '', /^\d+\.\d % \(\d+\)$/);
+    assert.match((await page.textContent('#udp-rate')) ?? '', /^\d+\.\d %$/);
     // a new page gets the settings and every point so far, first thing
     const { hello, history } = await within(firstEvents(new URL('/events', url)), 10_000, 'hello and history from /events');
     assert.is(hello.loadBytes, 8 * 1024 * 1024);
@@ -272,7 +312,7 @@ test('browser: the live chart keeps updating over SSE under load; SIGINT still p
 
 test('a server restart mid-run: the app reconnects, counts the lost pings, and finishes', async () => {
   const cwd = await tempDir();
-  const first = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0 });
+  const first = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0, udpProbes: true });
   const { port: restartPort } = await first.listen();
   let second: FileShareServer | undefined;
   const app = start(['--port', String(restartPort), '--no-browser', '--count', '60', '--interval', '50', '--throughput-bytes', '0'], cwd);
@@ -281,7 +321,7 @@ test('a server restart mid-run: the app reconnects, counts the lost pings, and f
     await sleep(500);
     await first.close();
     await sleep(300);
-    second = new FileShareServer({ root, auth, host: '127.0.0.1', port: restartPort });
+    second = new FileShareServer({ root, auth, host: '127.0.0.1', port: restartPort, udpProbes: true });
     await second.listen();
     const { code } = await finished(app);
     assert.is(code, 0, app.out.stderr);
@@ -290,7 +330,9 @@ test('a server restart mid-run: the app reconnects, counts the lost pings, and f
     assert.match(app.out.stdout, /Successful pings: \d+ \/ 60/);
     const details = await lines(join(cwd, 'latency_details.csv'));
     assert.is(details.length, 61);
-    assert.ok(details.some((l) => l.endsWith(',1')), 'pings lost during the restart are marked');
+    assert.ok(details.some((l) => l.split(',')[4] === '1'), 'pings lost during the restart are marked');
+    // the UDP probes start again on the new connection
+    assert.ok(details.slice(-10).some((l) => l.split(',')[6] === '0'), `probes after the restart:\n${details.slice(-10).join('\n')}`);
   } finally {
     stop(app);
     await first.close();

@@ -142,6 +142,8 @@ function buildProgram(setExit: (code: ExitCode) => void): Command {
   const program = new Command(NAME)
     .description('Interactive and scriptable client of a fileshare server.\nWithout a command, opens an interactive shell.')
     .version(VERSION, '-V, --version')
+    // `[options] <command> [args]`: an option after the command is the command's (ping -u is UDP, not --user)
+    .enablePositionalOptions()
     .addOption(new Option('--host <host>', 'server host name or address').env('FILESHARE_HOST').default('127.0.0.1'))
     .addOption(new Option('-p, --port <port>', 'server port').env('FILESHARE_PORT').default(4450).argParser(integer('--port', 1, 65535)))
     .addOption(new Option('-u, --user <name>', 'user name (asked for when missing)').env('FILESHARE_USER'))

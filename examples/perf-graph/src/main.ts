@@ -10,7 +10,7 @@ import type { FileShareClientOptions } from 'fileshare';
 import { type LiveServer, startLiveServer } from './http-server.ts';
 import { formatSize, integer, parseSize, port, positiveNumber } from './options.ts';
 import { promptPassword } from './prompt.ts';
-import { report, summaryOf } from './report.ts';
+import { report, summaryOf, udpSummaryOf } from './report.ts';
 import { type RunResult, run } from './run.ts';
 import type { LiveStats, Point } from './stats.ts';
 import { LiveLine } from './terminal.ts';
@@ -129,7 +129,8 @@ async function main(): Promise<number> {
 
   const at = new Date();
   const summary = summaryOf(result, at);
-  live?.broadcast('end', { summary: { ...summary, samples: undefined } });
+  const udp = udpSummaryOf(result);
+  live?.broadcast('end', { summary: { ...summary, samples: undefined, udp: { ...udp, samples: undefined } } });
   await live?.close();
   if (result.failure) console.error(`perf-graph: ${result.failure}`);
   if (result.connectionLost) console.error(`perf-graph: connection lost: ${result.connectionLost}`);

@@ -9,6 +9,7 @@ import { type Load, startLoad } from './load.ts';
 import { formatSize } from './options.ts';
 import { Session, sleep } from './session.ts';
 import { type LiveStats, type Point, RunStats } from './stats.ts';
+import { UdpTrack } from './udp.ts';
 
 export interface RunOptions {
   readonly client: FileShareClientOptions;
@@ -53,6 +54,8 @@ export interface RunResult {
   readonly throughputMBps: number;
   /** Pings the run was set to send (0 = unbounded). */
   readonly planned: number;
+  /** The UDP probes' runs (one per connection), and why there were none when the server offers none. */
+  readonly udp?: { readonly runs: UdpTrack['runs']; readonly unavailable: string | undefined };
 }
 
 export async function run(opts: RunOptions, hooks: RunHooks = {}): Promise<RunResult> {
@@ -62,11 +65,18 @@ export async function run(opts: RunOptions, hooks: RunHooks = {}): Promise<RunRe
   const onAbort = () => stop.abort();
   opts.signal.addEventListener('abort', onAbort, { once: true });
   let gaveUp: string | undefined;
+  // pings sent so far: a probe run started after a reconnection pairs its first probe with the next one
+  const progress = { sent: 0 };
+  let udp: UdpTrack | undefined;
   const session = new Session(
     { client: opts.client, user: opts.user, password: opts.password, timeoutMs: opts.timeoutMs, signal: stop.signal },
     {
       onDrop: (reason) => hooks.onWarning?.(`connection lost: ${reason}; reconnecting...`),
-      onReconnected: () => hooks.onWarning?.(`reconnected to ${session.where}`),
+      onReconnected: () => {
+        hooks.onWarning?.(`reconnected to ${session.where}`);
+        const left = planned > 0 ? planned - progress.sent : 0;
+        if (udp && session.client && (planned === 0 || left > 0)) udp.start(session.client, progress.sent, left);
+      },
       onGiveUp: (reason) => {
         gaveUp = reason;
         stop.abort();
@@ -78,11 +88,20 @@ export async function run(opts: RunOptions, hooks: RunHooks = {}): Promise<RunRe
     if (failure !== undefined) return { failure, points: [], throughputMBps: 0, planned, reconnects: 0 };
     await hooks.onConnected?.(session.client?.loggedInAs?.username ?? opts.user);
     const load = opts.loadBytes > 0 && !stop.signal.aborted ? startLoad(() => session.client, opts.loadBytes, (m) => hooks.onWarning?.(m)) : undefined;
-    const points = await pingLoop(session, opts, stop.signal, load, hooks);
+    let wake = () => {};
+    udp = new UdpTrack({ intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, signal: stop.signal }, () => wake());
+    const points = await pingLoop(session, opts, stop.signal, load, hooks, udp, progress, planned, (fn) => (wake = fn));
     await load?.stop();
     const down = session.client?.connected ? undefined : (gaveUp ?? session.lastError ?? 'the connection was down at the end of the run');
     const throughputMBps = load ? load.meter.average() : await measureThroughput(session, opts, hooks);
-    return { points, throughputMBps, planned, reconnects: session.reconnects, ...(down !== undefined && { connectionLost: down }) };
+    return {
+      points,
+      throughputMBps,
+      planned,
+      reconnects: session.reconnects,
+      udp: { runs: udp.runs, unavailable: udp.unavailable },
+      ...(down !== undefined && { connectionLost: down }),
+    };
   } finally {
     stop.abort();
     opts.signal.removeEventListener('abort', onAbort);
@@ -90,19 +109,33 @@ export async function run(opts: RunOptions, hooks: RunHooks = {}): Promise<RunRe
   }
 }
 
-async function pingLoop(session: Session, opts: RunOptions, signal: AbortSignal, load: Load | undefined, hooks: RunHooks): Promise<Point[]> {
+async function pingLoop(
+  session: Session,
+  opts: RunOptions,
+  signal: AbortSignal,
+  load: Load | undefined,
+  hooks: RunHooks,
+  udp: UdpTrack,
+  progress: { sent: number },
+  planned: number,
+  onUdpSettled: (fn: () => void) => void,
+): Promise<Point[]> {
   const stats = new RunStats(opts.window);
   const points: Point[] = [];
   const settled: Array<Omit<Point, 'avgMs'> | undefined> = [];
   const inflight: Array<Promise<void>> = [];
+  // a point goes out once its ping has settled and, when a probe went with it, the probe too
   const emit = () => {
-    while (settled[points.length]) {
-      const point = stats.add(settled[points.length]!);
+    for (let i = points.length; settled[i] && !udp.pending(i); i = points.length) {
+      const probe = udp.result(i);
+      const point = stats.add({ ...settled[i]!, ...(probe !== undefined && { udpRttMs: probe }) });
       points.push(point);
       hooks.onPoint?.(point, stats.stats());
     }
   };
+  onUdpSettled(emit);
   const started = performance.now();
+  if (session.client && !signal.aborted) udp.start(session.client, 0, planned);
   for (let i = 0; ; i++) {
     const due = i * opts.intervalMs;
     if ((opts.count && i >= opts.count) || (opts.durationMs && due >= opts.durationMs)) break;
@@ -110,6 +143,7 @@ async function pingLoop(session: Session, opts: RunOptions, signal: AbortSignal,
     if (signal.aborted) break;
     const sentAt = Date.now();
     const t = (performance.now() - started) / 1000;
+    progress.sent = i + 1;
     inflight.push(
       session.ping().then((rttMs) => {
         settled[i] = { seq: i + 1, sentAt, t, rttMs, mbps: load ? load.meter.current() : null };
@@ -118,6 +152,8 @@ async function pingLoop(session: Session, opts: RunOptions, signal: AbortSignal,
     );
   }
   await Promise.all(inflight);
+  await udp.finished();
+  emit();
   return points;
 }
 

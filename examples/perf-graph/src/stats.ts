@@ -14,6 +14,10 @@ export interface Point {
   readonly avgMs: number | null;
   /** Load throughput around this ping, MB/s; `null` when the run has no load. */
   readonly mbps: number | null;
+  /** Round trip of the UDP probe sent with this ping, ms; `null` when it was lost; absent without a probe. */
+  readonly udpRttMs?: number | null;
+  /** Share of the UDP probes lost over the last second up to this one, %; absent without a probe. */
+  readonly udpLossRate?: number;
 }
 
 /** The live figures. */
@@ -25,7 +29,24 @@ export interface LiveStats {
   readonly p95Ms: number | null;
   readonly lossPercent: number;
   readonly mbps: number | null;
+  /** The UDP probes so far; null before the first probe (or when the server offers none). */
+  readonly udp: UdpLiveStats | null;
 }
+
+/** The live figures of the UDP probes. */
+export interface UdpLiveStats {
+  readonly sent: number;
+  readonly lost: number;
+  readonly lossPercent: number;
+  /** Loss over the last second, %. */
+  readonly lossRate: number;
+  readonly lastMs: number | null;
+  readonly avgMs: number | null;
+  readonly p95Ms: number | null;
+}
+
+/** Seconds the rolling loss rate spans. */
+const LOSS_RATE_WINDOW_S = 1;
 
 /** Accumulates round trips; `add` returns the point to plot and `stats` the figures so far. */
 export class RunStats {
@@ -35,11 +56,18 @@ export class RunStats {
   private count = 0;
   private lost = 0;
   private last: Point | undefined;
+  private readonly udpSorted: number[] = [];
+  private udpSum = 0;
+  private udpSent = 0;
+  private udpLost = 0;
+  private udpLast: number | null = null;
+  /** Probes of the last second: time and whether lost. */
+  private readonly udpRecent: Array<{ t: number; lost: boolean }> = [];
 
   /** @param window - how many answered pings the rolling average spans */
   constructor(private readonly window: number) {}
 
-  add(sample: { seq: number; sentAt: number; t: number; rttMs: number | null; mbps: number | null }): Point {
+  add(sample: { seq: number; sentAt: number; t: number; rttMs: number | null; mbps: number | null; udpRttMs?: number | null }): Point {
     this.count++;
     if (sample.rttMs === null) {
       this.lost++;
@@ -51,8 +79,39 @@ export class RunStats {
     }
     // no average at a lost ping: the chart's average line breaks there like the latency line
     const avgMs = this.recent.length && sample.rttMs !== null ? this.recent.reduce((a, b) => a + b, 0) / this.recent.length : null;
-    this.last = { ...sample, avgMs };
+    const udp = sample.udpRttMs === undefined ? {} : { udpLossRate: this.addProbe(sample.t, sample.udpRttMs) };
+    this.last = { ...sample, avgMs, ...udp };
     return this.last;
+  }
+
+  /** Record a probe; returns the loss rate over the last second. */
+  private addProbe(t: number, rttMs: number | null): number {
+    this.udpSent++;
+    this.udpLast = rttMs;
+    if (rttMs === null) {
+      this.udpLost++;
+    } else {
+      this.udpSum += rttMs;
+      this.udpSorted.splice(insertionIndex(this.udpSorted, rttMs), 0, rttMs);
+    }
+    this.udpRecent.push({ t, lost: rttMs === null });
+    while (this.udpRecent.length > 0 && this.udpRecent[0]!.t <= t - LOSS_RATE_WINDOW_S) this.udpRecent.shift();
+    return (this.udpRecent.filter((p) => p.lost).length / this.udpRecent.length) * 100;
+  }
+
+  private udpStats(): UdpLiveStats | null {
+    if (this.udpSent === 0) return null;
+    const answered = this.udpSorted.length;
+    const recentLost = this.udpRecent.filter((p) => p.lost).length;
+    return {
+      sent: this.udpSent,
+      lost: this.udpLost,
+      lossPercent: (this.udpLost / this.udpSent) * 100,
+      lossRate: this.udpRecent.length ? (recentLost / this.udpRecent.length) * 100 : 0,
+      lastMs: this.udpLast,
+      avgMs: answered ? this.udpSum / answered : null,
+      p95Ms: answered ? quantile(this.udpSorted, 0.95) : null,
+    };
   }
 
   stats(): LiveStats {
@@ -65,6 +124,7 @@ export class RunStats {
       p95Ms: answered ? quantile(this.sorted, 0.95) : null,
       lossPercent: this.count ? (this.lost / this.count) * 100 : 0,
       mbps: this.last?.mbps ?? null,
+      udp: this.udpStats(),
     };
   }
 }

@@ -1,5 +1,5 @@
 /** The seed's NETWORK PERFORMANCE block, and the timestamps both it and the CSV files use. */
-import type { MeasureSummary } from 'fileshare';
+import type { MeasureSummary, UdpSummary } from 'fileshare';
 
 /**
  * The block exactly as the seed printed it:
@@ -36,6 +36,23 @@ export function formatDetails(summary: MeasureSummary): string {
   if (summary.successfulPings === 0) return '';
   const ms = (x: number) => fixed(x, 2);
   return `Latency min ${ms(summary.minLatencyMs)} / p50 ${ms(summary.p50LatencyMs)} / p95 ${ms(summary.p95LatencyMs)} / max ${ms(summary.maxLatencyMs)} ms, jitter ${ms(summary.jitterMs)} ms`;
+}
+
+/**
+ * The UDP probes' figures, after the seed's block: real packet loss (TCP pings resend what is
+ * lost, so the block's `Packet Loss` counts only pings that timed out).
+ * ```
+ * UDP loss 9.8 % (902 / 1000 answered; 0 late, 0 duplicated, 1 reordered)
+ * UDP latency min 0.31 / p50 0.52 / p95 0.90 / max 3.10 ms, jitter 0.05 ms
+ * ```
+ */
+export function formatUdp(udp: UdpSummary): string {
+  if (!udp.available) return `UDP loss not measured: ${udp.reason}`;
+  const ms = (x: number) => fixed(x, 2);
+  return [
+    `UDP loss ${fixed(udp.lossPercent, 1)} % (${udp.received} / ${udp.sent} answered; ${udp.late} late, ${udp.duplicated} duplicated, ${udp.reordered} reordered)`,
+    `UDP latency min ${ms(udp.rtt.min)} / p50 ${ms(udp.rtt.p50)} / p95 ${ms(udp.rtt.p95)} / max ${ms(udp.rtt.max)} ms, jitter ${ms(udp.jitterMs)} ms`,
+  ].join('\n');
 }
 
 /** `x.toFixed(digits)`, with `inf` for Infinity as Python (and so the seed) wrote it. */

@@ -1,7 +1,9 @@
 /**
  * The chart as a standalone SVG, drawn in Node from the points: axes with ticks, the latency
  * polyline (broken at lost pings), its rolling average, red markers at the top for lost pings, and
- * the load's throughput on a second axis.
+ * the load's throughput on a second axis; with UDP probes, their round trips and their loss over
+ * the last second (scaled to the plot's height: 0 at the bottom, its maximum labelled inside the
+ * right edge).
  */
 import type { Point } from './stats.ts';
 
@@ -14,7 +16,7 @@ export interface SvgOptions {
   readonly height?: number;
 }
 
-const COLORS = { latency: '#2563eb', avg: '#f59e0b', lost: '#dc2626', mbps: '#16a34a', axis: '#374151', grid: '#e5e7eb' };
+const COLORS = { latency: '#2563eb', avg: '#f59e0b', lost: '#dc2626', mbps: '#16a34a', udp: '#7c3aed', udpLoss: '#dc2626', axis: '#374151', grid: '#e5e7eb' };
 
 export function renderSvg(points: readonly Point[], opts: SvgOptions): string {
   const W = opts.width ?? 960;
@@ -23,7 +25,9 @@ export function renderSvg(points: readonly Point[], opts: SvgOptions): string {
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
   const tMax = Math.max(1, maxOf(points, (p) => p.t));
-  const msMax = roundUp(maxOf(points, (p) => Math.max(p.rttMs ?? 0, p.avgMs ?? 0)) * 1.05);
+  const msMax = roundUp(maxOf(points, (p) => Math.max(p.rttMs ?? 0, p.avgMs ?? 0, p.udpRttMs ?? 0)) * 1.05);
+  const probes = points.some((p) => p.udpRttMs !== undefined);
+  const pctMax = Math.min(100, roundUp(Math.max(10, maxOf(points, (p) => p.udpLossRate ?? 0) * 1.15)));
   const mbMax = roundUp(maxOf(points, (p) => p.mbps ?? 0) * 1.05);
   const x = (t: number) => m.left + (t / tMax) * pw;
   const y = (v: number, max: number) => m.top + ph - (v / max) * ph;
@@ -51,13 +55,20 @@ export function renderSvg(points: readonly Point[], opts: SvgOptions): string {
     out.push(`<text transform="translate(${W - 14} ${m.top + ph / 2}) rotate(90)" text-anchor="middle" fill="${COLORS.mbps}">throughput (MB/s)</text>`);
     out.push(polylines(points.map((p) => (p.mbps === null ? null : [x(p.t), y(p.mbps, mbMax)])), COLORS.mbps, 1.5, 'throughput'));
   }
+  if (probes) {
+    out.push(polylines(points.map((p) => (p.udpRttMs === undefined || p.udpRttMs === null ? null : [x(p.t), y(p.udpRttMs, msMax)])), COLORS.udp, 1, 'udp-latency'));
+    out.push(`<text x="${m.left + pw - 4}" y="${m.top + 14}" text-anchor="end" fill="${COLORS.udpLoss}">UDP loss ${label(pctMax)} %</text>`);
+    out.push(`<text x="${m.left + pw - 4}" y="${m.top + ph - 4}" text-anchor="end" fill="${COLORS.udpLoss}">0 %</text>`);
+    const lossLine = polylines(points.map((p) => (p.udpLossRate === undefined ? null : [x(p.t), y(p.udpLossRate, pctMax)])), COLORS.udpLoss, 2, 'udp-loss');
+    out.push(lossLine.replace('stroke-linejoin="round"', 'stroke-linejoin="round" stroke-dasharray="6 3"'));
+  }
   out.push(polylines(points.map((p) => (p.rttMs === null ? null : [x(p.t), y(p.rttMs, msMax)])), COLORS.latency, 1.2, 'latency'));
   out.push(polylines(points.map((p) => (p.avgMs === null ? null : [x(p.t), y(p.avgMs, msMax)])), COLORS.avg, 2, 'rolling-average'));
   const lost = points.filter((p) => p.rttMs === null);
   out.push(`<g class="lost" fill="${COLORS.lost}">`);
   for (const p of lost) out.push(`<path d="M${f(x(p.t) - 5)} ${m.top + 2}h10l-5 9z"><title>ping ${p.seq} lost</title></path>`);
   out.push('</g>');
-  out.push(legend(W - m.right, 58, opts.throughput));
+  out.push(legend(W - m.right, 58, opts.throughput, probes));
   if (points.length === 0) out.push(`<text x="${m.left + pw / 2}" y="${m.top + ph / 2}" text-anchor="middle" fill="#6b7280">no pings</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
@@ -76,12 +87,13 @@ function polylines(coords: ReadonlyArray<readonly [number, number] | null>, colo
   return `<g class="${cls}" fill="none" stroke="${color}" stroke-width="${width}" stroke-linejoin="round">${lines.join('')}</g>`;
 }
 
-function legend(right: number, yPos: number, throughput: boolean): string {
+function legend(right: number, yPos: number, throughput: boolean, probes: boolean): string {
   const items: Array<[string, string, string]> = [
     ['latency', COLORS.latency, 'line'],
     ['rolling average', COLORS.avg, 'line'],
     ['lost ping', COLORS.lost, 'marker'],
   ];
+  if (probes) items.push(['UDP latency', COLORS.udp, 'line'], ['UDP loss, 1 s', COLORS.udpLoss, 'line']);
   if (throughput) items.push(['throughput', COLORS.mbps, 'line']);
   let xPos = right;
   const parts: string[] = [];

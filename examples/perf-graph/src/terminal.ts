@@ -49,6 +49,10 @@ export class LiveLine {
       `${pc.dim('p95')} ${ms(s.p95Ms)}`,
       `${pc.dim('loss')} ${s.lost > 0 ? pc.red(loss) : loss}`,
     ];
+    if (s.udp) {
+      const udpLoss = `${s.udp.lossPercent.toFixed(1)} % (${s.udp.lost})`;
+      parts.push(`${pc.dim('udp')} ${ms(s.udp.lastMs)}`, `${pc.dim('udp loss')} ${s.udp.lost > 0 ? pc.red(udpLoss) : udpLoss}`);
+    }
     if (s.mbps !== null) parts.push(`${pc.dim('load')} ${s.mbps.toFixed(1)} MB/s`);
     return parts.join('  ');
   }

@@ -1,5 +1,7 @@
 // The live chart: fed by /events (server-sent events), drawn with uPlot.
 // Events: hello (run settings), history (all points so far: on every (re)connect), point, end.
+// Two round trips per tick: the TCP ping (inside the fileshare connection, where TCP resends what
+// is lost) and the UDP probe (where a dropped packet stays lost); the loss line is the probes'.
 /* global uPlot */
 'use strict';
 
@@ -11,7 +13,7 @@ let data = emptyData();
 let redrawTimer = null;
 
 function emptyData() {
-  return { t: [], rtt: [], avg: [], lost: [], mbps: [] };
+  return { t: [], rtt: [], avg: [], lost: [], udp: [], udpRate: [], mbps: [] };
 }
 
 const ms = (x) => (x === null || x === undefined ? '–' : x < 10 ? `${x.toFixed(2)} ms` : `${x.toFixed(1)} ms`);
@@ -31,6 +33,12 @@ function showStats(s) {
   $('loss').textContent = `${s.lossPercent.toFixed(1)} % (${s.lost})`;
   $('loss').classList.toggle('bad', s.lost > 0);
   $('count').textContent = String(s.count);
+  const u = s.udp;
+  $('udp-avg').textContent = u ? ms(u.avgMs) : '–';
+  $('udp-loss').textContent = u ? `${u.lossPercent.toFixed(1)} % (${u.lost})` : '–';
+  $('udp-loss').classList.toggle('bad', !!u && u.lost > 0);
+  $('udp-rate').textContent = u ? `${u.lossRate.toFixed(1)} %` : '–';
+  $('udp-rate').classList.toggle('bad', !!u && u.lossRate > 0);
   $('throughput').textContent = config && config.loadBytes > 0 ? mbps(s.mbps) : config && config.throughputBytes > 0 ? 'at the end' : '–';
 }
 
@@ -40,12 +48,16 @@ function addPoint(p) {
   data.avg.push(p.avgMs);
   data.lost.push(p.rttMs === null);
   data.mbps.push(p.mbps);
+  // a point without a probe (none offered, or sent while the connection was down) draws nothing
+  data.udp.push(p.udpRttMs === undefined ? null : p.udpRttMs);
+  data.udpRate.push(p.udpLossRate === undefined ? null : p.udpLossRate);
 }
 
 /** Highest latency drawn: lost pings are marked just above it. */
 function latencyTop() {
   let top = 0;
   for (const v of data.rtt) if (v !== null && v > top) top = v;
+  for (const v of data.udp) if (v !== null && v > top) top = v;
   return top > 0 ? top * 1.05 : config ? config.timeoutMs : 1;
 }
 
@@ -56,10 +68,13 @@ function makePlot() {
     { label: 'latency', scale: 'ms', stroke: '#2563eb', width: 1, value: (u, v) => ms(v), points: { show: false } },
     { label: `rolling avg (${config.window})`, scale: 'ms', stroke: '#f59e0b', width: 2, value: (u, v) => ms(v), points: { show: false } },
     { label: 'lost', scale: 'ms', stroke: '#dc2626', fill: '#dc2626', paths: () => null, value: (u, v) => (v === null ? '' : 'lost'), points: { show: true, size: 9, space: 0, fill: '#dc2626' } },
+    { label: 'UDP latency', scale: 'ms', stroke: '#7c3aed', width: 1, value: (u, v) => ms(v), points: { show: false } },
+    { label: 'UDP loss, last 1 s', scale: 'pct', stroke: '#dc2626', width: 2, dash: [6, 3], value: (u, v) => (v === null || v === undefined ? '–' : `${v.toFixed(1)} %`), points: { show: false } },
   ];
   const axes = [
     { label: 'seconds', stroke: '#374151' },
     { scale: 'ms', label: 'latency (ms)', stroke: '#374151', size: 60 },
+    { scale: 'pct', side: 1, label: 'UDP loss (%)', stroke: '#dc2626', grid: { show: false }, size: 50 },
   ];
   if (config.loadBytes > 0) {
     series.push({ label: 'throughput', scale: 'mbps', stroke: '#16a34a', width: 1.5, fill: 'rgba(22,163,74,0.08)', value: (u, v) => mbps(v), points: { show: false } });
@@ -70,7 +85,8 @@ function makePlot() {
     {
       width: Math.max(400, chartEl.clientWidth),
       height: 420,
-      scales: { x: { time: false }, ms: { range: fromZero }, mbps: { range: fromZero } },
+      // the loss axis shows at least 0-10 %, so that a little loss is not drawn as a cliff
+      scales: { x: { time: false }, ms: { range: fromZero }, mbps: { range: fromZero }, pct: { range: (u, min, max) => [0, Math.min(100, Math.max(10, max * 1.15))] } },
       series,
       axes,
       legend: { live: true },
@@ -82,7 +98,7 @@ function makePlot() {
 
 function chartData() {
   const top = latencyTop();
-  const columns = [data.t, data.rtt, data.avg, data.lost.map((l) => (l ? top : null))];
+  const columns = [data.t, data.rtt, data.avg, data.lost.map((l) => (l ? top : null)), data.udp, data.udpRate];
   if (config && config.loadBytes > 0) columns.push(data.mbps);
   return columns;
 }
@@ -131,6 +147,10 @@ events.addEventListener('end', (e) => {
   setStatus('finished');
   redraw();
   if (summary) $('throughput').textContent = mbps(summary.throughputMBps);
+  if (summary && summary.udp && !summary.udp.available) {
+    $('udp-loss').textContent = 'unavailable';
+    $('udp-loss').title = summary.udp.reason;
+  }
 });
 
 window.addEventListener('resize', () => plot && plot.setSize({ width: Math.max(400, chartEl.clientWidth), height: 420 }));
