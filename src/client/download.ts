@@ -104,7 +104,7 @@ export async function download(ctx: TransferContext, remotePath: string, destina
     await target.commit(bytes, options.preserveMtime ? remoteMtime : undefined);
     meter?.flush();
     const ms = meter?.elapsedMs ?? 0;
-    const result: TransferResult = { bytes, sha256: totals.sha256, ms, mbps: megabytesPerSecond(totals.bytes, ms) };
+    const result: TransferResult = { bytes, sha256: totals.sha256, ms, mbps: megabytesPerSecond(totals.bytes, ms), resumedFrom: offset };
     metrics.emit('transfer', { id: request.id, direction: 'download', path: remotePath, ...result });
     return result;
   } catch (err) {

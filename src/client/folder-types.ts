@@ -102,7 +102,7 @@ export interface FolderResult {
   readonly skipped: ReadonlyArray<{ readonly path: string; readonly reason: SkipReason }>;
   /** Files that failed (only with `continueOnError`; otherwise the call rejects). */
   readonly failed: ReadonlyArray<{ readonly path: string; readonly error: FileShareError }>;
-  /** Folders created on the target side. */
+  /** Folders created on the target side (the top folder counts when it was new). */
   readonly foldersCreated: number;
   /** Bytes moved. */
   readonly bytes: number;

@@ -112,10 +112,19 @@ export function checkFolderOptions(options: FolderOptions): void {
   throwIfAborted(options.signal);
 }
 
-/** Create `remoteDir` (with parents) and the tree's folders under it, a level at a time. Resolves to how many were new. @internal */
+/** Create `remoteDir` (with parents) and the tree's folders under it, a level at a time. Resolves to how many were new (`remoteDir` counts as one). @internal */
 export async function createRemoteFolders(client: FolderClient, remoteDir: string, dirs: readonly TreeEntry[], signal: AbortSignal | undefined): Promise<number> {
-  await client.mkdir(remoteDir, { recursive: true });
   let created = 0;
+  try {
+    await client.mkdir(remoteDir);
+    created++;
+  } catch (err) {
+    const code = (err as FileShareError).code;
+    if (code === 'ENOENT') {
+      await client.mkdir(remoteDir, { recursive: true });
+      created++;
+    } else if (code !== 'EEXIST') throw err;
+  }
   const byDepth = new Map<number, TreeEntry[]>();
   for (const d of dirs) {
     const depth = d.path.split('/').length;
@@ -147,9 +156,8 @@ export async function createRemoteFolders(client: FolderClient, remoteDir: strin
  * @internal
  */
 export async function createLocalFolders(localDir: string, dirs: readonly TreeEntry[], options: FolderOptions): Promise<{ root: string; created: number; unusable: string[]; skipped: Array<{ path: string; reason: SkipReason }> }> {
-  await fsp.mkdir(localDir, { recursive: true });
+  let created = (await fsp.mkdir(localDir, { recursive: true }).catch((err: unknown) => { throw toFileShareError(err); })) === undefined ? 0 : 1;
   const root = await fsp.realpath(localDir);
-  let created = 0;
   const unusable: string[] = [];
   const skipped: Array<{ path: string; reason: SkipReason }> = [];
   for (const d of dirs) {

@@ -8,8 +8,10 @@ export interface TransferResult {
   readonly sha256: string;
   /** Duration in milliseconds. */
   readonly ms: number;
-  /** Average rate in MB/s (1 MB = 10^6 bytes). */
+  /** Average rate in MB/s (1 MB = 10^6 bytes) of the bytes this call moved (a resumed transfer's kept part excluded). */
   readonly mbps: number;
+  /** Bytes already in place from an interrupted attempt, after which this call continued (0 unless resumed). */
+  readonly resumedFrom: number;
 }
 
 /** Options of `client.upload`. */

@@ -162,7 +162,7 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
         }
         meter?.flush();
         const ms = meter?.elapsedMs ?? 0;
-        const result: TransferResult = { bytes, sha256: clientSha, ms, mbps: megabytesPerSecond(sent, ms) };
+        const result: TransferResult = { bytes, sha256: clientSha, ms, mbps: megabytesPerSecond(sent, ms), resumedFrom: offset };
         metrics.emit('transfer', { id: request.id, direction: 'upload', path: remotePath, ...result });
         resolve(result);
       })

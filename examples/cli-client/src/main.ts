@@ -9,7 +9,8 @@ import { VERSION } from 'fileshare';
 import { COMMANDS, addCommand } from './commands/index.ts';
 import type { CommandContext, CommandSpec, Session } from './commands/types.ts';
 import { type ConnectSettings, connect } from './connect.ts';
-import { ExitCode, describeError } from './errors.ts';
+import { ExitCode, describeError, localError } from './errors.ts';
+import type { LineSource } from './shell.ts';
 import { Input } from './input.ts';
 import { type Io, createIo, flushOutput } from './io.ts';
 import { defaultKnownHostsPath } from './paths.ts';
@@ -26,6 +27,7 @@ interface GlobalOptions {
   acceptNew?: boolean;
   timeout?: number;
   quiet?: boolean;
+  batch?: string;
 }
 
 function integer(name: string, min: number, max: number) {
@@ -49,6 +51,15 @@ function settingsOf(o: GlobalOptions): ConnectSettings {
   };
 }
 
+/** The lines of a batch file, read once (batch files are small). */
+async function fileLines(file: string): Promise<LineSource> {
+  const { readFile } = await import('node:fs/promises');
+  const lines = (await readFile(file, 'utf8')).split(/\r?\n/);
+  if (lines.at(-1) === '') lines.pop();
+  let next = 0;
+  return { nextLine: async () => lines[next++] };
+}
+
 /** Print the one-line failure and return its exit code. */
 function report(io: Io, err: unknown, command?: string): ExitCode {
   const { message, exitCode } = describeError(err);
@@ -61,6 +72,15 @@ async function interactive(o: GlobalOptions): Promise<ExitCode> {
   const io = createIo({ quiet: o.quiet === true });
   const input = new Input();
   let session: Session | undefined;
+  // a batch file is opened before connecting: a missing one is a usage error, not a login
+  let batchLines: LineSource | undefined;
+  if (o.batch !== undefined && o.batch !== '-') {
+    try {
+      batchLines = await fileLines(o.batch);
+    } catch (err) {
+      return report(io, localError(err, o.batch));
+    }
+  }
   // until the shell takes over Ctrl-C, it simply ends the program: there is nothing to clean up
   const onSignal = () => process.exit(ExitCode.INTERRUPTED);
   process.on('SIGINT', onSignal);
@@ -68,7 +88,8 @@ async function interactive(o: GlobalOptions): Promise<ExitCode> {
     session = await connect(settingsOf(o), io, input);
     process.off('SIGINT', onSignal);
     const { runShell } = await import('./shell.ts'); // with completion and history: not needed by scripts
-    return await runShell(session, io, input);
+    if (o.batch === undefined) return await runShell(session, io, input);
+    return await runShell(session, io, input, { batch: true, ...(o.batch === '-' ? {} : { lines: batchLines }) });
   } catch (err) {
     return report(io, err);
   } finally {
@@ -130,10 +151,13 @@ function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option('--accept-new', 'trust and remember an unknown TLS server without asking (scripts)')
     .addOption(new Option('--timeout <ms>', 'connect and request timeout, ms').argParser(integer('--timeout', 1, 3_600_000)))
     .option('-q, --quiet', 'no progress bars and no transfer summaries')
+    .addOption(new Option('-b, --batch <file>', "run the commands in <file> ('-': stdin), stopping at the first failure; a line starting with '-' may fail"))
     .option('--no-color', 'plain output (NO_COLOR works too)')
     .addHelpText('after', '\nThe password comes from FILESHARE_PASSWORD, else a hidden prompt (terminal) or the first line of stdin.\nExit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found, 5 exists/permission, 6 connection, 130 cancelled.')
     .showHelpAfterError(`(run ${NAME} --help for usage)`)
     .exitOverride()
+    // connection options go before the command: after it, `-p` is `put -p` (keep times), not the port
+    .enablePositionalOptions()
     .configureOutput({ outputError: (text, write) => write(`${NAME}: ${text.replace(/^error: /, '')}`) })
     .allowExcessArguments(true)
     .action(async () => {
@@ -150,6 +174,14 @@ function buildProgram(setExit: (code: ExitCode) => void): Command {
 }
 
 async function main(argv: string[]): Promise<ExitCode> {
+  // `npm run client` runs us from the repository root; local paths start where it was typed
+  if (process.env.npm_lifecycle_event === 'client' && process.env.INIT_CWD) {
+    try {
+      process.chdir(process.env.INIT_CWD);
+    } catch {
+      /* the folder is gone: stay where npm put us */
+    }
+  }
   let code: ExitCode = ExitCode.OK;
   const program = buildProgram((c) => (code = c));
   try {

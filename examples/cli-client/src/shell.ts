@@ -13,7 +13,25 @@ import type { Input } from './input.ts';
 import type { Io } from './io.ts';
 import { tokenize } from './tokenize.ts';
 
-export async function runShell(session: Session, io: Io, input: Input): Promise<ExitCode> {
+/** Where a batch's command lines come from (`-b FILE`); stdin otherwise. */
+export interface LineSource {
+  nextLine(): Promise<string | undefined>;
+}
+
+/**
+ * Options of {@link runShell}. In batch mode (`-b`, or stdin not a terminal) the first failing
+ * command stops the run and its exit code is the program's, unless the line starts with `-`.
+ */
+export interface ShellOptions {
+  /** Read commands from here instead of stdin (`-b FILE`). */
+  readonly lines?: LineSource;
+  /** Stop at the first failure (`-b`; always when stdin is not a terminal). */
+  readonly batch?: boolean;
+}
+
+export async function runShell(session: Session, io: Io, input: Input, options: ShellOptions = {}): Promise<ExitCode> {
+  const batch = options.batch === true || !input.tty;
+  const source: LineSource = options.lines ?? input;
   const { client } = session;
   const state = {
     cwd: '/',
@@ -93,15 +111,21 @@ export async function runShell(session: Session, io: Io, input: Input): Promise<
     while (!state.quitting) {
       rl.setPrompt(prompt());
       rl.prompt();
-      const line = await input.nextLine();
+      const line = await source.nextLine();
       if (line === undefined) {
         if (!state.quitting) process.stdout.write('\n'); // Ctrl-D / end of input: leave on a fresh line
         break;
       }
-      if (!input.tty) process.stdout.write(`${line}\n`);
-      await execute(line);
+      if (!input.tty || options.lines) process.stdout.write(`${line}\n`);
+      // as in `sftp -b`: a leading '-' lets the batch go on when that command fails
+      const tolerant = /^\s*-/.test(line);
+      const failed = await execute(tolerant ? line.replace(/^\s*-/, '') : line);
       if (state.exitCode === ExitCode.CONNECTION || !client.connected) {
         state.exitCode = ExitCode.CONNECTION;
+        break;
+      }
+      if (failed !== undefined && batch && !tolerant) {
+        state.exitCode = failed;
         break;
       }
     }
@@ -112,20 +136,29 @@ export async function runShell(session: Session, io: Io, input: Input): Promise<
   }
   return state.exitCode;
 
-  async function execute(line: string): Promise<void> {
+  /** Run one line; resolves to the exit code of its failure, or undefined when it succeeded. */
+  async function execute(line: string): Promise<ExitCode | undefined> {
     const tokens = tokenize(line);
     const [name, ...rest] = tokens.words;
-    if (name === undefined || name.startsWith('#')) return;
-    if (tokens.openQuote) return io.err(`${name}: unterminated quote`);
+    if (name === undefined || name.startsWith('#')) return undefined;
+    if (tokens.openQuote) {
+      io.err(`${name}: unterminated quote`);
+      return ExitCode.USAGE;
+    }
     const spec = findCommand(name);
-    if (!spec) return io.err(io.errColor.red(`${name}: unknown command (type 'help' for the list)`));
+    if (!spec) {
+      io.err(io.errColor.red(`${name}: unknown command (type 'help' for the list)`));
+      return ExitCode.USAGE;
+    }
     const controller = new AbortController();
     state.running = controller;
     try {
       await runWords(spec, [name, ...rest], (s, args, opts) => s.run(ctx(controller.signal), args, opts));
+      return controller.signal.aborted ? ExitCode.INTERRUPTED : undefined;
     } catch (err) {
-      const { message } = describeError(err);
+      const { message, exitCode } = describeError(err);
       io.err(io.errColor.red(`${spec.name}: ${message}`));
+      return exitCode;
     } finally {
       state.running = undefined;
       cache.clear();

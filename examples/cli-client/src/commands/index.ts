@@ -2,7 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors.ts';
 import { cd } from './cd.ts';
-import { get } from './get.ts';
+import { get, mget } from './get.ts';
 import { help, helpLines } from './help.ts';
 import { lcd } from './lcd.ts';
 import { lls } from './lls.ts';
@@ -11,16 +11,17 @@ import { ls } from './ls.ts';
 import { mkdir } from './mkdir.ts';
 import { mv } from './mv.ts';
 import { ping } from './ping.ts';
-import { put } from './put.ts';
+import { mput, put } from './put.ts';
 import { pwd } from './pwd.ts';
 import { quit } from './quit.ts';
 import { rm } from './rm.ts';
 import { rmdir } from './rmdir.ts';
 import { stat } from './stat.ts';
+import { sync } from './sync.ts';
 import { type CommandSpec, usageOf } from './types.ts';
 
 /** In the order `help` shows them. */
-export const COMMANDS: readonly CommandSpec[] = [ls, cd, pwd, put, get, rm, mkdir, rmdir, mv, stat, ping, lls, lcd, lpwd, help, quit];
+export const COMMANDS: readonly CommandSpec[] = [ls, cd, pwd, put, get, mput, mget, sync, rm, mkdir, rmdir, mv, stat, ping, lls, lcd, lpwd, help, quit];
 
 /** The command called `name` or aliased so. */
 export function findCommand(name: string): CommandSpec | undefined {

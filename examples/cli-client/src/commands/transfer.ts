@@ -3,23 +3,47 @@
  * {@link uploadFile} and {@link downloadFile}, which add the progress bar, the summary line and
  * the hints of the common failures.
  *
- * `put -c` / `get -c` set `TransferFlags.resume`, passed to the library's `resume` option of upload
- * and download: continue an interrupted transfer after the bytes already verified by SHA-256 on both
- * sides, or start over when they differ.
+ * Every put and get passes the library's `resume`: an interrupted transfer (Ctrl-C, a lost
+ * connection, a killed client) keeps its data, and the next put or get of the same file to the same
+ * place (`-c` says so explicitly) continues after the bytes both sides verified by SHA-256, or starts
+ * over when they differ.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FileShareError, type Entry, type FileShareClient, type TransferResult } from 'fileshare';
-import { CliError, ExitCode, hasCode, localError } from '../errors.ts';
+import { FileShareError, type Entry, type FileShareClient, type SkipReason, type TransferResult } from 'fileshare';
+import { CliError, ExitCode, UsageError, hasCode, localError } from '../errors.ts';
 import { displayLocal, meansFolder, remoteJoin, resolveRemote } from '../paths.ts';
 import { transferFeedback } from '../progress.ts';
-import type { CommandContext } from './types.ts';
+import type { CommandContext, OptionSpec } from './types.ts';
 
 export interface TransferFlags {
   /** Replace an existing target (`-f`). */
   readonly overwrite: boolean;
-  /** Continue an interrupted transfer (the library's `resume`): `put -c` / `get -c`. */
+  /** Keep an interrupted transfer resumable and continue one (the library's `resume`). */
   readonly resume?: boolean;
+  /** Carry the modification time over (`-p`). */
+  readonly preserveMtime?: boolean;
+}
+
+/** `-j, --jobs <n>`: files moving at once in a folder transfer or sync. */
+export const jobsOption: OptionSpec = {
+  flags: '-j, --jobs <n>',
+  description: 'files moving at once with -r (default 8)',
+  parse: (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError('--jobs must be an integer from 1 to 64');
+    return n;
+  },
+};
+
+/** Tell about entries a folder transfer left out, in one line per kind. */
+export function reportSkipped(ctx: CommandContext, command: string, skipped: ReadonlyArray<{ path: string; reason: SkipReason }>): void {
+  const exists = skipped.filter((s) => s.reason === 'exists').length;
+  const links = skipped.filter((s) => s.reason === 'symlink');
+  const special = skipped.filter((s) => s.reason === 'special');
+  if (exists > 0) ctx.io.err(`${command}: skipped ${exists} existing file(s) (use -f to overwrite)`);
+  for (const s of links) ctx.io.err(`${command}: skipped ${s.path}: symbolic link`);
+  for (const s of special) ctx.io.err(`${command}: skipped ${s.path}: not a regular file or folder`);
 }
 
 /** Metadata of a remote path, or undefined when it does not exist. */
@@ -60,6 +84,7 @@ export async function uploadFile(ctx: CommandContext, local: string, remote: str
     const result = await ctx.client.upload(local, remote, {
       overwrite: flags.overwrite,
       resume: flags.resume === true,
+      preserveMtime: flags.preserveMtime === true,
       signal: ctx.signal,
       onProgress: feedback.onProgress,
     });
@@ -90,7 +115,12 @@ export async function downloadFile(ctx: CommandContext, remote: string, local: s
   if (!folder.isDirectory()) throw new CliError(`local path is not a folder: ${displayLocal(path.dirname(local))}`, ExitCode.NOT_FOUND);
   const feedback = transferFeedback(ctx.io, 'download', shown);
   try {
-    const result = await ctx.client.download(remote, local, { resume: flags.resume === true, signal: ctx.signal, onProgress: feedback.onProgress });
+    const result = await ctx.client.download(remote, local, {
+      resume: flags.resume === true,
+      preserveMtime: flags.preserveMtime === true,
+      signal: ctx.signal,
+      onProgress: feedback.onProgress,
+    });
     feedback.done(result);
     return result;
   } catch (err) {
