@@ -295,7 +295,12 @@ export class ClientChannel {
   }
 
   private onClose(error: FileShareError | undefined): void {
-    const reason = this.failure ?? error ?? new FileShareError('ECLOSED', 'the connection was closed');
+    // closed without a word before its HELLO: what a TLS server does with a plain-text client
+    const beforeHello = this.helloWaiter !== undefined && !this.serverHello && !this.options.tls && !this.closedByUs;
+    const hint = beforeHello && (error === undefined || error.code === 'ECLOSED')
+      ? new FileShareError('ECLOSED', `${this.options.host}:${this.options.port} closed the connection before its HELLO: if that server uses TLS, connect with tls (in the CLI, with --tls)`, { cause: error })
+      : undefined;
+    const reason = this.failure ?? hint ?? error ?? new FileShareError('ECLOSED', 'the connection was closed');
     // A failure this side detected keeps its code: EPROTO (the server broke the protocol, e.g. a
     // HELLO of another major version) and ETIMEDOUT (no HELLO within connectTimeout) are what
     // connect() documents. Anything else (an internal failure) is reported as a lost connection.
@@ -315,6 +320,10 @@ function connectError(err: NodeJS.ErrnoException, host: string, port: number): F
   if (err.code === 'ECONNREFUSED') return new FileShareError('ECLOSED', `connection refused by ${where} (is the server running?)`, { cause: err });
   if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return new FileShareError('ECLOSED', `host not found: ${host}`, { cause: err });
   if (err.code === 'ETIMEDOUT') return new FileShareError('ETIMEDOUT', `connecting to ${where} timed out`, { cause: err });
+  if (err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || err.code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
+    // OpenSSL's "wrong version number": the answer to our ClientHello was not TLS
+    return new FileShareError('ETLS', `${where} answered in plain text, not TLS: that server has no TLS, so connect without tls (in the CLI, without --tls)`, { cause: err });
+  }
   if (typeof err.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(err.code)) {
     return new FileShareError('ETLS', `TLS handshake with ${where} failed: ${err.message}`, { cause: err });
   }

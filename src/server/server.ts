@@ -32,6 +32,8 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   private listener: net.Server | undefined;
   /** Every accepted TCP socket (for TLS, from before its handshake) until it closes. */
   private readonly sockets = new Set<net.Socket>();
+  /** Kinds of TLS/plain-text mismatch already reported (each is logged once). */
+  private readonly mismatchesNoted = new Set<string>();
   private closing: Promise<void> | undefined;
 
   /**
@@ -70,9 +72,20 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     listener.on('connection', (socket: net.Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
+      // a TLS client on a plain port: the session fails it as a bad frame; the log says why, once.
+      // (The session's own 'data' listener is already attached, so this one takes nothing from it.)
+      if (!tlsOptions) {
+        socket.once('data', (chunk: Buffer) => {
+          if (looksLikeTlsHello(chunk)) this.noteMismatch('tls-on-plain', `a client at ${socket.remoteAddress} started a TLS handshake, but this server has no TLS: it must connect without TLS (or give the server tls: { key, cert })`);
+        });
+      }
     });
-    // failed TLS handshakes and resets are the client's problem, not the server's
-    listener.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
+    // failed TLS handshakes and resets are the client's problem, not the server's; a plain-text
+    // client on the TLS port is worth one line in the log
+    listener.on('tlsClientError', (err: Error & { code?: string }, socket: net.Socket) => {
+      if (isPlainTextOnTls(err)) this.noteMismatch('plain-on-tls', `a client at ${socket.remoteAddress} spoke plain text to this TLS server: it must connect with TLS`);
+      socket.destroy();
+    });
     this.listener = listener;
     await new Promise<void>((resolve, reject) => {
       listener.once('error', (err) => {
@@ -160,6 +173,29 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     if (this.listenerCount('warning') > 0) this.emitSafe('warning', message);
     else process.emitWarning(message, { code });
   }
+
+  /** A client speaking TLS to a plain port or the reverse: one warning per kind per server, not one per attempt. */
+  private noteMismatch(kind: 'tls-on-plain' | 'plain-on-tls', message: string): void {
+    if (this.mismatchesNoted.has(kind)) return;
+    this.mismatchesNoted.add(kind);
+    this.warn(`${message} (further such attempts are not reported)`, 'FILESHARE_TLS_MISMATCH');
+  }
+}
+
+/** The start of a TLS record carrying a handshake (a ClientHello): content type 22, version 3.x. */
+function looksLikeTlsHello(chunk: Buffer): boolean {
+  return chunk.length >= 3 && chunk[0] === 0x16 && chunk[1] === 0x03 && chunk[2]! <= 0x04;
+}
+
+/** OpenSSL's complaints when the first bytes on a TLS port are not a TLS record. */
+function isPlainTextOnTls(err: Error & { code?: string }): boolean {
+  return (
+    err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+    err.code === 'ERR_SSL_HTTP_REQUEST' ||
+    err.code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' ||
+    err.code === 'ERR_SSL_UNKNOWN_PROTOCOL' ||
+    /wrong version number|http request|packet length too long|unknown protocol/i.test(err.message)
+  );
 }
 
 function isLoopback(address: string): boolean {

@@ -96,6 +96,10 @@ test('user add (stdin) on a running server: bob logs in without a restart; list,
   const app = await start();
   const reloaded = async (from: number) => app.waitFor(/users reloaded/, { from });
 
+  const short = await user(['add', 'carol'], 'short\n');
+  assert.is.not(short.code, 0);
+  assert.match(short.stderr, /at least 8 characters/);
+
   let mark = app.output().length;
   const added = await user(['add', 'bob', '--home', 'bob', '--permissions', 'read,write'], 'bob-pw-1\n');
   assert.is(added.code, 0, added.stderr);
@@ -142,6 +146,8 @@ test('transfers and file changes are logged with size and MB/s', async () => {
   await client.download('/docs/big.bin', sink);
   await client.delete('/docs/big.bin');
   await client.rmdir('/docs');
+  await client.stat('/no-such-file').catch(() => undefined); // an expected miss: not logged
+  await client.stat('/docs/missing').catch(() => undefined);
   const lines = [
     /mkdir admin \/docs/,
     /rename admin \/big\.bin -> \/docs\/big\.bin/,
@@ -154,6 +160,7 @@ test('transfers and file changes are logged with size and MB/s', async () => {
   }
   await client.close();
   await app.waitFor(/disconnect #1 admin from 127\.0\.0\.1/);
+  assert.not.match(app.output(), /request failed stat/);
 });
 
 test('SIGTERM during uploads: a finishing upload completes, a stalled one is discarded, exit 0', async () => {

@@ -39,6 +39,8 @@ export function logServerEvents(server: FileShareServer, log: Logger, options: E
   server.on('rename', (e) => log.event('rename', `${user(e.username)} ${clean(e.path)} -> ${clean(e.to ?? '?')} ${id(e.connection)}`, paint.change));
   server.on('requestFailed', (e) => {
     if (e.op === 'login' && e.username === undefined) return; // already logged as `login failed`
+    // `stat` of a missing path is how clients ask "does it exist?" (before every put): not a failure
+    if (e.op === 'stat' && (e.error.code === 'ENOENT' || e.error.code === 'ENOTDIR')) return;
     log.event('request failed', `${e.op} ${user(e.username)}: ${e.error.code} ${clean(e.error.message)} ${id(e.connection)}`, paint.quiet);
   });
   server.on('disconnect', (e) => {

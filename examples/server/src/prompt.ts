@@ -8,9 +8,12 @@ import { AppError } from './errors.ts';
 
 /** bcrypt reads at most 72 bytes; the library refuses longer passwords, so say it up front. */
 const MAX_PASSWORD_BYTES = 72;
+/** The shortest password `user add` / `user passwd` accept (NIST SP 800-63B's minimum for chosen secrets). */
+export const MIN_PASSWORD_CHARS = 8;
 
 function problem(value: string): string | undefined {
   if (value.length === 0) return 'the password must not be empty';
+  if ([...value].length < MIN_PASSWORD_CHARS) return `the password must have at least ${MIN_PASSWORD_CHARS} characters`;
   if (Buffer.byteLength(value) > MAX_PASSWORD_BYTES) return `the password must be at most ${MAX_PASSWORD_BYTES} bytes`;
   return undefined;
 }
