@@ -75,7 +75,9 @@ export class ActiveRequest implements RequestContext {
    */
   stalled(now: number): string | undefined {
     const incoming = this.incoming;
-    if (!incoming || !this.endWaiter) return undefined;
+    // Before the first byte, the client may still be hashing the start of its file (a resume proves
+    // its kept prefix first, which takes a while for a large one): idleTimeout covers that silence.
+    if (!incoming || !this.endWaiter || incoming.receivedBytes === 0) return undefined;
     const { stallBytes, stallTimeout } = this.host.options;
     this.stallClock ??= new StallClock(stallBytes, stallTimeout, incoming.receivedBytes, now);
     return this.stallClock.check(incoming.receivedBytes, incoming.awaitingData, now) ? this.stallClock.describe('an upload') : undefined;
