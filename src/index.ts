@@ -25,7 +25,7 @@ export type {
 
 export { FileShareClient } from './client/client.ts';
 export type { ClientEvents, DownloadStream, LoginResult, StatEntry, StatOptions, UploadStream } from './client/client.ts';
-export type { FolderFileEvent, FolderOptions, FolderProgress, FolderResult, SkipReason, TreeEntry } from './client/folder-types.ts';
+export type { FolderFailed, FolderFileEvent, FolderFileFailed, FolderFileSkipped, FolderFileTransferred, FolderOptions, FolderProgress, FolderResult, FolderSkipped, FolderTransferred, SkipReason, TreeEntry } from './client/folder-types.ts';
 export type { SyncCompare, SyncOptions, SyncPlan, SyncResult } from './client/sync.ts';
 export { globMatcher, globRemote, hasGlob, matchesGlob, type GlobListing, type GlobMatch, type GlobOptions, type GlobRemoteOptions } from './client/glob.ts';
 export type { ClientTlsOptions, FileShareClientOptions } from './client/options.ts';

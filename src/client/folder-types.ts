@@ -88,20 +88,59 @@ export interface FolderOptions {
   onFile?: (event: FolderFileEvent) => void;
 }
 
-/** One file finished: transferred, skipped or failed. */
-export type FolderFileEvent =
-  | { readonly outcome: 'transferred'; readonly path: string; readonly result: TransferResult }
-  | { readonly outcome: 'skipped'; readonly path: string; readonly reason: SkipReason }
-  | { readonly outcome: 'failed'; readonly path: string; readonly error: FileShareError };
+/** A file that was transferred. */
+export interface FolderTransferred {
+  /** Relative path in the tree. */
+  readonly path: string;
+  /** Its verified upload or download. */
+  readonly result: TransferResult;
+}
+
+/** An entry that was not transferred. */
+export interface FolderSkipped {
+  /** Relative path in the tree. */
+  readonly path: string;
+  /** Why. */
+  readonly reason: SkipReason;
+}
+
+/** A file that failed. */
+export interface FolderFailed {
+  /** Relative path in the tree. */
+  readonly path: string;
+  /** What went wrong. */
+  readonly error: FileShareError;
+}
+
+/** {@link FolderFileEvent} of a file transferred. */
+export interface FolderFileTransferred extends FolderTransferred {
+  /** How the file ended. */
+  readonly outcome: 'transferred';
+}
+
+/** {@link FolderFileEvent} of an entry left out. */
+export interface FolderFileSkipped extends FolderSkipped {
+  /** How the file ended. */
+  readonly outcome: 'skipped';
+}
+
+/** {@link FolderFileEvent} of a file that failed. */
+export interface FolderFileFailed extends FolderFailed {
+  /** How the file ended. */
+  readonly outcome: 'failed';
+}
+
+/** One file finished: `outcome` says how. */
+export type FolderFileEvent = FolderFileTransferred | FolderFileSkipped | FolderFileFailed;
 
 /** The outcome of a folder transfer. */
 export interface FolderResult {
   /** Files transferred, with their verified results. */
-  readonly transferred: ReadonlyArray<{ readonly path: string; readonly result: TransferResult }>;
+  readonly transferred: readonly FolderTransferred[];
   /** Entries not transferred, and why. */
-  readonly skipped: ReadonlyArray<{ readonly path: string; readonly reason: SkipReason }>;
+  readonly skipped: readonly FolderSkipped[];
   /** Files that failed (only with `continueOnError`; otherwise the call rejects). */
-  readonly failed: ReadonlyArray<{ readonly path: string; readonly error: FileShareError }>;
+  readonly failed: readonly FolderFailed[];
   /** Folders created on the target side (the top folder counts when it was new). */
   readonly foldersCreated: number;
   /** Bytes moved. */
