@@ -15,9 +15,8 @@ import * as assert from 'uvu/assert';
 import { FileShareServer, MemoryAuthProvider } from '../../src/index.ts';
 
 const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
-// The README's screenshot is refreshed only on request (UPDATE_SCREENSHOT=1 npm test -- perf-graph);
-// otherwise the test still takes one, into the temp folder, so a normal run never dirties the tree.
-const README_SCREENSHOT = fileURLToPath(new URL('../../examples/perf-graph/screenshot.png', import.meta.url));
+// The README's screenshot is taken on a lossy link by test/udp/netns.test.ts; this one goes to the
+// temp folder, so that a run never dirties the tree.
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const SEED_SUMMARY_HEADER = 'Average_Latency_ms,Throughput_MBps,Packet_Loss_percent,Successful_Pings,Total_Pings,Timestamp';
@@ -292,7 +291,9 @@ test('browser: the live chart keeps updating over SSE under load; SIGINT still p
     assert.is(history.stats.count, history.points.length);
     // let a few transfers show on the chart, then keep the picture for the README
     await until(async () => ((await read()).points >= 120 ? true : undefined), 15_000, '120 points');
-    await page.screenshot({ path: process.env.UPDATE_SCREENSHOT === '1' ? README_SCREENSHOT : join(tmpdir(), `fileshare-perf-graph-${process.pid}.png`) });
+    const shot = join(tmpdir(), `fileshare-perf-graph-${process.pid}.png`);
+    await page.screenshot({ path: shot });
+    await rm(shot, { force: true });
 
     app.child.kill('SIGINT'); // by PID: scripts/run.mjs forwards it to the app
     const { code } = await finished(app);

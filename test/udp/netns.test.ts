@@ -7,7 +7,12 @@
  * no nft), except in CI, where that is a failure.
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MeasureResult } from '../../src/index.ts';
@@ -15,6 +20,10 @@ import { type LossyLink, createLossyLink, lossyLinkUnavailable } from './netns.t
 
 const SERVER = fileURLToPath(new URL('./fixtures/ns-server.ts', import.meta.url));
 const MEASURE = fileURLToPath(new URL('./fixtures/ns-measure.ts', import.meta.url));
+const PERF_GRAPH = fileURLToPath(new URL('../../examples/perf-graph/src/main.ts', import.meta.url));
+// The README's screenshot of the live chart on a lossy link: refreshed only with UPDATE_SCREENSHOT=1
+const README_SCREENSHOT = fileURLToPath(new URL('../../examples/perf-graph/screenshot.png', import.meta.url));
+const CHROMIUM = '/usr/bin/chromium';
 
 const unavailable = lossyLinkUnavailable();
 let link: LossyLink | undefined;
@@ -105,6 +114,53 @@ test('no loss configured: no probe is lost', async () => {
   if (!m.udp.available) throw new Error(m.udp.reason);
   assert.is(m.udp.lost, 0);
   assert.is(m.packetLossPercent, 0);
+});
+
+test('perf-graph on the lossy link: the live chart shows UDP loss while the TCP pings lose nothing', async () => {
+  if (skipped()) return;
+  if (!existsSync(CHROMIUM)) {
+    if (process.env.CI === 'true') assert.unreachable(`CI installs Chromium at ${CHROMIUM}`);
+    console.warn(`skipped: no Chromium at ${CHROMIUM}`);
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'fileshare-netns-perf-'));
+  // Chromium runs in the client's namespace too, where the app serves the page on 127.0.0.1
+  const wrapper = join(dir, 'chromium-in-netns');
+  await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${link!.clientNs} ${CHROMIUM} "$@"\n`);
+  await chmod(wrapper, 0o755);
+  link!.setLoss(5);
+  const app = link!.spawnNode(link!.clientNs, PERF_GRAPH, ['--host', link!.serverAddress, '--user', 'alice', '--count', '400', '--interval', '25', '--throughput-bytes', '0', '--window', '10', '--out-dir', dir], {
+    FILESHARE_PASSWORD: 'alice-password',
+    NO_COLOR: '1',
+  });
+  let out = '';
+  app.stdout!.on('data', (d: Buffer) => (out += d));
+  const browser = await chromium.launch({ executablePath: wrapper, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'], timeout: 60_000 });
+  try {
+    const url = (await firstLine(app, /^live chart: /, 60_000)).slice('live chart: '.length).trim();
+    const page = await browser.newPage({ viewport: { width: 1100, height: 640 } });
+    await page.goto(url, { timeout: 30_000 });
+    await page.waitForSelector('#chart canvas', { timeout: 30_000 });
+    const deadline = Date.now() + 60_000;
+    while (Number(await page.getAttribute('#chart', 'data-points')) < 380) {
+      if (Date.now() > deadline) throw new Error(`the chart did not fill up; stdout: ${out}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const udpLoss = (await page.textContent('#udp-loss')) ?? '';
+    const tcpLoss = (await page.textContent('#loss')) ?? '';
+    console.log(`  page: TCP loss ${tcpLoss}, UDP loss ${udpLoss}, UDP loss last second ${await page.textContent('#udp-rate')}`);
+    assert.is(tcpLoss, '0.0 % (0)');
+    const percent = Number(/^([\d.]+) %/.exec(udpLoss)?.[1]);
+    assert.ok(percent >= 3 && percent <= 20, `UDP loss on the page: ${udpLoss}`);
+    await page.screenshot({ path: process.env.UPDATE_SCREENSHOT === '1' ? README_SCREENSHOT : join(dir, 'screenshot.png') });
+    await new Promise<void>((resolve) => (app.exitCode !== null ? resolve() : app.once('exit', () => resolve())));
+    assert.match(out, /Packet Loss {5}: {2}0\.0 %/);
+    assert.match(out, /UDP loss \d+\.\d % \(\d+ \/ 400 answered/);
+  } finally {
+    link!.setLoss(0);
+    await browser.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
