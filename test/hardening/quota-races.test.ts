@@ -84,7 +84,9 @@ test('quota: five 3 MiB uploads of unknown size into 10 MiB: three are stored, t
   const failed = results.filter((r) => r.status === 'rejected');
   for (const r of failed) assert.is((r.reason as { code?: string }).code, 'EQUOTA', String((r as PromiseRejectedResult).reason));
   assert.is(results.length - failed.length, 3, `${results.length - failed.length} of five 3 MiB uploads were stored in 10 MiB`);
-  assert.ok(peak <= 10 * MiB, `${peak} bytes on disk at once under a 10 MiB quota`);
+  // the rule allows one chunk per upload beyond the quota; the sampler's walk is not atomic either
+  // (a file removed and another grown between two of its lstat calls are both counted)
+  assert.ok(peak <= 10 * MiB + 5 * 256 * 1024, `${peak} bytes on disk at once under a 10 MiB quota`);
   await waitFor(async () => (await tempFiles(t.root)).length === 0, 5000, 'temp files to go');
   assert.is((await walk(path.join(t.root, 'carol'))).length, 3);
   for (const c of clients) assert.ok(c.connected);
