@@ -17,14 +17,16 @@ export type {
   FileChangeEvent,
   LoginEvent,
   LoginFailedEvent,
+  RenameEvent,
   RequestFailedEvent,
   ServerAddress,
   ServerEvents,
   TransferEvent,
+  WarningEvent,
 } from './server/events.ts';
 
 export { FileShareClient } from './client/client.ts';
-export type { ClientEvents, DownloadStream, LoginResult, StatEntry, StatOptions, UploadStream } from './client/client.ts';
+export type { CallOptions, ClientEvents, DownloadStream, FolderCallOptions, GoAwayEvent, LoginResult, PingOptions, StatEntry, StatOptions, UploadStream } from './client/client.ts';
 export type { FolderFailed, FolderFileEvent, FolderFileFailed, FolderFileSkipped, FolderFileTransferred, FolderOptions, FolderProgress, FolderResult, FolderSkipped, FolderTransferred, SkipReason, TreeEntry } from './client/folder-types.ts';
 export type { SyncCompare, SyncOptions, SyncPlan, SyncResult } from './client/sync.ts';
 export { globMatcher, globRemote, hasGlob, matchesGlob, type GlobListing, type GlobMatch, type GlobOptions, type GlobRemoteOptions } from './client/glob.ts';

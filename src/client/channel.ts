@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { FileShareError } from '../errors.ts';
 import { parseCredit, parseErrorBody, parseGoAway } from '../protocol/control.ts';
@@ -8,6 +9,7 @@ import { encodeJsonFrame } from '../protocol/encoder.ts';
 import { type Hello, encodeHello, parseHelloFrame } from '../protocol/hello.ts';
 import type { OperationName, RequestOf } from '../protocol/operations.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
+import { abortError, onAbort, throwIfAborted } from './abort.ts';
 import type { IncomingStream } from '../transport/incoming-stream.ts';
 import type { OutgoingStream } from '../transport/outgoing-stream.ts';
 import type { ResolvedClientOptions } from './options.ts';
@@ -37,6 +39,7 @@ export interface PendingRequest {
 export class ClientChannel {
   connection: FrameConnection | undefined;
   serverHello: Hello | undefined;
+  private peerAddress: string | undefined;
   private nextId = 1;
   private nextPingSeq = 1;
   private readonly pending = new Map<number, PendingRequest>();
@@ -58,15 +61,31 @@ export class ClientChannel {
     return this.connection !== undefined && !this.connection.isClosed && this.failure === undefined;
   }
 
-  /** Open the socket and complete the handshake. */
-  async open(): Promise<void> {
+  /** Open the socket and complete the handshake. @throws EABORTED when `signal` aborts first */
+  async open(signal?: AbortSignal): Promise<void> {
+    throwIfAborted(signal);
     const { host, port, connectTimeout } = this.options;
-    const socket = await this.openSocket(host, port, connectTimeout);
+    const socket = await this.openSocket(host, port, connectTimeout, signal);
     if (this.closedByUs) {
       socket.destroy(); // close() came between the connect and this continuation
       throw new FileShareError('ECLOSED', `close() was called while connecting to ${host}:${port}`);
     }
-    const connection = new FrameConnection(socket, {
+    this.peerAddress = socket.remoteAddress;
+    await this.attach(socket, `${host}:${port}`, signal);
+  }
+
+  /** The server's IP address, when the transport is a socket. */
+  get remoteAddress(): string | undefined {
+    return this.peerAddress;
+  }
+
+  /**
+   * Run the protocol over an open byte stream (a socket, or any Duplex: an in-memory pair in tests)
+   * and complete the handshake within `connectTimeout`.
+   */
+  async attach(transport: Duplex, peer: string, signal?: AbortSignal): Promise<void> {
+    const { connectTimeout } = this.options;
+    const connection = new FrameConnection(transport, {
       maxFrameSize: this.options.maxFrameSize,
       chunkSize: this.options.chunkSize,
       onFrame: (frame) => this.onFrame(frame),
@@ -75,15 +94,22 @@ export class ClientChannel {
     this.connection = connection;
     const helloDone = new Promise<void>((resolve, reject) => (this.helloWaiter = { resolve, reject }));
     connection.send(encodeHello(this.options));
-    const timer = setTimeout(() => connection.fail(new FileShareError('ETIMEDOUT', `no HELLO from ${host}:${port} within ${connectTimeout} ms`)), connectTimeout);
+    const timer = setTimeout(() => connection.fail(new FileShareError('ETIMEDOUT', `no HELLO from ${peer} within ${connectTimeout} ms`)), connectTimeout);
+    const stopListening = onAbort(signal, () => {
+      const error = abortError(signal!);
+      this.failure ??= error;
+      this.helloWaiter?.reject(error);
+      connection.destroy(error);
+    });
     try {
       await helloDone;
     } finally {
       clearTimeout(timer);
+      stopListening();
     }
   }
 
-  private openSocket(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  private openSocket(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<net.Socket> {
     const tlsOptions = this.options.tls;
     return new Promise<net.Socket>((resolve, reject) => {
       let socket: net.Socket;
@@ -105,9 +131,11 @@ export class ClientChannel {
         socket = net.connect({ host, port, localAddress: this.options.localAddress });
       }
       const timer = setTimeout(() => fail(new FileShareError('ETIMEDOUT', `could not connect to ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+      const stopListening = onAbort(signal, () => fail(abortError(signal!)));
       const fail = (err: FileShareError) => {
         clearTimeout(timer);
         this.cancelOpen = undefined;
+        stopListening();
         socket.destroy();
         reject(err);
       };
@@ -117,6 +145,7 @@ export class ClientChannel {
       socket.once(tlsOptions ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         this.cancelOpen = undefined;
+        stopListening();
         socket.removeAllListeners('error');
         if (tlsOptions?.fingerprint256 !== undefined) {
           const mismatch = checkFingerprint(socket as tls.TLSSocket, tlsOptions.fingerprint256);
@@ -167,8 +196,9 @@ export class ClientChannel {
     this.connection?.sendFrame(FrameType.CANCEL, id);
   }
 
-  /** Round trip of one PING, ms. */
-  ping(timeoutMs: number): { seq: number; done: Promise<number> } {
+  /** Round trip of one PING, ms; `signal` stops waiting for the answer (EABORTED). */
+  ping(timeoutMs: number, signal?: AbortSignal): { seq: number; done: Promise<number> } {
+    throwIfAborted(signal);
     const connection = this.requireOpen();
     const seq = this.nextPingSeq++;
     const body = Buffer.allocUnsafe(8);
@@ -176,12 +206,18 @@ export class ClientChannel {
     const done = new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pings.delete(seq);
+        stopListening();
         reject(new FileShareError('ETIMEDOUT', `ping ${seq} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
+      const stopListening = onAbort(signal, () => {
+        clearTimeout(timer);
+        this.pings.delete(seq);
+        reject(abortError(signal!));
+      });
       this.pings.set(seq, {
         sentAt: performance.now(),
-        resolve: (ms) => (clearTimeout(timer), resolve(ms)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
+        resolve: (ms) => (clearTimeout(timer), stopListening(), resolve(ms)),
+        reject: (e) => (clearTimeout(timer), stopListening(), reject(e)),
       });
     });
     connection.sendFrame(FrameType.PING, seq, body);
@@ -197,7 +233,7 @@ export class ClientChannel {
       return Promise.resolve();
     }
     if (connection.isClosed) return Promise.resolve();
-    const closed = new Promise<void>((resolve) => connection.socket.once('close', () => resolve()));
+    const closed = connection.whenClosed();
     this.closedByUs = true;
     if (graceful) connection.end();
     else connection.destroy(new FileShareError('ECLOSED', 'the client closed the connection'));
@@ -207,8 +243,8 @@ export class ClientChannel {
   /** A promise that resolves when the socket has closed. */
   whenClosed(): Promise<void> {
     const connection = this.connection;
-    if (!connection || connection.socket.closed) return Promise.resolve();
-    return new Promise((resolve) => connection.socket.once('close', () => resolve()));
+    if (!connection) return Promise.resolve();
+    return connection.whenClosed();
   }
 
   /** The connection, for new work: after GOAWAY no new request or ping may start (ECLOSED). */

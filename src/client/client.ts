@@ -5,6 +5,7 @@ import { FileShareError, toFileShareError } from '../errors.ts';
 import { ClientMetrics } from '../metrics/events.ts';
 import type { MeasureSummary } from '../metrics/summary.ts';
 import type { Entry, OperationName, RequestOf } from '../protocol/operations.ts';
+import { abortError, onAbort, throwIfAborted } from './abort.ts';
 import { ClientChannel } from './channel.ts';
 import { download } from './download.ts';
 import { type MeasureOptions, type MeasureResult, measure } from './measure.ts';
@@ -24,19 +25,48 @@ export interface ClientEvents {
   /** The connection closed; `error` says why when it was not `close()` or `logout()`. */
   close: [error: FileShareError | undefined];
   /** The server announced it is shutting down; requests in flight may finish, new ones fail. */
-  goaway: [reason: string];
+  goaway: [GoAwayEvent];
 }
 
 /** Options of {@link FileShareClient.stat}. */
-export interface StatOptions {
+export interface StatOptions extends CallOptions {
   /** Also return a file's SHA-256, computed by the server. @default false */
   sha256?: boolean;
+}
+
+/**
+ * Options every request takes. An abort makes the call reject with `EABORTED` at once and tells the
+ * server to stop; an operation the server had already carried out (a mkdir, a rename) stays done.
+ */
+export interface CallOptions {
+  /** Stop waiting: the call rejects with `EABORTED`. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link FileShareClient.mkdir} and {@link FileShareClient.rmdir}. */
+export interface FolderCallOptions extends CallOptions {
+  /** mkdir: create parents and tolerate an existing folder; rmdir: remove the contents too. @default false */
+  recursive?: boolean;
+}
+
+/** Options of {@link FileShareClient.ping}. */
+export interface PingOptions extends CallOptions {
+  /** Give up (ETIMEDOUT, and a `pingLost` metrics event) after this long, ms. @default the client's `pingTimeout` */
+  timeoutMs?: number;
 }
 
 /** What {@link FileShareClient.stat} resolves to. */
 export interface StatEntry extends Entry {
   /** SHA-256 (hex) of a file's content, when asked for with `sha256`. */
   readonly sha256?: string;
+}
+
+/** The server announced that it is shutting down (GOAWAY). */
+export interface GoAwayEvent {
+  /** `ECLOSED`: what new requests on this connection now fail with. */
+  readonly code: 'ECLOSED';
+  /** The server's reason, for humans. */
+  readonly message: string;
 }
 
 /** Who is logged in, as the server confirmed. */
@@ -109,7 +139,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    * Open the connection and exchange HELLO.
    * @throws ECLOSED (refused, unreachable), ETIMEDOUT, ETLS (certificate), EPROTO (version), EBUSY (server full)
    */
-  async connect(): Promise<void> {
+  async connect(options: CallOptions = {}): Promise<void> {
     if (this.channel?.isOpen) throw new FileShareError('EINVAL', 'already connected');
     const channel = new ClientChannel(
       this.opts,
@@ -118,15 +148,15 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
         this.probeGrant = undefined;
         this.emitSafe('close', error);
       },
-      (reason) => this.emitSafe('goaway', reason),
+      (reason) => this.emitSafe('goaway', { code: 'ECLOSED', message: reason }),
     );
     this.channel = channel;
-    await channel.open();
+    await channel.open(options.signal);
   }
 
   /** Log in. @throws EAUTH on bad credentials, ETHROTTLED after too many failures */
-  async login(username: string, password: string): Promise<LoginResult> {
-    const response = await this.call('login', { username, password });
+  async login(username: string, password: string, options: CallOptions = {}): Promise<LoginResult> {
+    const response = await this.call('login', { username, password }, options);
     const permissions = Array.isArray(response.permissions) ? (response.permissions as Permission[]) : [];
     this.user = { username: String(response.username), permissions };
     this.probeGrant = parseProbeGrant(response);
@@ -134,9 +164,9 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   }
 
   /** Log out; the server acknowledges and closes the connection. */
-  async logout(): Promise<void> {
+  async logout(options: CallOptions = {}): Promise<void> {
     const channel = this.requireChannel();
-    await this.call('logout', {});
+    await this.call('logout', {}, options);
     this.user = undefined;
     this.probeGrant = undefined;
     await channel.whenClosed();
@@ -186,9 +216,9 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   }
 
   /** The entries of a remote folder, sorted by name. */
-  async list(dir = '/'): Promise<Entry[]> {
+  async list(dir = '/', options: CallOptions = {}): Promise<Entry[]> {
     const entries: Entry[] = [];
-    await this.call('list', { path: dir }, (part) => {
+    await this.call('list', { path: dir }, options, (part) => {
       if (!Array.isArray(part.entries)) throw new FileShareError('EPROTO', 'list batch without entries');
       for (const raw of part.entries) entries.push(parseEntry(raw));
     });
@@ -201,7 +231,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    * read again).
    */
   async stat(path: string, options: StatOptions = {}): Promise<StatEntry> {
-    const raw = await this.call('stat', options.sha256 ? { path, sha256: true } : { path });
+    const raw = await this.call('stat', options.sha256 ? { path, sha256: true } : { path }, options);
     const entry: StatEntry = parseEntry(raw);
     if (options.sha256 && entry.type === 'file') {
       const sha256 = (raw as { sha256?: unknown }).sha256;
@@ -244,32 +274,32 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   }
 
   /** Create a remote folder; `recursive` creates parents and tolerates an existing folder. */
-  async mkdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
-    await this.call('mkdir', { path, recursive: options.recursive === true });
+  async mkdir(path: string, options: FolderCallOptions = {}): Promise<void> {
+    await this.call('mkdir', { path, recursive: options.recursive === true }, options);
   }
 
   /** Remove a remote folder; `recursive` removes its contents too. */
-  async rmdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
-    await this.call('rmdir', { path, recursive: options.recursive === true });
+  async rmdir(path: string, options: FolderCallOptions = {}): Promise<void> {
+    await this.call('rmdir', { path, recursive: options.recursive === true }, options);
   }
 
   /** Delete a remote file. */
-  async delete(path: string): Promise<void> {
-    await this.call('delete', { path });
+  async delete(path: string, options: CallOptions = {}): Promise<void> {
+    await this.call('delete', { path }, options);
   }
 
   /** Rename or move a remote file or folder; fails with `EEXIST` rather than overwrite. */
-  async rename(from: string, to: string): Promise<void> {
-    await this.call('rename', { from, to });
+  async rename(from: string, to: string, options: CallOptions = {}): Promise<void> {
+    await this.call('rename', { from, to }, options);
   }
 
   /**
    * Round-trip time of one ping, in ms. Emits `ping` on {@link metrics}, or `pingLost` and
    * throws ETIMEDOUT when no answer comes within `timeoutMs`.
    */
-  async ping(options: { timeoutMs?: number } = {}): Promise<number> {
+  async ping(options: PingOptions = {}): Promise<number> {
     const timeoutMs = options.timeoutMs ?? this.opts.pingTimeout;
-    const { seq, done } = this.requireChannel().ping(timeoutMs);
+    const { seq, done } = this.requireChannel().ping(timeoutMs, options.signal);
     try {
       const rttMs = await done;
       this.metrics.emit('ping', { seq, rttMs, timestamp: Date.now() });
@@ -304,7 +334,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
     if (!grant) {
       return { available: false, sent: 0, reason: 'the server does not offer UDP probes (its udpProbes option is off, or its UDP port could not be bound)' };
     }
-    const address = channel.connection?.socket.remoteAddress;
+    const address = channel.remoteAddress;
     if (!address || !channel.isOpen) throw new FileShareError('ECLOSED', 'not connected');
     return runProbes({ grant, address, localAddress: this.opts.localAddress, metrics: this.metrics, isOpen: () => channel.isOpen }, options);
   }
@@ -325,10 +355,20 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
     return { channel: this.requireChannel(), options: this.opts, metrics: this.metrics };
   }
 
-  /** Send a control request and await its final response (bounded by `requestTimeout`). */
-  private call<Op extends OperationName>(op: Op, args: RequestOf<Op>, onPartial?: (part: Record<string, unknown>) => void) {
-    const { done } = this.requireChannel().request(op, args, onPartial ? { onPartial } : {}, this.opts.requestTimeout);
-    return done;
+  /** Send a control request and await its final response (bounded by `requestTimeout` and `signal`). */
+  private async call<Op extends OperationName>(op: Op, args: RequestOf<Op>, { signal }: CallOptions, onPartial?: (part: Record<string, unknown>) => void) {
+    throwIfAborted(signal);
+    const channel = this.requireChannel();
+    const { id, done, entry } = channel.request(op, args, onPartial ? { onPartial } : {}, this.opts.requestTimeout);
+    const stopListening = onAbort(signal, () => {
+      channel.cancel(id);
+      entry.reject(abortError(signal!));
+    });
+    try {
+      return await done;
+    } finally {
+      stopListening();
+    }
   }
 
   private requireChannel(): ClientChannel {

@@ -50,6 +50,8 @@ export class ActiveRequest implements RequestContext {
   private baseBytes = 0;
   /** The sender declared the end of its data: anything more on this stream breaks the protocol. */
   private endReceived = false;
+  /** Parts sent that wait for the transport to drain. */
+  private drainWaits = 0;
 
   constructor(
     readonly id: number,
@@ -84,6 +86,7 @@ export class ActiveRequest implements RequestContext {
   }
 
   get waitingForPeer(): boolean {
+    if (this.drainWaits > 0) return true; // the client does not read what it asked for
     if (!this.endWaiter) return false; // no stream in progress: the handler is working
     if (this.incoming) return this.incoming.awaitingData;
     return this.outgoing?.awaitingCredit ?? false;
@@ -155,9 +158,13 @@ export class ActiveRequest implements RequestContext {
   }
 
   /** Send a non-final part of the response. */
-  partial(value: object): void {
+  partial(value: object): Promise<void> {
     this.throwIfAborted();
-    this.host.connection.sendJson(FrameType.PARTIAL, this.id, value);
+    const { connection } = this.host;
+    connection.sendJson(FrameType.PARTIAL, this.id, value);
+    const writable = connection.whenWritable();
+    this.drainWaits++;
+    return writable.finally(() => this.drainWaits--);
   }
 
   /**
@@ -180,7 +187,7 @@ export class ActiveRequest implements RequestContext {
       onFailure: (err) => this.failStream(err),
     });
     this.baseBytes = options.offset ?? 0;
-    this.partial(options.prefixSha256 ? { offset: this.baseBytes, prefixSha256: options.prefixSha256 } : { offset: this.baseBytes });
+    void this.partial(options.prefixSha256 ? { offset: this.baseBytes, prefixSha256: options.prefixSha256 } : { offset: this.baseBytes });
     return done;
   }
 

@@ -59,16 +59,34 @@ export interface TransferEvent {
   readonly sha256: string;
 }
 
-/** A change to the file tree other than an upload: delete, mkdir, rmdir, rename. */
+/** A change to the file tree other than an upload or a rename: delete, mkdir, rmdir. */
 export interface FileChangeEvent {
   /** The connection the change was requested on. */
   readonly connection: ConnectionInfo;
   /** The logged-in user who made the change. */
   readonly username: string;
-  /** Remote path of the file or folder changed, as the user sees it (for rename: the old path). */
+  /** Remote path of the file or folder changed, as the user sees it. */
   readonly path: string;
-  /** For rename: the new path. */
-  readonly to?: string;
+}
+
+/** A file or folder was renamed or moved. */
+export interface RenameEvent extends FileChangeEvent {
+  /** The old path (the same as `path`). */
+  readonly from: string;
+  /** The new path. */
+  readonly to: string;
+}
+
+/** Advice for the operator. */
+export interface WarningEvent {
+  /**
+   * Stable code: `FILESHARE_PLAINTEXT` (listening on a non-loopback address without TLS) or
+   * `FILESHARE_TLS_MISMATCH` (a client spoke TLS to a plain port, or the reverse) or
+   * `FILESHARE_UDP_PROBES` (the UDP probe port could not be bound: no packet-loss figures).
+   */
+  readonly code: 'FILESHARE_PLAINTEXT' | 'FILESHARE_TLS_MISMATCH' | 'FILESHARE_UDP_PROBES';
+  /** The advice, for humans. */
+  readonly message: string;
 }
 
 /** A connection ended. */
@@ -114,13 +132,13 @@ export interface ServerEvents {
   /** A folder was removed. */
   rmdir: [FileChangeEvent];
   /** A file or folder was renamed or moved. */
-  rename: [FileChangeEvent];
+  rename: [RenameEvent];
   /** A request failed; the client got the error. */
   requestFailed: [RequestFailedEvent];
   /** A client connection ended. */
   disconnect: [DisconnectEvent];
   /** Advice for the operator, such as listening on a LAN address without TLS. */
-  warning: [string];
+  warning: [WarningEvent];
   /** An unexpected failure (a bug, a provider that threw); the server keeps running. */
   error: [Error];
   /** `close()` finished: every connection is closed and the auth provider released. */

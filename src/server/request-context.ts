@@ -101,8 +101,11 @@ export interface RequestContext {
   namesFolder(key?: string): boolean;
   /** @throws EACCES unless the user has `permission`. */
   require(permission: Permission): void;
-  /** Send a non-final part of the response. */
-  partial(value: object): void;
+  /**
+   * Send a non-final part of the response. The returned promise resolves once the connection can
+   * take more (never rejects): a handler sending many parts awaits it between them.
+   */
+  partial(value: object): Promise<void>;
   /**
    * Receive an upload's data into `sink`: announce the go-ahead at `offset`, then take DATA frames
    * (hashing them) until END, and check the sender's byte count and SHA-256. Resolves once the

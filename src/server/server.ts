@@ -7,7 +7,7 @@ import type { ServerMetrics } from '../metrics/events.ts';
 import { LocalStorage } from '../storage/local-storage.ts';
 import { ServerCore } from './core.ts';
 import { ProbeResponder } from './probe-responder.ts';
-import type { ServerAddress, ServerEvents } from './events.ts';
+import type { ServerAddress, ServerEvents, WarningEvent } from './events.ts';
 import { type FileShareServerOptions, type ResolvedServerOptions, resolveServerOptions } from './options.ts';
 
 /**
@@ -169,8 +169,8 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     }
   }
 
-  private warn(message: string, code = 'FILESHARE_PLAINTEXT'): void {
-    if (this.listenerCount('warning') > 0) this.emitSafe('warning', message);
+  private warn(message: string, code: WarningEvent['code'] = 'FILESHARE_PLAINTEXT'): void {
+    if (this.listenerCount('warning') > 0) this.emitSafe('warning', { code, message });
     else process.emitWarning(message, { code });
   }
 

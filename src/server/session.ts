@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { AuthenticatedUser, Permission } from '../auth/types.ts';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { parseJsonObject } from '../protocol/fields.ts';
@@ -60,13 +60,13 @@ export class Session implements RequestHost {
   private resolveClosed!: () => void;
 
   constructor(
-    socket: Socket,
+    transport: Duplex,
     readonly info: ConnectionInfo,
     private readonly host: SessionHost,
   ) {
     const { options } = host;
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.connection = new FrameConnection(socket, {
+    this.connection = new FrameConnection(transport, {
       maxFrameSize: options.maxFrameSize,
       chunkSize: options.chunkSize,
       onFrame: (frame) => this.onFrame(frame),

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { FileShareError } from '../errors.ts';
 import { errorBody } from '../protocol/control.ts';
 import { FrameDecoder } from '../protocol/decoder.ts';
@@ -19,7 +19,8 @@ export interface FrameConnectionOptions {
 }
 
 /**
- * Frames over a socket (net or TLS: the connection does not care which).
+ * Frames over a byte stream: a TCP or TLS socket, or any other Duplex (an in-memory pair in tests).
+ * Nothing here depends on what the stream is.
  *
  * Incoming bytes go through the {@link FrameDecoder}. Outgoing control frames are written at once;
  * file data is pulled from {@link OutgoingStream}s one chunk at a time, round-robin, and only while
@@ -47,11 +48,12 @@ export class FrameConnection {
   partialFrameSince: number | undefined;
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: Duplex,
     private readonly options: FrameConnectionOptions,
   ) {
     this.decoder = new FrameDecoder(options.maxFrameSize, { streamData: true });
-    socket.setNoDelay(true);
+    // a socket: control frames are small and latency-bound; other Duplexes have no Nagle to turn off
+    (socket as Duplex & { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('error', this.onSocketError);
@@ -69,10 +71,38 @@ export class FrameConnection {
     return this.failure;
   }
 
-  /** Write a control frame now. Ignored once closed. */
+  /**
+   * Write a control frame now, ahead of queued file data. Ignored once closed. Control frames are
+   * never held back (a PONG or CREDIT must not wait), so a sender of many, such as a listing, awaits
+   * {@link whenWritable} between them.
+   */
   send(buffer: Buffer): void {
     if (this.closed) return;
     this.socket.write(buffer);
+  }
+
+  /**
+   * Resolves once the transport's queue is below its high-water mark again (at once when it is),
+   * or when the connection closes: the backpressure of control frames.
+   */
+  whenWritable(): Promise<void> {
+    const socket = this.socket;
+    if (this.closed || !socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
+  /** Resolves when the transport has closed (at once if it has). */
+  whenClosed(): Promise<void> {
+    if (this.socket.closed) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once('close', () => resolve()));
   }
 
   /** Write a frame with a JSON body. */

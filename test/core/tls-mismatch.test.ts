@@ -11,7 +11,7 @@ test('plain client, TLS server: "connect with tls"; the server warns once', asyn
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec' });
   const t = await testServer({ server: { tls: { key: pems.private, cert: pems.cert } } });
   const warnings: string[] = [];
-  t.server.on('warning', (w) => warnings.push(w));
+  t.server.on('warning', (w) => warnings.push(w.message));
   for (let i = 0; i < 3; i++) {
     const client = new FileShareClient({ host: '127.0.0.1', port: t.port });
     const err = await rejects(client.connect(), 'ECLOSED');
@@ -25,7 +25,7 @@ test('plain client, TLS server: "connect with tls"; the server warns once', asyn
 test('TLS client, plain server: "answered in plain text, connect without tls"; the server warns once', async () => {
   const t = await testServer();
   const warnings: string[] = [];
-  t.server.on('warning', (w) => warnings.push(w));
+  t.server.on('warning', (w) => warnings.push(w.message));
   for (let i = 0; i < 3; i++) {
     const client = new FileShareClient({ host: '127.0.0.1', port: t.port, tls: { rejectUnauthorized: false } });
     const err = await rejects(client.connect(), 'ETLS');

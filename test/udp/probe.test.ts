@@ -185,7 +185,7 @@ test('a UDP port that is taken: the server runs without probes and warns', async
   const { FileShareClient } = await import('../../src/client/client.ts');
   const server = new FileShareServer({ root: await tempDir(), auth: await authFor({ alice: 'alice-password' }), host: '127.0.0.1', port: probePort, udpProbes: true });
   const warnings: string[] = [];
-  server.on('warning', (w) => warnings.push(w));
+  server.on('warning', (w) => warnings.push(w.message));
   await server.listen();
   defer(() => server.close());
   assert.is(server.udpProbePort, undefined);

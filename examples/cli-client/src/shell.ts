@@ -77,7 +77,7 @@ export async function runShell(session: Session, io: Io, input: Input, options: 
     else state.exitCode = ExitCode.CONNECTION;
   };
   client.on('close', onClose);
-  client.on('goaway', (reason) => io.err(io.errColor.yellow(`server going away: ${reason}`)));
+  client.on('goaway', ({ message }) => io.err(io.errColor.yellow(`server going away: ${message}`)));
 
   const ctx = (signal: AbortSignal): CommandContext => ({
     session,

@@ -36,7 +36,7 @@ export function logServerEvents(server: FileShareServer, log: Logger, options: E
   for (const op of ['delete', 'mkdir', 'rmdir'] as const) {
     server.on(op, (e) => log.event(op, `${user(e.username)} ${clean(e.path)} ${id(e.connection)}`, paint.change));
   }
-  server.on('rename', (e) => log.event('rename', `${user(e.username)} ${clean(e.path)} -> ${clean(e.to ?? '?')} ${id(e.connection)}`, paint.change));
+  server.on('rename', (e) => log.event('rename', `${user(e.username)} ${clean(e.path)} -> ${clean(e.to)} ${id(e.connection)}`, paint.change));
   server.on('requestFailed', (e) => {
     if (e.op === 'login' && e.username === undefined) return; // already logged as `login failed`
     // `stat` of a missing path is how clients ask "does it exist?" (before every put): not a failure
@@ -47,8 +47,8 @@ export function logServerEvents(server: FileShareServer, log: Logger, options: E
     const why = e.error ? `: ${e.error.code} ${clean(e.error.message)}` : '';
     log.event('disconnect', `#${e.connection.id} ${user(e.username)} from ${from(e.connection)}${why}`, e.error ? paint.warn : undefined);
   });
-  server.on('warning', (message) => {
-    if (options.ownPlaintextNote && /without TLS/i.test(message)) return;
+  server.on('warning', ({ code, message }) => {
+    if (options.ownPlaintextNote && code === 'FILESHARE_PLAINTEXT') return;
     log.warn(message);
   });
   server.on('error', (err) => log.error(err.message));

@@ -53,7 +53,7 @@ export const download: Handler<'download'> = {
       offset,
     );
     try {
-      request.partial({ size: handle.size, mtime: handle.mtime, offset });
+      void request.partial({ size: handle.size, mtime: handle.mtime, offset });
       const sent = await request.send(handle.stream, { onChunk: (n) => meter.add(n), seedHash: seed });
       meter.flush();
       const bytes = offset + sent.bytes;

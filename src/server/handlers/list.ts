@@ -10,8 +10,10 @@ export const list: Handler<'list'> = {
     request.require('read');
     const entries = await request.storage.list(request.path());
     // A batch must fit the frame size the client announced in its HELLO and the JSON body limit,
-    // whatever the names: batches are cut by encoded size too.
-    for (const batch of batches(entries, request.maxPartialBody)) request.partial({ entries: batch });
+    // whatever the names: batches are cut by encoded size too. Each waits until the connection can
+    // take it, so a client that does not read holds up its own listing (until the idle timeout)
+    // rather than growing the server's memory.
+    for (const batch of batches(entries, request.maxPartialBody)) await request.partial({ entries: batch });
     return { count: entries.length };
   },
 };

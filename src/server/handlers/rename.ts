@@ -14,6 +14,6 @@ export const rename: Handler<'rename'> = {
       throw new FileShareError('ENOTDIR', `not a folder: ${to}/`);
     }
     await request.storage.rename(from, to);
-    request.emit('rename', { connection: request.connection, username: request.user.username, path: from, to });
+    request.emit('rename', { connection: request.connection, username: request.user.username, path: from, from, to });
   },
 };
