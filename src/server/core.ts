@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { FileShareError } from '../errors.ts';
 import { ServerMetrics } from '../metrics/events.ts';
 import { encodeJsonFrame } from '../protocol/encoder.ts';
@@ -74,7 +75,21 @@ export class ServerCore implements SessionHost {
     const fromAddress = this.perAddress.get(remoteAddress) ?? 0;
     if (fromAddress >= this.options.maxConnectionsPerAddress) return this.refuse(socket, `too many connections from ${remoteAddress}`);
     this.perAddress.set(remoteAddress, fromAddress + 1);
-    this.sessions.add(new Session(socket, info, this));
+    this.open(socket, info);
+  }
+
+  /**
+   * Serve one client over any byte stream (an in-memory Duplex pair in tests, a tunnel): a session
+   * as for an accepted socket, without the connection limits, which are about sockets.
+   */
+  serve(transport: Duplex, peer: Omit<ConnectionInfo, 'id'>): void {
+    const info: ConnectionInfo = { id: this.nextConnectionId++, ...peer };
+    this.perAddress.set(info.remoteAddress, (this.perAddress.get(info.remoteAddress) ?? 0) + 1);
+    this.open(transport, info);
+  }
+
+  private open(transport: Duplex, info: ConnectionInfo): void {
+    this.sessions.add(new Session(transport, info, this));
     this.emit('connection', info);
   }
 
