@@ -12,7 +12,7 @@
  *   --clients N      concurrent clients (default 200)
  *   --json PATH      where to write the JSON (default bench/results/latest.json)
  *   --only a,b       systems (raw, raw-tls, ftp, fileshare, fileshare-tls; a family name selects
- *                    its variants) and/or workloads (throughput, ping, small, concurrency, memory)
+ *                    its variants) and/or workloads (throughput, ping, small, tree, concurrency, memory)
  *   --verbose        forward the workers' stderr
  *   --tsx            run workers under tsx instead of transpiling them (RSS then includes the loader)
  */
@@ -38,10 +38,11 @@ import type { BenchContext, Workload } from './workloads/context.ts';
 import { throughput } from './workloads/throughput.ts';
 import { ping } from './workloads/ping.ts';
 import { small } from './workloads/small.ts';
+import { tree } from './workloads/tree.ts';
 import { concurrency } from './workloads/concurrency.ts';
 import { memory } from './workloads/memory.ts';
 
-const WORKLOADS: readonly Workload[] = [throughput, ping, small, concurrency, memory];
+const WORKLOADS: readonly Workload[] = [throughput, ping, small, tree, concurrency, memory];
 
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;

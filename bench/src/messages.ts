@@ -85,6 +85,16 @@ export type ClientTask =
       readonly connections: number;
     }
   | {
+      /**
+       * Upload the folder `local` to `remote` as a whole tree, download it to `downloadDir`, then
+       * (where the system has one) sync the unchanged tree up again.
+       */
+      readonly kind: 'tree';
+      readonly local: string;
+      readonly remote: string;
+      readonly downloadDir: string;
+    }
+  | {
       /** `clients` clients connect, log in and upload `local` each, all at once. */
       readonly kind: 'concurrency';
       readonly clients: number;
@@ -142,6 +152,16 @@ export interface SmallResult {
   readonly firstError?: string;
 }
 
+export interface TreeResult {
+  readonly kind: 'tree';
+  readonly uploadSeconds: number;
+  readonly downloadSeconds: number;
+  /** A second sync of the unchanged tree, for systems with a sync; undefined otherwise. */
+  readonly syncSeconds?: number;
+  /** Files the sync found to transfer (0 when it sees the tree as unchanged). */
+  readonly syncTransferred?: number;
+}
+
 export interface ConcurrencyResult {
   readonly kind: 'concurrency';
   readonly clients: number;
@@ -161,7 +181,7 @@ export interface EventLoopDelay {
   readonly samples: number;
 }
 
-export type TaskResult = TransferResult | PingResult | SmallResult | ConcurrencyResult;
+export type TaskResult = TransferResult | PingResult | SmallResult | ConcurrencyResult | TreeResult;
 
 export type WorkerMessage =
   | {

@@ -18,14 +18,14 @@ export interface SystemDef {
   readonly underTest: boolean;
 }
 
-const ALL: readonly WorkloadId[] = ['throughput', 'ping', 'small', 'concurrency', 'logins', 'memory'];
+const ALL: readonly WorkloadId[] = ['throughput', 'ping', 'small', 'tree', 'concurrency', 'logins', 'memory'];
 
 export const SYSTEMS: readonly SystemDef[] = [
   { id: 'pipe', label: 'bare pipe TCP', worker: 'pipe', tls: false, workloads: ['throughput', 'small'], underTest: false },
   { id: 'pipe-tls', label: 'bare pipe TLS', worker: 'pipe', tls: true, workloads: ['throughput', 'small'], underTest: false },
   { id: 'raw', label: 'raw TCP', worker: 'raw', tls: false, workloads: ['throughput', 'ping', 'small', 'concurrency', 'memory'], underTest: false },
   { id: 'raw-tls', label: 'raw TLS', worker: 'raw', tls: true, workloads: ['throughput', 'ping'], underTest: false },
-  { id: 'sftp', label: 'OpenSSH sftp+ssh2', worker: 'sftp', tls: false, workloads: ['throughput', 'ping', 'small', 'concurrency'], underTest: false },
+  { id: 'sftp', label: 'OpenSSH sftp+ssh2', worker: 'sftp', tls: false, workloads: ['throughput', 'ping', 'small', 'tree', 'concurrency'], underTest: false },
   { id: 'ftp', label: 'ftp-srv+basic-ftp', worker: 'ftp', tls: false, workloads: ALL, underTest: false },
   { id: 'fileshare', label: 'fileshare', worker: 'fileshare', tls: false, workloads: ALL, underTest: true },
   { id: 'fileshare-tls', label: 'fileshare TLS', worker: 'fileshare', tls: true, workloads: ALL, underTest: true },

@@ -18,7 +18,8 @@ import { FileShareServer, MemoryAuthProvider, type FileShareServerOptions } from
 
 const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
 const APP = 'examples/cli-client/src/main.ts';
-const STEP_TIMEOUT_MS = 20_000;
+// generous: on a loaded 2-core machine a tsx start alone can take many seconds
+const STEP_TIMEOUT_MS = 60_000;
 
 const children = new Set<ChildProcessWithoutNullStreams>();
 const servers = new Set<FileShareServer>();

@@ -81,6 +81,15 @@ async function client(): Promise<Driver> {
         async ping() {
           await share.ping();
         },
+        async uploadTree(local, remote) {
+          await share.uploadDir(local, remote, { overwrite: true });
+        },
+        async downloadTree(remote, local) {
+          await share.downloadDir(remote, local, { overwrite: true });
+        },
+        async syncTree(local, remote) {
+          return (await share.sync(local, remote, { direction: 'up' })).transferred.length;
+        },
         async close() {
           await share.close();
         },

@@ -80,6 +80,14 @@ async function client(): Promise<Driver> {
         async ping() {
           await ftp.send('NOOP');
         },
+        async uploadTree(local, remote) {
+          await ftp.uploadFromDir(local, remote);
+          await ftp.cd('/');
+        },
+        async downloadTree(remote, local) {
+          await ftp.downloadToDir(local, remote);
+          await ftp.cd('/');
+        },
         async close() {
           ftp.close();
         },

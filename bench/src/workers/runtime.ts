@@ -38,6 +38,12 @@ export interface Connection {
   download(remote: string, local: string): Promise<Moved>;
   /** One round trip of the system's cheapest request. */
   ping(): Promise<void>;
+  /** Upload a whole folder with the system's own folder call (sftp -r, uploadFromDir, uploadDir). */
+  uploadTree?(local: string, remote: string): Promise<void>;
+  /** Download a whole folder with the system's own folder call. */
+  downloadTree?(remote: string, local: string): Promise<void>;
+  /** Sync `local` up to `remote` (only what changed), where the system has such a call; resolves to the files it moved. */
+  syncTree?(local: string, remote: string): Promise<number>;
   close(): Promise<void>;
 }
 

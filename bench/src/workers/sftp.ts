@@ -73,12 +73,40 @@ async function client(): Promise<Driver> {
         async ping() {
           await new Promise<void>((resolve, reject) => sftp.realpath('.', (error) => (error ? reject(error) : resolve())));
         },
+        // folders: OpenSSH's own `sftp -r` (the command-line client), as a user would run it
+        uploadTree: (local, remote) => sftpBatch(config, keyPath, `put -r ${quote(local)} ${quote(remotePath(remote))}`),
+        downloadTree: (remote, local) => sftpBatch(config, keyPath, `get -r ${quote(remotePath(remote))} ${quote(local)}`),
         async close() {
           ssh.end();
         },
       };
     },
   };
+}
+
+/** A path quoted for an sftp batch line. */
+function quote(p: string): string {
+  return `"${p.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** Run one command with `sftp -b -` (stops at the first failure, exits non-zero), bounded to 10 minutes. */
+async function sftpBatch(config: { host: string; port: number; hints?: Readonly<Record<string, string>> }, keyPath: string, line: string): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const user = config.hints?.username ?? os.userInfo().username;
+  const args = ['-b', '-', '-q', '-P', String(config.port), '-i', keyPath, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', `${user}@${config.host}`];
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('sftp', args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`sftp ${line}: exit ${code ?? signal}: ${stderr.trim().slice(0, 300)}`));
+    });
+    child.stdin.end(`${line}\n`);
+  });
 }
 
 runSystemWorker({ server: startServer, client });

@@ -13,6 +13,7 @@ import type {
   SmallResult,
   TaskResult,
   TransferResult,
+  TreeResult,
 } from '../messages.ts';
 import type { Connection, Driver } from './runtime.ts';
 
@@ -266,6 +267,25 @@ async function concurrency(
   };
 }
 
+async function tree(driver: Driver, config: ClientConfig, task: Extract<ClientTask, { kind: 'tree' }>): Promise<TreeResult> {
+  const conn = await driver.connect(config);
+  try {
+    if (!conn.uploadTree || !conn.downloadTree) throw new Error('this system has no folder transfer');
+    let start = now();
+    await conn.uploadTree(task.local, task.remote);
+    const uploadSeconds = seconds(start);
+    start = now(); // the system creates downloadDir itself, as its users see it do
+    await conn.downloadTree(task.remote, task.downloadDir);
+    const downloadSeconds = seconds(start);
+    if (!conn.syncTree) return { kind: 'tree', uploadSeconds, downloadSeconds };
+    start = now();
+    const syncTransferred = await conn.syncTree(task.local, task.remote);
+    return { kind: 'tree', uploadSeconds, downloadSeconds, syncSeconds: seconds(start), syncTransferred };
+  } finally {
+    await closeQuietly(conn);
+  }
+}
+
 /** Run one task against a system. */
 export function runTask(driver: Driver, config: ClientConfig, task: ClientTask): Promise<TaskResult> {
   switch (task.kind) {
@@ -280,5 +300,7 @@ export function runTask(driver: Driver, config: ClientConfig, task: ClientTask):
       return small(driver, config, task);
     case 'concurrency':
       return concurrency(driver, config, task);
+    case 'tree':
+      return tree(driver, config, task);
   }
 }

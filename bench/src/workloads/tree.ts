@@ -1,0 +1,119 @@
+/**
+ * Folder trees: a tree of `smallFiles` small files (4 KiB) in nested folders plus 20 medium files
+ * (1 MiB; with --quick, 20 small and 2 of 256 KiB), uploaded with each system's own folder call (fileshare
+ * `uploadDir`, OpenSSH `sftp -r` put, basic-ftp `uploadFromDir`), downloaded likewise, then, where
+ * there is one, a `sync` of the unchanged tree. Files per second; every copy is checked by SHA-256.
+ */
+import { mkdir, rename } from 'node:fs/promises';
+import path from 'node:path';
+import { makeRandomFile, makeSmallFiles, removeFiles, verifyCopy } from '../files.ts';
+import type { TestFile } from '../files.ts';
+import type { TreeResult } from '../messages.ts';
+import type { Metric } from '../results.ts';
+import type { SystemDef } from '../systems.ts';
+import { withServer } from './context.ts';
+import type { BenchContext, Workload } from './context.ts';
+
+const base = { workload: 'tree', unit: 'files/s', better: 'higher' } as const;
+const peers = [
+  { vs: 'sftp', bound: ['>=', 3] },
+  { vs: 'ftp', bound: ['>=', 3] },
+] as const;
+export const TREE_UP: Metric = { ...base, name: 'tree upload files/s', target: peers };
+export const TREE_DOWN: Metric = { ...base, name: 'tree download files/s', target: peers };
+/** A second sync of the unchanged tree: well under a second. */
+export const TREE_SYNC: Metric = { workload: 'tree', name: 'sync of the unchanged tree s', unit: 's', better: 'lower', target: [{ bound: ['<=', 1] }] };
+
+const FOLDERS = 10;
+const PER_FILE_MS = 100;
+
+interface Tree {
+  readonly dir: string;
+  /** Relative path → the file's expected content. */
+  readonly files: ReadonlyMap<string, TestFile>;
+}
+
+/** `count` small files spread over FOLDERS folders two levels deep, plus the medium files at the top. */
+async function makeTree(dir: string, count: number, smallSize: number, medium: number, mediumSize: number): Promise<Tree> {
+  const files = new Map<string, TestFile>();
+  const flat = await makeSmallFiles(path.join(dir, '.flat'), count, smallSize);
+  for (const [i, f] of flat.entries()) {
+    const rel = `d${i % FOLDERS}/e${Math.floor(i / FOLDERS) % 3}/${path.basename(f.path)}`;
+    const target = path.join(dir, ...rel.split('/'));
+    await mkdir(path.dirname(target), { recursive: true });
+    await rename(f.path, target);
+    files.set(rel, { ...f, path: target });
+  }
+  await removeFiles(path.join(dir, '.flat'));
+  for (let i = 0; i < medium; i++) {
+    const rel = `medium-${String(i).padStart(2, '0')}.bin`;
+    files.set(rel, await makeRandomFile(path.join(dir, rel), mediumSize));
+  }
+  return { dir, files };
+}
+
+async function verifyTree(tree: Tree, copyDir: string): Promise<{ bad: number; first?: string }> {
+  let bad = 0;
+  let first: string | undefined;
+  for (const [rel, original] of tree.files) {
+    const problem = await verifyCopy(path.join(copyDir, ...rel.split('/')), original);
+    if (problem !== undefined) {
+      bad++;
+      first ??= `${rel}: ${problem}`;
+    }
+  }
+  return first !== undefined ? { bad, first } : { bad };
+}
+
+async function runSystem(ctx: BenchContext, tree: Tree, system: SystemDef): Promise<void> {
+  const clientTimeout = 60_000 + tree.files.size * 3 * PER_FILE_MS;
+  await withServer(ctx, system, clientTimeout, async (session) => {
+    const downloadDir = path.join(ctx.tmp, 'client', system.id, 'tree-copy');
+    await removeFiles(downloadDir);
+    await mkdir(path.dirname(downloadDir), { recursive: true }); // the copy itself is made by the system
+    try {
+      const { results } = await session.runClient([{ kind: 'tree', local: tree.dir, remote: '/tree', downloadDir }], clientTimeout);
+      const r = results[0] as TreeResult | undefined;
+      if (r === undefined) throw new Error('tree: missing result');
+      const up = await verifyTree(tree, path.join(session.dataDir, 'tree'));
+      const down = await verifyTree(tree, downloadDir);
+      if (up.bad + down.bad > 0) {
+        ctx.recorder.error('tree', system.id, `${up.bad} bad copies on the server, ${down.bad} on the client (${up.first ?? down.first ?? ''})`);
+        return;
+      }
+      const n = tree.files.size;
+      const notes = { files: n };
+      ctx.recorder.add(TREE_UP, system.id, n / r.uploadSeconds, notes);
+      ctx.recorder.add(TREE_DOWN, system.id, n / r.downloadSeconds, notes);
+      if (r.syncSeconds !== undefined) {
+        if (r.syncTransferred !== 0) ctx.recorder.error('tree', system.id, `the sync of the unchanged tree moved ${r.syncTransferred} file(s)`);
+        else ctx.recorder.add(TREE_SYNC, system.id, r.syncSeconds, notes);
+      }
+    } finally {
+      await removeFiles(downloadDir);
+    }
+  });
+}
+
+export const tree: Workload = {
+  id: 'tree',
+  title: 'Folder trees (small files in nested folders, and medium ones)',
+  budgetMs: (config, systems) => config.runs * systems * (90_000 + (config.smallFiles + 20) * 4 * PER_FILE_MS),
+  async run(ctx, systems) {
+    // --quick (CI) keeps this short: sftp -r moves ~5 files/s on a busy 2-core machine
+    const small = ctx.config.quick ? Math.min(20, ctx.config.smallFiles) : ctx.config.smallFiles;
+    const medium = ctx.config.quick ? 2 : 20;
+    const mediumSize = ctx.config.quick ? 256 * 1024 : 1024 * 1024;
+    const t = await makeTree(path.join(ctx.tmp, 'tree-src'), small, ctx.config.smallSize, medium, mediumSize);
+    for (let run = 1; run <= ctx.config.runs; run++) {
+      for (const system of systems) {
+        ctx.log(`tree ${system.id} run ${run}/${ctx.config.runs}`);
+        try {
+          await runSystem(ctx, t, system);
+        } catch (error) {
+          ctx.recorder.error('tree', system.id, error);
+        }
+      }
+    }
+  },
+};
