@@ -263,7 +263,8 @@ test('browser: the live chart keeps updating over SSE under load; SIGINT still p
     return;
   }
   const cwd = await tempDir();
-  const app = start(['--port', String(port), '--duration', '20', '--interval', '50', '--load', '8M'], cwd);
+  // long enough that a slow browser start on a busy machine cannot outlast the run: SIGINT ends it
+  const app = start(['--port', String(port), '--duration', '60', '--interval', '50', '--load', '8M'], cwd);
   let page: Page | undefined;
   try {
     const url = await until(() => /live chart: (http:\/\/\S+)/.exec(app.out.stdout)?.[1], 15_000, () => `the URL\nstdout: ${app.out.stdout}\nstderr: ${app.out.stderr}`);
@@ -298,7 +299,7 @@ test('browser: the live chart keeps updating over SSE under load; SIGINT still p
     app.child.kill('SIGINT'); // by PID: scripts/run.mjs forwards it to the app
     const { code } = await finished(app);
     assert.is(code, 0, app.out.stderr);
-    assert.match(app.out.stdout, /stopped early: \d+ of 400 pings sent/);
+    assert.match(app.out.stdout, /stopped early: \d+ of 1200 pings sent/);
     assert.match(app.out.stdout, /NETWORK PERFORMANCE[\s\S]*Throughput {6}: {2}\d+\.\d\d MB\/s[\s\S]*Successful pings: \d+ \/ \d+/);
     await until(async () => ((await page!.textContent('#status')) === 'finished' ? true : undefined), 5000, 'the page to show the end');
     const rows = await lines(join(cwd, 'network_summary.csv'));

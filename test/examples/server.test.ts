@@ -92,6 +92,18 @@ test('first start creates users.json with admin, prints the password once, and i
   await app.waitFor(/login failed admin from 127\.0\.0\.1: EAUTH/);
 });
 
+test('--no-udp-probes: no probe port, and a client is told UDP is not offered', async () => {
+  const app = await start(['--no-udp-probes']);
+  const password = (await app.waitFor(/admin password: (\S+)/))[1]!;
+  await app.waitFor(/listening on/);
+  assert.match(app.output(), /^ {2}probes {2}off$/m);
+  const client = await connect(app.port);
+  await client.login('admin', password);
+  assert.is(client.udpProbesOffered, false);
+  const udp = await client.probe({ count: 1 });
+  assert.is(udp.available, false);
+});
+
 test('user add (stdin) on a running server: bob logs in without a restart; list, passwd, remove', async () => {
   const app = await start();
   const reloaded = async (from: number) => app.waitFor(/users reloaded/, { from });
