@@ -12,5 +12,5 @@ export default defineConfig({
   shims: false,
   // fileshare/testing and the backends import the main entry by name: keep it one module at run
   // time (one FileShareError class); the backends' SDKs are optional peer dependencies
-  external: ['fileshare', '@aws-sdk/client-s3', 'pg'],
+  external: ['fileshare', '@aws-sdk/client-s3', 'hash-wasm', 'pg'],
 });

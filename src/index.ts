@@ -71,6 +71,8 @@ export type {
 export { HashCache, hashStoredFile, LocalStorage, normalizeRemotePath } from './storage/index.ts';
 export type {
   Entry,
+  IncrementalHash,
+  KeptPrefix,
   LocalStorageOptions,
   OpenUploadOptions,
   ReadHandle,

@@ -10,7 +10,7 @@ import type { AuthenticatedUser, Permission } from '../auth/types.ts';
 import type { FileShareError } from '../errors.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
 import type { JsonObject } from '../protocol/fields.ts';
-import type { Storage } from '../storage/types.ts';
+import type { IncrementalHash, Storage } from '../storage/types.ts';
 import type { ConnectionInfo, ServerEvents } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { ProbeGrant } from './probe-responder.ts';
@@ -41,7 +41,7 @@ export interface ReceiveOptions {
    */
   readonly accept?: (received: number) => boolean | Promise<boolean>;
   /** Hash state to continue (a resumed upload's kept bytes). */
-  readonly seedHash?: Hash;
+  readonly seedHash?: IncrementalHash;
   /** Called with the size of each chunk written. */
   readonly onChunk?: (n: number) => void;
 }

@@ -2,7 +2,7 @@
  * Storage backends: the {@link Storage} contract, safe remote paths and the local-folder backend.
  * @module
  */
-export type { Entry, OpenUploadOptions, ReadHandle, ResumeOptions, Storage, StorageCapabilities, SweepOptions, UploadTarget } from './types.ts';
+export type { Entry, IncrementalHash, KeptPrefix, OpenUploadOptions, ReadHandle, ResumeOptions, Storage, StorageCapabilities, SweepOptions, UploadTarget } from './types.ts';
 export { DEFAULT_READ_HIGH_WATER_MARK, LocalStorage, type LocalStorageOptions } from './local-storage.ts';
 export {
   joinRemote,

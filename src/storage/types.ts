@@ -3,6 +3,25 @@ import type { Entry } from '../protocol/operations.ts';
 
 export type { Entry };
 
+/**
+ * A running SHA-256 that can be continued with more data: Node's `Hash`, or a backend's own
+ * hasher (one whose state it can save next to the kept data, see {@link UploadTarget.keptPrefix}).
+ */
+export interface IncrementalHash {
+  /** Add bytes. */
+  update(data: Buffer): unknown;
+  /** The hex digest of everything added (the hash is finished). */
+  digest(encoding: 'hex'): string;
+}
+
+/** Proof of the bytes a resumed upload kept, as a backend that cannot read them back gives it. */
+export interface KeptPrefix {
+  /** SHA-256 (hex) of the `offset` kept bytes. */
+  readonly sha256: string;
+  /** The hash state after those bytes, to be continued with the new data (a fresh instance each call). */
+  readonly hash: IncrementalHash;
+}
+
 /** An upload in progress: bytes go to `stream`, then `commit()` or `abort()`. */
 export interface UploadTarget {
   /** Where the data goes (a temporary object until committed). */
@@ -21,6 +40,13 @@ export interface UploadTarget {
   readonly offset: number;
   /** The `offset` bytes already present, for verifying them by hash before resuming. */
   readExisting(): Readable;
+  /**
+   * Optional: the SHA-256 of the `offset` kept bytes and the hash state after them, kept by the
+   * backend with the data. When present the server continues its end-to-end hash from there and
+   * never reads the kept bytes back (an object store cannot read the parts of an unfinished
+   * multipart upload, and re-hashing gigabytes at every resume is slow).
+   */
+  keptPrefix?(): Promise<KeptPrefix>;
   /**
    * Stop, but keep the data written so far for a later resume (resumable uploads); for other
    * uploads this is `abort()`. The target path is untouched.

@@ -1,6 +1,12 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { FileShareError, toFileShareError } from '../errors.ts';
+
+/** A SHA-256 that can be continued (Node's `Hash`, or a storage backend's own). @internal */
+export interface IncrementalHash {
+  update(data: Buffer): unknown;
+  digest(encoding: 'hex'): string;
+}
 
 /** Options of an {@link IncomingStream}. @internal */
 export interface IncomingStreamOptions {
@@ -25,7 +31,7 @@ export interface IncomingStreamOptions {
   /** Called after each chunk reached the sink. */
   readonly onChunk?: (bytes: number) => void;
   /** Continue an existing hash (resumed transfers hash the prefix first). */
-  readonly seedHash?: Hash;
+  readonly seedHash?: IncrementalHash;
 }
 
 /**
@@ -47,7 +53,7 @@ export class IncomingStream {
   private judging = false;
   /** Called once `held` is empty again (or the stream failed), for `finish()`. */
   private onIdle: (() => void) | undefined;
-  private readonly hash: Hash;
+  private readonly hash: IncrementalHash;
 
   constructor(
     private readonly sink: Writable,

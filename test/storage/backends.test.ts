@@ -211,9 +211,9 @@ for (const [name, backend] of Object.entries(backends)) {
 
   it('resume: an interrupted resumable upload completes with the right SHA-256 on reconnect', async () => {
     const made = await backend.make();
-    const t = await testServer({ server: { root: made.storage }, client: { progressIntervalMs: 0 } });
+    const t = await testServer({ server: { root: made.storage, progressIntervalMs: 0 }, client: { progressIntervalMs: 0 } });
     const local = await tempDir();
-    const data = randomBytes(11 * MiB);
+    const data = randomBytes(16 * MiB + 3);
     const { writeFile } = await import('node:fs/promises');
     await writeFile(`${local}/data.bin`, data);
     const first = await t.connect();
@@ -221,7 +221,7 @@ for (const [name, backend] of Object.entries(backends)) {
     const attempt = first.upload(`${local}/data.bin`, '/data.bin', {
       resume: true,
       onProgress: (p) => {
-        if (!fired && p.bytes >= 6 * MiB) {
+        if (!fired && p.bytes >= 12 * MiB) {
           fired = true;
           void first.close();
         }
@@ -229,12 +229,23 @@ for (const [name, backend] of Object.entries(backends)) {
     });
     await rejects(within(attempt, 60_000, 'the interrupted upload'), 'ECLOSED');
     await waitFor(() => t.server.connectionCount === 0, 10_000, 'the server to drop the connection');
-    await rejects(first.stat('/data.bin').catch(async () => (await t.connect()).stat('/data.bin')), 'ENOENT');
     const second = await t.connect();
+    await rejects(second.stat('/data.bin'), 'ENOENT');
+    if (made.s3) {
+      // the finished parts are kept (one multipart upload) with their saved state
+      assert.is((await pendingUploads(made.s3.client, made.s3.bucket)).length, 1);
+      assert.ok((await allKeys(made.s3.client, made.s3.bucket)).some((k) => k.includes('s3-state/uploads/')), 'no saved state');
+    }
+    let resumedFrom = -1;
+    t.server.metrics.once('progress', (p) => (resumedFrom = p.bytes));
     const done = await within(second.upload(`${local}/data.bin`, '/data.bin', { resume: true }), 60_000, 'the resumed upload');
     assert.is(done.sha256, sha256(data));
     assert.is(sha256(await download(second, '/data.bin')), sha256(data));
-    if (made.s3) await waitFor(async () => (await pendingUploads(made.s3!.client, made.s3!.bucket)).length === 0, 20_000, 'no multipart upload left');
+    assert.ok(resumedFrom >= 5 * MiB, `the upload resumed from ${resumedFrom}, not from the kept bytes`);
+    if (made.s3) {
+      assert.equal(await pendingUploads(made.s3.client, made.s3.bucket), []);
+      assert.equal((await allKeys(made.s3.client, made.s3.bucket)).filter((k) => k.includes('s3-state')), [], 'state or lock left behind');
+    }
   });
 
   it('quota: parallel uploads of one user never exceed it', async () => {

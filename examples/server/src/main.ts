@@ -11,6 +11,10 @@ import type { CertOptions } from './cert.ts';
 import { serve, type ServeOptions } from './serve.ts';
 import { parsePermissions, type UserAddOptions, userAdd, userList, userPasswd, userRemove } from './users-command.ts';
 
+/** `--database`: the user commands then edit the users table of PostgreSQL (several nodes) instead of the file. */
+const databaseOption = () => flag('--database <url>', 'edit the users table of this PostgreSQL database (postgres://...) instead of the users file', 'FILESHARE_DATABASE_URL');
+const db = () => import('./db-users-command.ts');
+
 const DEFAULT_USERS = './users.json';
 
 /** An option of the server with its environment variable (shown by --help, like the default). */
@@ -58,6 +62,7 @@ const program = new Command('fileshare-server')
 Commands run against the same users file (./users.json or FILESHARE_USERS):
   npm start -- user add bob --home bob --permissions read,write
   echo 's3cret' | npm start -- user add carol        (password from stdin, for scripts)
+  npm start -- user add bob --database postgres://... (the users table of several nodes: docs/scaling.md)
   npm start -- cert --out ./tls                       (self-signed certificate for TLS)`);
 
 program
@@ -78,24 +83,30 @@ user
   .option('--quota <size>', 'storage quota of the home folder, e.g. 50G (default: none)', parseSize)
   .option('--max-file-size <size>', 'largest file this user may upload, e.g. 2G (default: the server limit)', parseSize)
   .addOption(usersOption())
-  .action((name: string, o: UserAddOptions & { users: string }) => userAdd(o.users, name, o));
+  .addOption(databaseOption())
+  .action(async (name: string, o: UserAddOptions & { users: string; database?: string }) =>
+    o.database ? (await db()).dbUserAdd(o.database, name, o) : userAdd(o.users, name, o),
+  );
 user
   .command('remove <name>')
   .alias('rm')
   .description('remove a user')
   .addOption(usersOption())
-  .action((name: string, o: { users: string }) => userRemove(o.users, name));
+  .addOption(databaseOption())
+  .action(async (name: string, o: { users: string; database?: string }) => (o.database ? (await db()).dbUserRemove(o.database, name) : userRemove(o.users, name)));
 user
   .command('passwd <name>')
   .description("change a user's password (asked twice, or one line from stdin)")
   .addOption(usersOption())
-  .action((name: string, o: { users: string }) => userPasswd(o.users, name));
+  .addOption(databaseOption())
+  .action(async (name: string, o: { users: string; database?: string }) => (o.database ? (await db()).dbUserPasswd(o.database, name) : userPasswd(o.users, name)));
 user
   .command('list')
   .alias('ls')
   .description('list the users: name, home, permissions')
   .addOption(usersOption())
-  .action((o: { users: string }) => userList(o.users));
+  .addOption(databaseOption())
+  .action(async (o: { users: string; database?: string }) => (o.database ? (await db()).dbUserList(o.database) : userList(o.users)));
 
 try {
   await program.parseAsync();

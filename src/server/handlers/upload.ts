@@ -1,9 +1,9 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { FileShareError } from '../../errors.ts';
 import { type JsonObject, optionalBoolean, optionalCount, requireString } from '../../protocol/fields.ts';
 import { ProgressMeter } from '../../metrics/progress-meter.ts';
 import { megabytesPerSecond } from '../../metrics/summary.ts';
-import type { ResumeOptions, UploadTarget } from '../../storage/types.ts';
+import type { IncrementalHash, ResumeOptions, UploadTarget } from '../../storage/types.ts';
 import type { RequestContext } from '../request-context.ts';
 import type { QuotaReservation } from '../quota-ledger.ts';
 import { checkFolderSyntax } from './folder-syntax.ts';
@@ -109,9 +109,16 @@ function parseResume(args: JsonObject, path: string): ResumeOptions | undefined 
   return { key, restart: optionalBoolean(fields, 'restart') };
 }
 
-/** Hash the bytes a resumed upload already has; the hash then continues with the new data. */
-async function hashPrefix(target: UploadTarget): Promise<{ hash: Hash; digest: string } | undefined> {
+/**
+ * The hash of the bytes a resumed upload already has, which then continues with the new data:
+ * from the backend when it kept it with the data, else by reading the bytes back.
+ */
+async function hashPrefix(target: UploadTarget): Promise<{ hash: IncrementalHash; digest: string } | undefined> {
   if (target.offset === 0) return undefined;
+  if (target.keptPrefix) {
+    const kept = await target.keptPrefix();
+    return { hash: kept.hash, digest: kept.sha256 };
+  }
   const hash = createHash('sha256');
   for await (const chunk of target.readExisting()) hash.update(chunk as Buffer);
   return { hash, digest: hash.copy().digest('hex') };

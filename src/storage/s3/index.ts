@@ -1,7 +1,8 @@
 /**
  * `fileshare/s3`: an S3-compatible object store (AWS S3, Ceph radosgw, MinIO, R2, ...) as the
- * server's storage. Needs the optional peer dependency `@aws-sdk/client-s3`
- * (`npm install @aws-sdk/client-s3`). See docs/scaling.md.
+ * server's storage. Needs the optional peer dependencies `@aws-sdk/client-s3` and `hash-wasm`
+ * (a SHA-256 whose state can be saved, for resumable uploads):
+ * `npm install @aws-sdk/client-s3 hash-wasm`. See docs/scaling.md.
  *
  * @example
  * ```ts

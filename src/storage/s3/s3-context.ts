@@ -26,7 +26,22 @@ export class S3Context {
     readonly concurrency: number,
     readonly timeoutMs: number,
     readonly claimTtlMs: number,
+    /** A resumable upload's lock not touched for this long belongs to a dead node. */
+    readonly resumeLockTtlMs: number,
   ) {}
+
+  /** Resumable uploads running in this process, by resume key: a newer attempt takes over from them. */
+  readonly resumable = new Map<string, { takeover: (() => Promise<void>) | undefined; settled: Promise<void> }>();
+
+  /** Key of the saved state of the resumable upload `resumeKey`. */
+  stateKey(resumeKey: string): string {
+    return `${this.base}${STATE_FOLDER}uploads/${resumeKey}`;
+  }
+
+  /** Key of the lock of the resumable upload `resumeKey`. */
+  resumeLockKey(resumeKey: string): string {
+    return `${this.base}${STATE_FOLDER}locks/${resumeKey}`;
+  }
 
   /**
    * Send one command. The timeout covers the call until its response headers arrive (a GET's body
@@ -55,6 +70,40 @@ export class S3Context {
   }
 
   /**
+   * Take the lock object `lockKey` (PutObject with `If-None-Match: *`): null when another holder
+   * has it and touched it within `ttlMs`; a lock older than that (its node died) is taken over.
+   * The returned release deletes it; `touch` rewrites it to show the holder is alive.
+   */
+  async lock(lockKey: string, ttlMs: number, remote: string): Promise<{ release: () => Promise<void>; touch: () => Promise<void> } | null> {
+    const put = (condition: boolean) =>
+      this.send(new PutObjectCommand({ Bucket: this.bucket, Key: lockKey, Body: String(Date.now()), ...(condition ? { IfNoneMatch: '*' } : {}) }), remote);
+    try {
+      await put(true);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      if (!(await this.isStale(lockKey, ttlMs, remote))) return null;
+      await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: lockKey }), remote);
+      try {
+        await put(true);
+      } catch (again) {
+        if ((again as { code?: string }).code === 'EEXIST') return null;
+        throw again;
+      }
+    }
+    let released = false;
+    return {
+      touch: async () => {
+        if (!released) await put(false);
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: lockKey }), remote);
+      },
+    };
+  }
+
+  /**
    * Take the create-if-absent claim of `key`: a small object written with `If-None-Match: *`,
    * which radosgw and AWS both honour on PutObject (radosgw ignores it on
    * CompleteMultipartUpload, so a multipart commit without overwrite cannot rely on it). Every
@@ -64,34 +113,14 @@ export class S3Context {
    * @returns a release function, or null when another writer holds the claim
    */
   async claim(key: string, remote: string): Promise<(() => Promise<void>) | null> {
-    const claimKey = this.claimKey(key);
-    const put = () =>
-      this.send(new PutObjectCommand({ Bucket: this.bucket, Key: claimKey, Body: key, IfNoneMatch: '*', ContentType: 'text/plain' }), remote);
-    try {
-      await put();
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
-      if (!(await this.claimIsStale(claimKey, remote))) return null;
-      await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: claimKey }), remote);
-      try {
-        await put();
-      } catch (again) {
-        if ((again as { code?: string }).code === 'EEXIST') return null;
-        throw again;
-      }
-    }
-    let released = false;
-    return async () => {
-      if (released) return;
-      released = true;
-      await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: claimKey }), remote);
-    };
+    const held = await this.lock(this.claimKey(key), this.claimTtlMs, remote);
+    return held && held.release;
   }
 
-  private async claimIsStale(claimKey: string, remote: string): Promise<boolean> {
+  private async isStale(lockKey: string, ttlMs: number, remote: string): Promise<boolean> {
     try {
-      const head = await this.send<{ LastModified?: Date }>(new HeadObjectCommand({ Bucket: this.bucket, Key: claimKey }), remote);
-      return head.LastModified !== undefined && Date.now() - head.LastModified.getTime() > this.claimTtlMs;
+      const head = await this.send<{ LastModified?: Date }>(new HeadObjectCommand({ Bucket: this.bucket, Key: lockKey }), remote);
+      return head.LastModified !== undefined && Date.now() - head.LastModified.getTime() > ttlMs;
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return true; // released meanwhile
       throw err;

@@ -36,7 +36,7 @@ import { childName, copySource, fileKey, folderKey, normalizePrefix, splitRemote
 import { copyInParts, inParallel } from './s3-copy.ts';
 import { type AnyCommand, S3Context } from './s3-context.ts';
 import { s3StorageError } from './s3-errors.ts';
-import { S3Upload } from './s3-upload.ts';
+import { type ResumeState, S3Upload, sha256Hasher } from './s3-upload.ts';
 
 /** Static credentials of {@link S3StorageOptions.credentials}. */
 export interface S3Credentials {
@@ -74,6 +74,12 @@ export interface S3StorageOptions {
   readonly requestTimeout?: number;
   /** A create-if-absent claim older than this is taken over (its node died while committing), ms. @default 600000 */
   readonly claimTtl?: number;
+  /**
+   * A resumable upload's lock object is rewritten every third of this time while it runs; one not
+   * rewritten for this long belongs to a dead node and is taken over by the next attempt, ms.
+   * @default 30000
+   */
+  readonly resumeLockTtl?: number;
   /** Use this SDK client instead of making one (the connection options above are then ignored). */
   readonly client?: S3Client;
 }
@@ -95,8 +101,10 @@ const MAX_COPY_OBJECT = 5 * 1024 ** 3;
  * - Downloads are ranged GETs, so a download resumes at any offset.
  * - `rename` is a copy followed by a delete (large objects are copied in parallel parts): it is
  *   **not atomic**; a folder is renamed object by object.
- * - Resumable uploads are not kept: an interrupted upload is aborted and a resume starts from
- *   byte 0 (`capabilities.resumableUploads` is false).
+ * - Resumable uploads keep their finished parts: a small state object saved at every part holds
+ *   the part list and the SHA-256 state after them, so a resume on any node continues the
+ *   end-to-end hash from there without reading anything back. A lock object (rewritten while the
+ *   upload runs) keeps two nodes from running the same upload at once.
  *
  * @example
  * ```ts
@@ -114,9 +122,9 @@ export class S3Storage implements Storage {
   /**
    * What this backend guarantees (docs/scaling.md says what the server does without each):
    * rename is copy + delete, create-if-absent holds (claim + conditional write), resumable
-   * uploads are not kept, hashing is done by the server as the bytes pass.
+   * uploads keep their finished parts, hashing is done by the server as the bytes pass.
    */
-  readonly capabilities: StorageCapabilities = { atomicRename: false, atomicCreate: true, resumableUploads: false, serverSideHash: false };
+  readonly capabilities: StorageCapabilities = { atomicRename: false, atomicCreate: true, resumableUploads: true, serverSideHash: false };
   readonly #context: S3Context;
   /** Key prefix of this storage's `/` (`''` or ending in `/`). */
   readonly #prefix: string;
@@ -140,9 +148,10 @@ export class S3Storage implements Storage {
     const concurrency = integer('concurrency', options.concurrency, 4, 1, 64);
     const timeout = integer('requestTimeout', options.requestTimeout, 30_000, 100, 3_600_000);
     const claimTtl = integer('claimTtl', options.claimTtl, 600_000, 1_000, 86_400_000);
+    const lockTtl = integer('resumeLockTtl', options.resumeLockTtl, 30_000, 1_000, 3_600_000);
     const prefix = normalizePrefix(options.prefix);
     const client = options.client ?? new S3Client(clientConfig(options, timeout, concurrency));
-    this.#context = new S3Context(client, options.bucket, prefix, partSize, concurrency, timeout, claimTtl);
+    this.#context = new S3Context(client, options.bucket, prefix, partSize, concurrency, timeout, claimTtl, lockTtl);
     this.#prefix = prefix;
   }
 
@@ -373,7 +382,98 @@ export class S3Storage implements Storage {
     };
     await this.#requireFolder(splitRemote(remote).parent);
     await checkTarget(overwrite);
-    return new S3Upload({ context: this.#context, key: fileKey(this.#prefix, remote), remote, overwrite, size, checkTarget });
+    const key = fileKey(this.#prefix, remote);
+    const init = { context: this.#context, key, remote, overwrite, size, checkTarget };
+    if (!options.resume) return new S3Upload(init);
+    return this.#openResumable(init, options.resume);
+  }
+
+  /**
+   * A resumable upload: take its lock (a newer attempt in this process takes over from the older
+   * one; one on a dead node is taken over once its lock is stale; one alive elsewhere is `EBUSY`),
+   * then continue the multipart upload its saved state names, if the parts are still there.
+   */
+  async #openResumable(init: ConstructorParameters<typeof S3Upload>[0], resume: NonNullable<OpenUploadOptions['resume']>): Promise<UploadTarget> {
+    const context = this.#context;
+    const { remote, key } = init;
+    const resumeKey = resume.key;
+    const running = context.resumable.get(resumeKey);
+    if (running) {
+      // the older attempt (a connection that died without the server noticing) stops and keeps its parts
+      if (!running.takeover) throw s3StorageError('EBUSY', remote, 'this upload is in progress');
+      await running.takeover();
+      await running.settled;
+    }
+    const lock = await context.lock(context.resumeLockKey(resumeKey), context.resumeLockTtlMs, remote);
+    if (!lock) throw s3StorageError('EBUSY', remote, 'this upload is in progress on another node');
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const entry = { takeover: resume.onTakeover, settled };
+    context.resumable.set(resumeKey, entry);
+    const onSettled = () => {
+      if (context.resumable.get(resumeKey) === entry) context.resumable.delete(resumeKey);
+      settle();
+    };
+    try {
+      let kept = resume.restart ? undefined : await this.#keptState(resumeKey, key, remote);
+      if (resume.restart || !kept) {
+        await this.#dropState(resumeKey, remote);
+        kept = undefined;
+      }
+      const hasher = await sha256Hasher(kept?.hash);
+      return new S3Upload({ ...init, resumable: { resumeKey, lock, kept, onSettled } }, hasher);
+    } catch (err) {
+      await lock.release().catch(() => {});
+      onSettled();
+      throw err;
+    }
+  }
+
+  /** The saved state of a resumable upload, if it is for this key and its parts still exist. */
+  async #keptState(resumeKey: string, key: string, remote: string): Promise<ResumeState | undefined> {
+    let state: ResumeState;
+    try {
+      const got = await this.#send<{ Body?: { transformToString(): Promise<string> } }>(new GetObjectCommand({ Bucket: this.bucket, Key: this.#context.stateKey(resumeKey) }), remote);
+      state = JSON.parse((await got.Body?.transformToString()) ?? '') as ResumeState;
+    } catch (err) {
+      if ((err as FileShareError).code === 'ENOENT' || err instanceof SyntaxError) return undefined;
+      throw err;
+    }
+    if (state.v !== 1 || state.key !== key || !Array.isArray(state.parts)) return undefined;
+    // the parts must still be there, with the same ETags (radosgw: NoSuchKey for a gone upload)
+    const listed = new Map<number, string>();
+    let marker: string | undefined;
+    try {
+      do {
+        const page = await this.#send<{ Parts?: Part[]; IsTruncated?: boolean; NextPartNumberMarker?: string }>(
+          new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: state.uploadId, PartNumberMarker: marker }),
+          remote,
+        );
+        for (const p of page.Parts ?? []) if (p.PartNumber !== undefined && p.ETag) listed.set(p.PartNumber, p.ETag);
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (err) {
+      if ((err as FileShareError).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    const intact = state.parts.every((p, i) => p.PartNumber === i + 1 && listed.get(p.PartNumber) === p.ETag);
+    return intact ? state : undefined;
+  }
+
+  /** Abort the multipart upload a saved state names and delete the state. */
+  async #dropState(resumeKey: string, remote: string): Promise<void> {
+    const stateKey = this.#context.stateKey(resumeKey);
+    try {
+      const got = await this.#send<{ Body?: { transformToString(): Promise<string> } }>(new GetObjectCommand({ Bucket: this.bucket, Key: stateKey }), remote);
+      const state = JSON.parse((await got.Body?.transformToString()) ?? '{}') as Partial<ResumeState>;
+      if (state.uploadId && state.key) {
+        await this.#send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: state.key, UploadId: state.uploadId }), remote).catch(() => {});
+      }
+    } catch (err) {
+      if ((err as FileShareError).code !== 'ENOENT' && !(err instanceof SyntaxError)) throw err;
+      return;
+    }
+    await this.#send(new DeleteObjectCommand({ Bucket: this.bucket, Key: stateKey }), remote);
   }
 
   /** Total bytes of the objects under a path (for quotas): one listing of every key under it. */
@@ -393,6 +493,28 @@ export class S3Storage implements Storage {
   async sweep(options: SweepOptions): Promise<number> {
     const now = Date.now();
     let removed = 0;
+    // resumable uploads: their saved state is rewritten at every part, so its age is the time
+    // without progress; expired ones are aborted, the others are left to run or resume
+    const resumableIds = new Set<string>();
+    const states = `${this.#context.base}${STATE_FOLDER}uploads/`;
+    if (this.#prefix === this.#context.base) {
+      for await (const object of this.#allUnder(states, '/')) {
+        const resumeKey = object.Key!.slice(states.length);
+        const expired = object.LastModified !== undefined && now - object.LastModified.getTime() > options.resumableTtlMs;
+        if (expired && !this.#context.resumable.has(resumeKey)) {
+          await this.#dropState(resumeKey, '/');
+          removed++;
+          continue;
+        }
+        try {
+          const got = await this.#send<{ Body?: { transformToString(): Promise<string> } }>(new GetObjectCommand({ Bucket: this.bucket, Key: object.Key! }), '/');
+          const id = (JSON.parse((await got.Body?.transformToString()) ?? '{}') as Partial<ResumeState>).uploadId;
+          if (id) resumableIds.add(id);
+        } catch {
+          /* removed meanwhile, or unreadable: its upload is then swept as abandoned */
+        }
+      }
+    }
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
@@ -401,7 +523,7 @@ export class S3Storage implements Storage {
         '/',
       );
       for (const upload of page.Uploads ?? []) {
-        if (!upload.Key || !upload.UploadId || this.#context.active.has(upload.UploadId)) continue;
+        if (!upload.Key || !upload.UploadId || this.#context.active.has(upload.UploadId) || resumableIds.has(upload.UploadId)) continue;
         const touched = await this.#lastTouched(upload);
         if (touched === null || now - touched < options.abandonedTtlMs) continue;
         try {

@@ -17,11 +17,13 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { FileShareError, type UploadTarget } from 'fileshare';
+import { createSHA256, type IHasher } from 'hash-wasm';
+import { FileShareError, type KeptPrefix, type UploadTarget } from 'fileshare';
 import type { S3Context } from './s3-context.ts';
 import { s3StorageError } from './s3-errors.ts';
 
@@ -40,17 +42,51 @@ export interface S3UploadInit {
   readonly size?: number;
   /** Checks (again, under the claim) that the target is not a folder and, without overwrite, free. */
   readonly checkTarget: (overwrite: boolean) => Promise<void>;
+  /** A resumable upload: where its state is saved, its lock, and what an earlier attempt kept. */
+  readonly resumable?: ResumableInit;
+}
+
+/** The saved state of a resumable upload (a small JSON object beside the bucket's data). @internal */
+export interface ResumeState {
+  readonly v: 1;
+  /** The target key: a state found for another key is not this upload's. */
+  readonly key: string;
+  readonly uploadId: string;
+  readonly marker: string;
+  readonly partSize: number;
+  /** The parts kept, contiguous from 1. */
+  readonly parts: { PartNumber: number; ETag: string; Size: number }[];
+  /** SHA-256 state (hash-wasm `save()`, base64) after the kept parts' bytes. */
+  readonly hash: string;
+}
+
+/** What a resumable {@link S3Upload} starts with. @internal */
+export interface ResumableInit {
+  readonly resumeKey: string;
+  readonly lock: { release: () => Promise<void>; touch: () => Promise<void> };
+  /** What an earlier attempt kept (verified against the server's list of parts), if anything. */
+  readonly kept?: ResumeState;
+  /** Called once the upload is over (committed, aborted or suspended). */
+  readonly onSettled: () => void;
+}
+
+/** A fresh SHA-256 whose state can be saved, optionally loaded from a saved state. @internal */
+export async function sha256Hasher(state?: string): Promise<IHasher> {
+  const hasher = await createSHA256();
+  hasher.init();
+  if (state) hasher.load(Buffer.from(state, 'base64'));
+  return hasher;
 }
 
 /** The {@link UploadTarget} of {@link S3Storage}. @internal */
 export class S3Upload implements UploadTarget {
   readonly stream: Writable;
-  /** Resumable uploads are not kept by this backend: every upload starts at byte 0. */
-  readonly offset = 0;
+  /** Bytes kept by an earlier attempt (whole parts of its multipart upload); 0 for a fresh upload. */
+  readonly offset: number;
   readonly #init: S3UploadInit;
   readonly #abort = new AbortController();
   /** Written to the object's metadata: lets a repeated Complete be recognised as ours. */
-  readonly #marker = randomBytes(12).toString('hex');
+  #marker = randomBytes(12).toString('hex');
   #buffered: Buffer[] = [];
   #bufferedBytes = 0;
   #uploadId: Promise<string> | undefined;
@@ -60,11 +96,42 @@ export class S3Upload implements UploadTarget {
   #failure: FileShareError | undefined;
   #settled = false;
   readonly #partSize: number;
+  /** Resumable uploads: the running SHA-256 of the bytes written (its state is saved per part). */
+  #hasher: IHasher | undefined;
+  /** Hash state after each part, by part number, until the part is saved in the state. */
+  readonly #stateAfter = new Map<number, string>();
+  readonly #partSizes = new Map<number, number>();
+  /** Saves of the resume state, one after the other. */
+  #saving: Promise<void> = Promise.resolve();
+  #savedParts = 0;
+  #heartbeat: NodeJS.Timeout | undefined;
 
-  constructor(init: S3UploadInit) {
+  /** @param hasher - for resumable uploads, the SHA-256 state after the kept bytes */
+  constructor(init: S3UploadInit, hasher?: IHasher) {
     this.#init = init;
     const { partSize } = init.context;
-    this.#partSize = init.size === undefined ? partSize : Math.max(partSize, Math.ceil(init.size / (MAX_PARTS - 1)));
+    const kept = init.resumable?.kept;
+    this.#partSize = kept ? kept.partSize : init.size === undefined ? partSize : Math.max(partSize, Math.ceil(init.size / (MAX_PARTS - 1)));
+    this.#hasher = hasher;
+    this.offset = 0;
+    if (kept) {
+      this.#uploadId = Promise.resolve(kept.uploadId);
+      this.#marker = kept.marker;
+      for (const p of kept.parts) {
+        this.#parts.push({ PartNumber: p.PartNumber, ETag: p.ETag });
+        this.#partSizes.set(p.PartNumber, p.Size);
+      }
+      this.#nextPart = kept.parts.length + 1;
+      this.#savedParts = kept.parts.length;
+      this.offset = kept.parts.reduce((sum, p) => sum + p.Size, 0);
+      init.context.active.add(kept.uploadId);
+    }
+    if (init.resumable) {
+      // the lock shows this node is alive; a lock untouched for resumeLockTtl is taken over
+      const every = Math.max(200, Math.floor(init.context.resumeLockTtlMs / 3));
+      this.#heartbeat = setInterval(() => void init.resumable!.lock.touch().catch(() => {}), every);
+      this.#heartbeat.unref();
+    }
     this.stream = new Writable({
       highWaterMark: 1024 * 1024,
       write: (chunk: Buffer, _encoding, callback) => this.#write(chunk, callback),
@@ -86,7 +153,9 @@ export class S3Upload implements UploadTarget {
     if (this.#failure) return callback(this.#failure);
     this.#buffered.push(chunk);
     this.#bufferedBytes += chunk.length;
+    this.#hasher?.update(chunk);
     if (this.#bufferedBytes < this.#sizeOfPart(this.#nextPart)) return callback();
+    if (this.#hasher) this.#stateAfter.set(this.#nextPart, Buffer.from(this.#hasher.save()).toString('base64'));
     this.#sendPart(this.#takeBuffer());
     if (this.#inFlight.size < this.#init.context.concurrency) return callback();
     // enough parts in flight: accept more only when one is done (backpressure, bounded memory)
@@ -145,9 +214,60 @@ export class S3Upload implements UploadTarget {
       );
       if (!ETag) throw s3StorageError('EIO', remote, `UploadPart ${partNumber} returned no ETag`);
       this.#parts.push({ PartNumber: partNumber, ETag });
+      this.#partSizes.set(partNumber, body.length);
+      if (this.#init.resumable) this.#saveState();
     })().catch((err: unknown) => this.#fail(err instanceof FileShareError ? err : s3StorageError('EIO', remote, undefined, err)));
     this.#inFlight.add(sent);
     void sent.finally(() => this.#inFlight.delete(sent));
+  }
+
+  /**
+   * Save the resume state with the longest run of finished parts from part 1 (parts finish out
+   * of order), so that a node dying now loses at most the parts in flight.
+   */
+  #saveState(): Promise<void> {
+    this.#saving = this.#saving.then(async () => {
+      const done = new Set(this.#parts.map((p) => p.PartNumber));
+      let n = this.#savedParts;
+      while (done.has(n + 1) && this.#stateAfter.has(n + 1)) n++;
+      if (n === this.#savedParts) return;
+      const { context, key, remote } = this.#init;
+      const parts = [...this.#parts]
+        .filter((p) => p.PartNumber <= n)
+        .sort((a, b) => a.PartNumber - b.PartNumber)
+        .map((p) => ({ ...p, Size: this.#partSizes.get(p.PartNumber)! }));
+      const state: ResumeState = { v: 1, key, uploadId: await this.#start(), marker: this.#marker, partSize: this.#partSize, parts, hash: this.#stateAfter.get(n)! };
+      await context.send(
+        new PutObjectCommand({ Bucket: context.bucket, Key: context.stateKey(this.#init.resumable!.resumeKey), Body: JSON.stringify(state), ContentType: 'application/json' }),
+        remote,
+      );
+      for (let i = this.#savedParts + 1; i < n; i++) this.#stateAfter.delete(i);
+      this.#savedParts = n;
+    });
+    return this.#saving.catch(() => {}); // a failed save leaves the previous state: a resume continues from there
+  }
+
+  /** The SHA-256 of the kept bytes and a hash to continue from them (resumed uploads). */
+  async keptPrefix(): Promise<KeptPrefix> {
+    const kept = this.#init.resumable?.kept;
+    if (!kept) throw new FileShareError('EIO', 'nothing was kept');
+    const digest = (await sha256Hasher(kept.hash)).digest('hex');
+    return { sha256: digest, hash: await sha256Hasher(kept.hash) };
+  }
+
+  /** Release the resume lock and forget the state (committed or aborted); `keep` leaves the state for a resume. */
+  async #settleResumable(keep: boolean): Promise<void> {
+    const resumable = this.#init.resumable;
+    if (!resumable) return;
+    clearInterval(this.#heartbeat);
+    const { context, remote } = this.#init;
+    try {
+      await this.#saving.catch(() => {});
+      if (!keep) await context.send(new DeleteObjectCommand({ Bucket: context.bucket, Key: context.stateKey(resumable.resumeKey) }), remote).catch(() => {});
+      await resumable.lock.release().catch(() => {}); // a lock left behind goes stale after resumeLockTtl
+    } finally {
+      resumable.onSettled();
+    }
   }
 
   #fail(err: FileShareError): void {
@@ -181,6 +301,7 @@ export class S3Upload implements UploadTarget {
     } finally {
       await release?.().catch(() => {}); // a claim left behind expires after claimTtlMs
     }
+    await this.#settleResumable(false);
   }
 
   async #putWhole(): Promise<void> {
@@ -247,6 +368,14 @@ export class S3Upload implements UploadTarget {
     this.#abort.abort();
     this.stream.destroy();
     await Promise.allSettled([...this.#inFlight]);
+    try {
+      await this.#abortMultipart();
+    } finally {
+      await this.#settleResumable(false);
+    }
+  }
+
+  async #abortMultipart(): Promise<void> {
     if (this.#uploadId === undefined) return;
     const { context, key, remote } = this.#init;
     let uploadId: string;
@@ -265,13 +394,26 @@ export class S3Upload implements UploadTarget {
     }
   }
 
-  /** Not resumable on this backend: a suspended upload is aborted (docs/scaling.md). */
-  suspend(): Promise<void> {
-    return this.abort();
+  /**
+   * Stop, keeping the finished parts and the saved state for a resume (resumable uploads; others
+   * are aborted). Parts in flight may finish; the bytes of the unfinished last part are dropped,
+   * and the next attempt resends them.
+   */
+  async suspend(): Promise<void> {
+    if (!this.#init.resumable) return this.abort();
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#failure ??= new FileShareError('EABORTED', 'the upload was suspended');
+    this.stream.destroy();
+    await Promise.allSettled([...this.#inFlight]);
+    await this.#saveState();
+    if (this.#uploadId !== undefined) this.#init.context.active.delete(await this.#uploadId.catch(() => ''));
+    await this.#settleResumable(true);
   }
 
-  /** Never called: the offset is always 0. */
+  /** The parts of an unfinished multipart upload cannot be read back: {@link keptPrefix} proves them instead. */
   readExisting(): Readable {
-    return Readable.from([]);
+    const err = new FileShareError('EIO', 'the kept parts of an S3 upload cannot be read back');
+    return new Readable({ read() { this.destroy(err); } });
   }
 }

@@ -1,0 +1,39 @@
+/**
+ * One stateless fileshare node of the two-node test, as its own process (so that it can be
+ * SIGKILLed): an S3Storage over the given bucket, users and the login throttle in PostgreSQL.
+ * Settings come as one JSON argument; it prints `{"port": N}` once listening.
+ */
+import { FileShareServer } from '../../src/index.ts';
+import { PostgresAuthProvider, PostgresSharedState } from '../../src/postgres/index.ts';
+import { S3Storage } from '../../src/storage/s3/index.ts';
+
+interface NodeSettings {
+  s3: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } };
+  bucket: string;
+  pgUrl: string;
+  schema: string;
+}
+
+const settings = JSON.parse(process.argv[2] ?? '{}') as NodeSettings;
+const storage = new S3Storage({ bucket: settings.bucket, ...settings.s3, partSize: 5 * 1024 * 1024, resumeLockTtl: 2000 });
+const auth = new PostgresAuthProvider({ pool: settings.pgUrl, schema: settings.schema });
+const shared = new PostgresSharedState({ pool: settings.pgUrl, schema: settings.schema });
+const server = new FileShareServer({
+  root: storage,
+  auth,
+  sharedState: shared,
+  host: '127.0.0.1',
+  port: 0,
+  progressIntervalMs: 0,
+  loginThrottle: { freeAttempts: 3, baseDelayMs: 60_000 },
+});
+server.on('error', (err) => console.error(`node error: ${err.message}`));
+const { port } = await server.listen();
+process.stdout.write(`${JSON.stringify({ port })}\n`);
+const stop = async () => {
+  await server.close();
+  await shared.close();
+  storage.client.destroy();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
