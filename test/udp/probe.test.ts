@@ -157,6 +157,17 @@ test('per-session rate limit: a burst beyond maxPerSecond is dropped', async () 
   assert.ok(counters.answered < 200);
 });
 
+test('server-wide rate limit: two sessions together cannot exceed maxPerSecondTotal', async () => {
+  const t = await testServer({ server: { udpProbes: { maxPerSecond: 1000, maxPerSecondTotal: 20 } } });
+  const grants = [grantOf(await t.connect())!, grantOf(await t.connect())!];
+  const raw = await udpSocket();
+  await Promise.all(grants.flatMap((grant) => Array.from({ length: 100 }, (_, i) => raw.send(probeFor(grant, i + 1), t.port))));
+  const counters = t.server.probeCounters!;
+  await waitFor(() => counters.answered + counters.rateLimited === 200, 10_000, 'all 200 handled');
+  assert.ok(counters.rateLimited > 0, `rate-limited ${counters.rateLimited}`);
+  assert.ok(counters.answered < 200);
+});
+
 test('the key is forgotten when the session ends', async () => {
   const t = await testServer({ server: { udpProbes: true } });
   const client = await t.connect();
