@@ -37,6 +37,33 @@ try {
 JS
 node esm.mjs
 
+# the folder calls and globs (picomatch, a runtime dependency) from the tarball, ESM and CJS
+cat > folders.mjs <<'JS'
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { globRemote, matchesGlob } from 'fileshare';
+import { createTestServer } from 'fileshare/testing';
+const local = mkdtempSync(path.join(os.tmpdir(), 'pkg-folders-'));
+mkdirSync(path.join(local, 'a', 'b'), { recursive: true });
+writeFileSync(path.join(local, 'a', 'b', 'x.log'), 'x');
+writeFileSync(path.join(local, 'top.txt'), 'top');
+const t = await createTestServer({ users: { alice: 'pw' } });
+try {
+  const client = await t.connect('alice');
+  const up = await client.uploadDir(local, '/tree');
+  if (up.transferred.length !== 2) throw new Error(`uploadDir moved ${up.transferred.length} files`);
+  const again = await client.sync(local, '/tree', { direction: 'up', compare: 'sha256' });
+  if (again.transferred.length !== 0 || again.plan.unchanged.length !== 2) throw new Error('sync of an unchanged tree moved files');
+  const logs = await globRemote(client, '/tree/**/*.log');
+  if (logs.length !== 1 || !matchesGlob('a/b/x.log', '**/*.log')) throw new Error('globs');
+  await client.downloadDir('/tree', path.join(local, 'copy'));
+  console.log('folders and globs (esm): ok');
+} finally { await t.close(); }
+JS
+node folders.mjs
+node -e "const { matchesGlob } = require('fileshare'); if (!matchesGlob('a.log', '*.log')) throw new Error('cjs glob'); console.log('globs (cjs): ok')"
+
 cat > cjs.cjs <<'JS'
 const { Readable } = require('node:stream');
 const { FileShareServer, FileShareClient, MemoryAuthProvider } = require('fileshare');
