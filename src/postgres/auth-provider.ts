@@ -94,7 +94,8 @@ export class PostgresAuthProvider implements AuthProvider {
    * @throws TypeError for a missing pool or a bad schema name
    */
   constructor(options: PostgresAuthProviderOptions) {
-    if (typeof options !== 'object' || options === null || !options.pool) throw new TypeError('PostgresAuthProvider: options.pool is required');
+    if (typeof options !== 'object' || options === null || !options.pool)
+      throw new TypeError('PostgresAuthProvider: options.pool is required');
     this.#ownsPool = typeof options.pool === 'string';
     this.#pool = typeof options.pool === 'string' ? new pg.Pool({ connectionString: options.pool, max: 10 }) : options.pool;
     if (this.#ownsPool) this.#pool.on('error', () => {}); // an idle client's lost connection: the next query reconnects
@@ -151,7 +152,14 @@ export class PostgresAuthProvider implements AuthProvider {
     const hash = await hashPassword(user.password, this.#cost === undefined ? {} : { cost: this.#cost });
     const { password: _password, ...rest } = user;
     const record = parseUserRecord(username, { ...rest, passwordHash: hash });
-    const values = [username, record.passwordHash, record.home ?? null, record.permissions ?? ['read', 'write', 'delete'], record.quotaBytes ?? null, record.maxFileSize ?? null];
+    const values = [
+      username,
+      record.passwordHash,
+      record.home ?? null,
+      record.permissions ?? ['read', 'write', 'delete'],
+      record.quotaBytes ?? null,
+      record.maxFileSize ?? null,
+    ];
     const insert = `INSERT INTO ${this.#table} (username, password_hash, home, permissions, quota_bytes, max_file_size) VALUES ($1, $2, $3, $4, $5, $6)`;
     const upsert = `${insert} ON CONFLICT (username) DO UPDATE SET password_hash = $2, home = $3, permissions = $4, quota_bytes = $5, max_file_size = $6, updated_at = now()`;
     try {
@@ -166,7 +174,10 @@ export class PostgresAuthProvider implements AuthProvider {
   async setPassword(username: string, password: string): Promise<void> {
     await this.ready();
     const hash = await hashPassword(password, this.#cost === undefined ? {} : { cost: this.#cost });
-    const { rowCount } = await this.#pool.query(`UPDATE ${this.#table} SET password_hash = $2, updated_at = now() WHERE username = $1`, [username, hash]);
+    const { rowCount } = await this.#pool.query(`UPDATE ${this.#table} SET password_hash = $2, updated_at = now() WHERE username = $1`, [
+      username,
+      hash,
+    ]);
     if (!rowCount) throw new FileShareError('ENOENT', `no user ${username}`);
   }
 

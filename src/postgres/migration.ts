@@ -61,7 +61,8 @@ export async function migrate(pool: Pool, options: { schema?: string } = {}): Pr
     await client.query(`CREATE TABLE IF NOT EXISTS ${s}.fileshare_schema (version integer NOT NULL)`);
     const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${s}.fileshare_schema`);
     let version = rows[0]?.version ?? 0;
-    if (version > SCHEMA_VERSION) throw new Error(`the database schema is version ${version}, newer than this fileshare (${SCHEMA_VERSION})`);
+    if (version > SCHEMA_VERSION)
+      throw new Error(`the database schema is version ${version}, newer than this fileshare (${SCHEMA_VERSION})`);
     const steps = migrationSql(schema);
     for (; version < steps.length; version++) await client.query(steps[version]!);
     if (rows.length === 0) await client.query(`INSERT INTO ${s}.fileshare_schema (version) VALUES ($1)`, [version]);

@@ -47,7 +47,8 @@ export class PostgresSharedState implements SharedState, SharedLoginThrottle {
    * @throws TypeError for a missing pool or a bad schema name
    */
   constructor(options: PostgresSharedStateOptions) {
-    if (typeof options !== 'object' || options === null || !options.pool) throw new TypeError('PostgresSharedState: options.pool is required');
+    if (typeof options !== 'object' || options === null || !options.pool)
+      throw new TypeError('PostgresSharedState: options.pool is required');
     this.#ownsPool = typeof options.pool === 'string';
     this.#timeout = options.queryTimeout ?? 5000;
     this.#pool =
@@ -103,11 +104,21 @@ export class PostgresSharedState implements SharedState, SharedLoginThrottle {
       `INSERT INTO ${t} AS f (key, failures, blocked_until, last_failure)
          SELECT k, 1, now() + ${delay('1')}, now() FROM unnest($1::text[]) AS k
        ON CONFLICT (key) DO UPDATE SET failures = ${count}, blocked_until = now() + ${delay(count)}, last_failure = now()`,
-      [keys, settings.forgetAfterMs, settings.lockoutAfter, settings.lockoutMs, settings.freeAttempts, settings.maxDelayMs, settings.baseDelayMs],
+      [
+        keys,
+        settings.forgetAfterMs,
+        settings.lockoutAfter,
+        settings.lockoutMs,
+        settings.freeAttempts,
+        settings.maxDelayMs,
+        settings.baseDelayMs,
+      ],
     );
     // old records are dropped now and then, so the table holds only the recent attackers
     if (Math.random() < 0.01) {
-      await this.#query(`DELETE FROM ${t} WHERE last_failure < now() - $1 * interval '1 millisecond' AND blocked_until < now()`, [settings.forgetAfterMs]);
+      await this.#query(`DELETE FROM ${t} WHERE last_failure < now() - $1 * interval '1 millisecond' AND blocked_until < now()`, [
+        settings.forgetAfterMs,
+      ]);
     }
   }
 

@@ -30,10 +30,14 @@ interface Node {
 }
 
 async function startNode(settings: object): Promise<Node> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), new URL('./node.ts', import.meta.url).pathname, JSON.stringify(settings)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: process.env,
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), new URL('./node.ts', import.meta.url).pathname, JSON.stringify(settings)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: process.env,
+    },
+  );
   defer(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -59,7 +63,15 @@ async function login(node: Node, username = 'alice', password = 'alice-pw'): Pro
 
 async function download(client: FileShareClient, remote: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await client.download(remote, new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }));
+  await client.download(
+    remote,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        chunks.push(c);
+        cb();
+      },
+    }),
+  );
   return Buffer.concat(chunks);
 }
 
@@ -88,7 +100,10 @@ else {
     const onA = await login(a);
     await onA.upload(Readable.from([Buffer.from('from node A')]), '/hello.txt');
     const onB = await login(b);
-    assert.equal((await onB.list('/')).map((e) => e.name), ['hello.txt']);
+    assert.equal(
+      (await onB.list('/')).map((e) => e.name),
+      ['hello.txt'],
+    );
     assert.is((await download(onB, '/hello.txt')).toString(), 'from node A');
 
     // a resumable upload through A; A is SIGKILLed once it saved the state of a finished part
@@ -128,7 +143,10 @@ else {
     for (let i = 0; i < 40 && !result; i++) {
       try {
         result = await within(
-          resumer.upload(`${local}/big.bin`, '/big.bin', { resume: true, onProgress: (p) => void (firstProgress < 0 && (firstProgress = p.bytes)) }),
+          resumer.upload(`${local}/big.bin`, '/big.bin', {
+            resume: true,
+            onProgress: (p) => void (firstProgress < 0 && (firstProgress = p.bytes)),
+          }),
           60_000,
           'the resumed upload',
         );
@@ -157,7 +175,11 @@ else {
     });
     await rejects(within(interrupted, 60_000, 'the interrupted upload'), 'ECLOSED');
     await waitFor(async () => (await pendingUploads(bucket.client, bucket.bucket)).length === 1, 20_000, 'the kept upload');
-    await waitFor(async () => (await allKeys(bucket.client, bucket.bucket)).every((k) => !k.includes('s3-state/locks/')), 20_000, 'its lock to be released');
+    await waitFor(
+      async () => (await allKeys(bucket.client, bucket.bucket)).every((k) => !k.includes('s3-state/locks/')),
+      20_000,
+      'its lock to be released',
+    );
     const sweeper = new S3Storage({ bucket: bucket.bucket, ...s3 });
     defer(() => sweeper.client.destroy());
     assert.is(await sweeper.sweep({ resumableTtlMs: 0, abandonedTtlMs: 0 }), 1);
@@ -176,7 +198,6 @@ else {
     defer(() => onB2.close());
     await onB2.connect();
     await rejects(onB2.login('bob', 'bob-pw'), 'ETHROTTLED');
-
   });
 }
 

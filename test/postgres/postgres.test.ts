@@ -34,7 +34,10 @@ if (!url) {
     const versions = await Promise.all([1, 2, 3, 4].map(() => migrate(pool, { schema })));
     assert.equal(versions, [SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION]);
     const { rows } = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [schema]);
-    assert.equal(rows.map((r) => r.table_name), ['fileshare_login_failures', 'fileshare_schema', 'fileshare_users']);
+    assert.equal(
+      rows.map((r) => r.table_name),
+      ['fileshare_login_failures', 'fileshare_schema', 'fileshare_users'],
+    );
     assert.is((await pool.query(`SELECT count(*)::int AS n FROM ${schema}.fileshare_schema`)).rows[0].n, 1);
   });
 
@@ -88,7 +91,13 @@ if (!url) {
     await rejects((await b.client()).login('alice', 'alice-pw'), 'ETHROTTLED');
     await rejects((await a.client()).login('alice', 'alice-pw'), 'ETHROTTLED');
     const { rows } = await pool.query(`SELECT key, failures FROM ${schema}.fileshare_login_failures ORDER BY key`);
-    assert.equal(rows.map((r) => [r.key, r.failures]), [['a:127.0.0.1', 3], ['u:alice', 3]]);
+    assert.equal(
+      rows.map((r) => [r.key, r.failures]),
+      [
+        ['a:127.0.0.1', 3],
+        ['u:alice', 3],
+      ],
+    );
     // a success clears the records on every node (here: once the delay is over)
     await pool.query(`UPDATE ${schema}.fileshare_login_failures SET blocked_until = now()`);
     await (await b.client()).login('alice', 'alice-pw');

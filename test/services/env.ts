@@ -32,7 +32,10 @@ export function s3Settings(): S3Settings | undefined {
   return {
     endpoint,
     region: process.env.FILESHARE_TEST_S3_REGION ?? 'us-east-1',
-    credentials: { accessKeyId: process.env.FILESHARE_TEST_S3_ACCESS_KEY ?? '', secretAccessKey: process.env.FILESHARE_TEST_S3_SECRET_KEY ?? '' },
+    credentials: {
+      accessKeyId: process.env.FILESHARE_TEST_S3_ACCESS_KEY ?? '',
+      secretAccessKey: process.env.FILESHARE_TEST_S3_SECRET_KEY ?? '',
+    },
   };
 }
 
@@ -71,7 +74,10 @@ export function s3Client(settings: S3Settings): S3Client {
 }
 
 /** A fresh bucket (random name: test files run in parallel against one cluster) and a way to empty and remove it. */
-export async function freshBucket(settings: S3Settings, label = 't'): Promise<{ bucket: string; client: S3Client; remove: () => Promise<void> }> {
+export async function freshBucket(
+  settings: S3Settings,
+  label = 't',
+): Promise<{ bucket: string; client: S3Client; remove: () => Promise<void> }> {
   const client = s3Client(settings);
   const bucket = `fs-${label}-${randomBytes(6).toString('hex')}`.toLowerCase().slice(0, 63);
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -113,14 +119,25 @@ async function emptyBucket(client: S3Client, bucket: string): Promise<void> {
   }
   const keys = await allKeys(client, bucket);
   for (let i = 0; i < keys.length; i += 1000) {
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
+    await client.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }),
+    );
   }
 }
 
 /** An S3Storage over a fresh bucket; `remove` empties and deletes the bucket. */
-export async function s3Storage(settings: S3Settings, options: Partial<S3StorageOptions> = {}): Promise<{ storage: S3Storage; client: S3Client; bucket: string; remove: () => Promise<void> }> {
+export async function s3Storage(
+  settings: S3Settings,
+  options: Partial<S3StorageOptions> = {},
+): Promise<{ storage: S3Storage; client: S3Client; bucket: string; remove: () => Promise<void> }> {
   const fresh = await freshBucket(settings);
-  const storage = new S3Storage({ bucket: fresh.bucket, endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials, ...options });
+  const storage = new S3Storage({
+    bucket: fresh.bucket,
+    endpoint: settings.endpoint,
+    region: settings.region,
+    credentials: settings.credentials,
+    ...options,
+  });
   return {
     storage,
     client: fresh.client,

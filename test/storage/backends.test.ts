@@ -47,7 +47,15 @@ function sha256(data: Buffer): string {
 
 async function download(client: FileShareClient, remote: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await client.download(remote, new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }));
+  await client.download(
+    remote,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        chunks.push(c);
+        cb();
+      },
+    }),
+  );
   return Buffer.concat(chunks);
 }
 
@@ -74,8 +82,18 @@ for (const [name, backend] of Object.entries(backends)) {
     await rejects(c.upload(Readable.from([Buffer.from('x')]), '/docs/a.txt/f'), 'ENOTDIR');
     await rejects(c.upload(Readable.from([Buffer.from('x')]), '/missing/f'), 'ENOENT');
     await rejects(c.upload(Readable.from([Buffer.from('x')]), '/docs'), 'EISDIR');
-    assert.equal((await c.list('/')).map((e) => [e.name, e.type]), [['docs', 'directory'], ['empty.bin', 'file'], ['x', 'directory']]);
-    assert.equal((await c.list('/docs')).map((e) => [e.name, e.type, e.size]), [['a.txt', 'file', 5]]);
+    assert.equal(
+      (await c.list('/')).map((e) => [e.name, e.type]),
+      [
+        ['docs', 'directory'],
+        ['empty.bin', 'file'],
+        ['x', 'directory'],
+      ],
+    );
+    assert.equal(
+      (await c.list('/docs')).map((e) => [e.name, e.type, e.size]),
+      [['a.txt', 'file', 5]],
+    );
     assert.equal(await c.list('/x/y/z'), []);
     await rejects(c.list('/missing'), 'ENOENT');
     await rejects(c.list('/docs/a.txt'), 'ENOTDIR');
@@ -97,7 +115,10 @@ for (const [name, backend] of Object.entries(backends)) {
     await rejects(c.rename('/nothing', '/n2'), 'ENOENT');
     await rejects(c.rename('/x', '/x/y/inside'), 'EINVAL');
     await c.rename('/x', '/moved'); // a folder with contents
-    assert.equal((await c.list('/moved')).map((e) => e.name), ['b.txt', 'y']);
+    assert.equal(
+      (await c.list('/moved')).map((e) => e.name),
+      ['b.txt', 'y'],
+    );
     assert.equal(await c.list('/moved/y/z'), []);
     await rejects(c.stat('/x'), 'ENOENT');
     await rejects(c.delete('/moved'), 'EISDIR');
@@ -108,7 +129,10 @@ for (const [name, backend] of Object.entries(backends)) {
     await rejects(c.rmdir('/'), 'EACCES');
     await c.rmdir('/docs');
     await c.rmdir('/moved', { recursive: true });
-    assert.equal((await c.list('/')).map((e) => e.name), ['empty.bin']);
+    assert.equal(
+      (await c.list('/')).map((e) => e.name),
+      ['empty.bin'],
+    );
   });
 
   it('a multipart-sized file (12 MiB) round-trips with matching SHA-256; download resumes at an offset', async () => {
@@ -143,7 +167,11 @@ for (const [name, backend] of Object.entries(backends)) {
     for (const size of [1000, 6 * MiB]) {
       const clients = await Promise.all(Array.from({ length: 5 }, () => t.connect()));
       const bodies = clients.map(() => randomBytes(size));
-      const results = await within(Promise.allSettled(clients.map((cl, i) => cl.upload(Readable.from([bodies[i]!]), `/race-${size}.bin`, { size }))), 120_000, 'the racing uploads');
+      const results = await within(
+        Promise.allSettled(clients.map((cl, i) => cl.upload(Readable.from([bodies[i]!]), `/race-${size}.bin`, { size }))),
+        120_000,
+        'the racing uploads',
+      );
       const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
       assert.is(won.length, 1, `exactly one upload must win, got ${won.length}`);
       for (const r of results) if (r.status === 'rejected') assert.is((r.reason as { code?: string }).code, 'EEXIST');
@@ -151,7 +179,7 @@ for (const [name, backend] of Object.entries(backends)) {
     }
   });
 
-  it('paths: .., //, backslashes, percent-encodings and Unicode stay inside the user\'s home', async () => {
+  it("paths: .., //, backslashes, percent-encodings and Unicode stay inside the user's home", async () => {
     const made = await backend.make();
     const t = await testServer({
       users: { alice: { password: 'alice-pw', home: 'alice' }, bob: { password: 'bob-pw', home: 'bob' } },
@@ -170,11 +198,15 @@ for (const [name, backend] of Object.entries(backends)) {
     assert.equal(names, [...odd, 'dir'].sort());
     for (const n of odd) assert.is((await download(alice, `/${n}`)).toString(), n);
     assert.is((await download(bob, '/secret.txt')).toString(), 'bob secret');
-    assert.equal((await bob.list('/')).map((e) => e.name), ['secret.txt']);
+    assert.equal(
+      (await bob.list('/')).map((e) => e.name),
+      ['secret.txt'],
+    );
     await rejects(alice.stat('/.fileshare-part-s3-state'), 'EACCES'); // internal names cannot be named
     if (made.s3) {
       const keys = await allKeys(made.s3.client, made.s3.bucket);
-      for (const key of keys) assert.ok(key.startsWith('alice/') || key.startsWith('bob/'), `a key outside the homes: ${JSON.stringify(key)}`);
+      for (const key of keys)
+        assert.ok(key.startsWith('alice/') || key.startsWith('bob/'), `a key outside the homes: ${JSON.stringify(key)}`);
       for (const n of odd) assert.ok(keys.includes(`alice/${n}`), `missing key alice/${n}`);
     }
   });
@@ -200,7 +232,10 @@ for (const [name, backend] of Object.entries(backends)) {
     });
     await rejects(within(attempt, 60_000, 'the aborted upload'), 'EABORTED');
     await rejects(c.stat('/aborted.bin'), 'ENOENT');
-    assert.equal((await c.list('/')).map((e) => e.name), []);
+    assert.equal(
+      (await c.list('/')).map((e) => e.name),
+      [],
+    );
     if (made.s3) {
       const { client, bucket } = made.s3;
       await waitFor(async () => (await pendingUploads(client, bucket)).length === 0, 20_000, 'the multipart upload to be aborted');
@@ -234,7 +269,10 @@ for (const [name, backend] of Object.entries(backends)) {
     if (made.s3) {
       // the finished parts are kept (one multipart upload) with their saved state
       assert.is((await pendingUploads(made.s3.client, made.s3.bucket)).length, 1);
-      assert.ok((await allKeys(made.s3.client, made.s3.bucket)).some((k) => k.includes('s3-state/uploads/')), 'no saved state');
+      assert.ok(
+        (await allKeys(made.s3.client, made.s3.bucket)).some((k) => k.includes('s3-state/uploads/')),
+        'no saved state',
+      );
     }
     let resumedFrom = -1;
     t.server.metrics.once('progress', (p) => (resumedFrom = p.bytes));
@@ -244,7 +282,11 @@ for (const [name, backend] of Object.entries(backends)) {
     assert.ok(resumedFrom >= 5 * MiB, `the upload resumed from ${resumedFrom}, not from the kept bytes`);
     if (made.s3) {
       assert.equal(await pendingUploads(made.s3.client, made.s3.bucket), []);
-      assert.equal((await allKeys(made.s3.client, made.s3.bucket)).filter((k) => k.includes('s3-state')), [], 'state or lock left behind');
+      assert.equal(
+        (await allKeys(made.s3.client, made.s3.bucket)).filter((k) => k.includes('s3-state')),
+        [],
+        'state or lock left behind',
+      );
     }
   });
 

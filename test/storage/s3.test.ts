@@ -19,7 +19,10 @@ test.after.each(dispose);
 
 test('keys: the internal prefix is one no client path can name; prefixes are normalised; odd listed keys are hidden', () => {
   assert.is(INTERNAL_PREFIX, TEMP_PREFIX);
-  assert.throws(() => normalizeRemotePath(`/${INTERNAL_PREFIX}s3-state/claims/x`), (e: { code?: string }) => e.code === 'EACCES');
+  assert.throws(
+    () => normalizeRemotePath(`/${INTERNAL_PREFIX}s3-state/claims/x`),
+    (e: { code?: string }) => e.code === 'EACCES',
+  );
   assert.is(normalizePrefix(undefined), '');
   assert.is(normalizePrefix('/'), '');
   assert.is(normalizePrefix('a//b/'), 'a/b/');
@@ -71,7 +74,10 @@ if (!s3) {
     await new Promise((r) => up.stream.on('finish', r));
     await up.commit();
     assert.equal((await allKeys(made.client, made.bucket)).sort(), ['tenant/one/alice/', 'tenant/one/alice/f.txt']);
-    assert.equal((await made.storage.list('/')).map((e) => e.name), ['alice']);
+    assert.equal(
+      (await made.storage.list('/')).map((e) => e.name),
+      ['alice'],
+    );
   });
 
   test('list pages through a folder of 2,100 keys; entries() yields page by page', async () => {
@@ -79,18 +85,26 @@ if (!s3) {
     defer(made.remove);
     const names = Array.from({ length: 2100 }, (_, i) => `k${String(i).padStart(5, '0')}`);
     for (let i = 0; i < names.length; i += 50) {
-      await Promise.all(names.slice(i, i + 50).map((n) => made.client.send(new PutObjectCommand({ Bucket: made.bucket, Key: `big/${n}`, Body: n }))));
+      await Promise.all(
+        names.slice(i, i + 50).map((n) => made.client.send(new PutObjectCommand({ Bucket: made.bucket, Key: `big/${n}`, Body: n }))),
+      );
     }
     const listed = await made.storage.list('/big');
     assert.is(listed.length, 2100);
-    assert.equal(listed.map((e) => e.name), names);
+    assert.equal(
+      listed.map((e) => e.name),
+      names,
+    );
     let pages = 0;
     for await (const page of made.storage.entries('/big')) {
       pages++;
       assert.ok(page.length <= 1000);
     }
     assert.ok(pages >= 3, `expected at least 3 pages, got ${pages}`);
-    assert.is(await made.storage.usage('/big'), names.reduce((s, n) => s + n.length, 0));
+    assert.is(
+      await made.storage.usage('/big'),
+      names.reduce((s, n) => s + n.length, 0),
+    );
   });
 
   test('sweep aborts multipart uploads with no progress for the TTL, never one running in this process', async () => {
@@ -99,7 +113,9 @@ if (!s3) {
     const { client, bucket, storage } = made;
     // an upload abandoned by a dead node: created, one part, never completed
     const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'dead.bin' }));
-    await client.send(new UploadPartCommand({ Bucket: bucket, Key: 'dead.bin', UploadId, PartNumber: 1, Body: Buffer.alloc(5 * 1024 * 1024) }));
+    await client.send(
+      new UploadPartCommand({ Bucket: bucket, Key: 'dead.bin', UploadId, PartNumber: 1, Body: Buffer.alloc(5 * 1024 * 1024) }),
+    );
     // an upload running here, past its first part
     const live = await storage.openUpload('/live.bin');
     live.stream.write(Buffer.alloc(6 * 1024 * 1024));
@@ -110,7 +126,10 @@ if (!s3) {
     assert.is((await pendingUploads(client, bucket)).length, 2);
     assert.is(await storage.sweep({ abandonedTtlMs: 0, resumableTtlMs: 0 }), 1);
     const left = await pendingUploads(client, bucket);
-    assert.equal(left.map((u) => u.Key), ['live.bin']);
+    assert.equal(
+      left.map((u) => u.Key),
+      ['live.bin'],
+    );
     // a recent one survives a sweep with a long TTL
     assert.is(await storage.sweep({ abandonedTtlMs: 3_600_000, resumableTtlMs: 3_600_000 }), 0);
     live.stream.end();
@@ -118,7 +137,11 @@ if (!s3) {
     await live.commit();
     assert.is((await storage.stat('/live.bin')).size, 6 * 1024 * 1024);
     assert.equal(await pendingUploads(client, bucket), []);
-    assert.equal((await allKeys(client, bucket)).filter((k) => k.includes('claims')), [], 'the claim was released');
+    assert.equal(
+      (await allKeys(client, bucket)).filter((k) => k.includes('claims')),
+      [],
+      'the claim was released',
+    );
   });
 
   test('overwrite: false holds although radosgw ignores If-None-Match on Complete: a held claim refuses, a stale one is taken over', async () => {

@@ -68,7 +68,13 @@ export async function dbUserList(url: string): Promise<void> {
       return;
     }
     const size = (n: number | undefined) => (n === undefined ? '-' : formatBytes(n));
-    const rows = users.map((u) => [u.username, u.home ? `/${u.home}` : '/', u.permissions.join(',') || '-', size(u.quotaBytes), size(u.maxFileSize)]);
+    const rows = users.map((u) => [
+      u.username,
+      u.home ? `/${u.home}` : '/',
+      u.permissions.join(',') || '-',
+      size(u.quotaBytes),
+      size(u.maxFileSize),
+    ]);
     console.log(table(['name', 'home', 'permissions', 'quota', 'max file'], rows));
   });
 }

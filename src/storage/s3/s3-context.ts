@@ -76,7 +76,10 @@ export class S3Context {
    */
   async lock(lockKey: string, ttlMs: number, remote: string): Promise<{ release: () => Promise<void>; touch: () => Promise<void> } | null> {
     const put = (condition: boolean) =>
-      this.send(new PutObjectCommand({ Bucket: this.bucket, Key: lockKey, Body: String(Date.now()), ...(condition ? { IfNoneMatch: '*' } : {}) }), remote);
+      this.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: lockKey, Body: String(Date.now()), ...(condition ? { IfNoneMatch: '*' } : {}) }),
+        remote,
+      );
     try {
       await put(true);
     } catch (err) {

@@ -27,11 +27,19 @@ export async function copyInParts(context: S3Context, fromKey: string, toKey: st
   context.active.add(UploadId);
   try {
     const ranges: { n: number; start: number; end: number }[] = [];
-    for (let start = 0, n = 1; start < size; start += COPY_PART_SIZE, n++) ranges.push({ n, start, end: Math.min(size, start + COPY_PART_SIZE) - 1 });
+    for (let start = 0, n = 1; start < size; start += COPY_PART_SIZE, n++)
+      ranges.push({ n, start, end: Math.min(size, start + COPY_PART_SIZE) - 1 });
     const parts: { PartNumber: number; ETag: string }[] = [];
     await inParallel(ranges, context.concurrency, async ({ n, start, end }) => {
       const result = await context.send<{ CopyPartResult?: { ETag?: string } }>(
-        new UploadPartCopyCommand({ Bucket: bucket, Key: toKey, UploadId, PartNumber: n, CopySource: copySource(bucket, fromKey), CopySourceRange: `bytes=${start}-${end}` }),
+        new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: toKey,
+          UploadId,
+          PartNumber: n,
+          CopySource: copySource(bucket, fromKey),
+          CopySourceRange: `bytes=${start}-${end}`,
+        }),
         remote,
       );
       const etag = result.CopyPartResult?.ETag;
@@ -39,7 +47,10 @@ export async function copyInParts(context: S3Context, fromKey: string, toKey: st
       parts.push({ PartNumber: n, ETag: etag });
     });
     parts.sort((a, b) => a.PartNumber - b.PartNumber);
-    await context.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: toKey, UploadId, MultipartUpload: { Parts: parts } }), remote);
+    await context.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: toKey, UploadId, MultipartUpload: { Parts: parts } }),
+      remote,
+    );
   } catch (err) {
     await context.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: toKey, UploadId }), remote).catch(() => {});
     throw err;
@@ -63,5 +74,6 @@ export async function inParallel<T>(items: readonly T[], limit: number, fn: (ite
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure instanceof FileShareError ? failure : new FileShareError('EIO', String(failure), { cause: failure });
+  if (failure !== undefined)
+    throw failure instanceof FileShareError ? failure : new FileShareError('EIO', String(failure), { cause: failure });
 }

@@ -53,6 +53,7 @@ export function s3Error(err: unknown, remote: string): FileShareError {
   const { name, status } = s3ErrorInfo(err);
   if (isS3Missing(err) && name !== 'NoSuchBucket') return s3StorageError('ENOENT', remote, undefined, err);
   if (isPreconditionFailed(err)) return s3StorageError('EEXIST', remote, undefined, err);
-  if (name === 'AbortError' || name === 'TimeoutError' || name === 'RequestTimeout') return s3StorageError('ETIMEDOUT', remote, undefined, err);
+  if (name === 'AbortError' || name === 'TimeoutError' || name === 'RequestTimeout')
+    return s3StorageError('ETIMEDOUT', remote, undefined, err);
   return s3StorageError('EIO', remote, `${name || 'error'}${status ? ` ${status}` : ''}`, err);
 }

@@ -326,7 +326,9 @@ export class S3Storage implements Storage {
       const toFolder = folderKey(this.#prefix, to);
       const keys: { key: string; size: number }[] = [];
       for await (const object of this.#allUnder(fromFolder, from)) keys.push({ key: object.Key!, size: object.Size ?? 0 });
-      await inParallel(keys, this.#context.concurrency, ({ key, size }) => this.#copy(key, toFolder + key.slice(fromFolder.length), size, to));
+      await inParallel(keys, this.#context.concurrency, ({ key, size }) =>
+        this.#copy(key, toFolder + key.slice(fromFolder.length), size, to),
+      );
       await this.#deleteUnder(fromFolder, from);
     } finally {
       await release().catch(() => {});
@@ -354,7 +356,10 @@ export class S3Storage implements Storage {
     // fails (412 → EEXIST, reported as EIO here) instead of mixing two versions' sizes
     let response: { Body?: unknown };
     try {
-      response = await this.#send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-${size - 1}`, IfMatch: version }), remote);
+      response = await this.#send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-${size - 1}`, IfMatch: version }),
+        remote,
+      );
     } catch (err) {
       if ((err as FileShareError).code === 'EEXIST') throw s3StorageError('EIO', remote, 'the file changed while it was being opened', err);
       throw err;
@@ -393,7 +398,10 @@ export class S3Storage implements Storage {
    * one; one on a dead node is taken over once its lock is stale; one alive elsewhere is `EBUSY`),
    * then continue the multipart upload its saved state names, if the parts are still there.
    */
-  async #openResumable(init: ConstructorParameters<typeof S3Upload>[0], resume: NonNullable<OpenUploadOptions['resume']>): Promise<UploadTarget> {
+  async #openResumable(
+    init: ConstructorParameters<typeof S3Upload>[0],
+    resume: NonNullable<OpenUploadOptions['resume']>,
+  ): Promise<UploadTarget> {
     const context = this.#context;
     const { remote, key } = init;
     const resumeKey = resume.key;
@@ -433,7 +441,10 @@ export class S3Storage implements Storage {
   async #keptState(resumeKey: string, key: string, remote: string): Promise<ResumeState | undefined> {
     let state: ResumeState;
     try {
-      const got = await this.#send<{ Body?: { transformToString(): Promise<string> } }>(new GetObjectCommand({ Bucket: this.bucket, Key: this.#context.stateKey(resumeKey) }), remote);
+      const got = await this.#send<{ Body?: { transformToString(): Promise<string> } }>(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.#context.stateKey(resumeKey) }),
+        remote,
+      );
       state = JSON.parse((await got.Body?.transformToString()) ?? '') as ResumeState;
     } catch (err) {
       if ((err as FileShareError).code === 'ENOENT' || err instanceof SyntaxError) return undefined;
@@ -464,10 +475,15 @@ export class S3Storage implements Storage {
   async #dropState(resumeKey: string, remote: string): Promise<void> {
     const stateKey = this.#context.stateKey(resumeKey);
     try {
-      const got = await this.#send<{ Body?: { transformToString(): Promise<string> } }>(new GetObjectCommand({ Bucket: this.bucket, Key: stateKey }), remote);
+      const got = await this.#send<{ Body?: { transformToString(): Promise<string> } }>(
+        new GetObjectCommand({ Bucket: this.bucket, Key: stateKey }),
+        remote,
+      );
       const state = JSON.parse((await got.Body?.transformToString()) ?? '{}') as Partial<ResumeState>;
       if (state.uploadId && state.key) {
-        await this.#send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: state.key, UploadId: state.uploadId }), remote).catch(() => {});
+        await this.#send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: state.key, UploadId: state.uploadId }), remote).catch(
+          () => {},
+        );
       }
     } catch (err) {
       if ((err as FileShareError).code !== 'ENOENT' && !(err instanceof SyntaxError)) throw err;
@@ -507,7 +523,10 @@ export class S3Storage implements Storage {
           continue;
         }
         try {
-          const got = await this.#send<{ Body?: { transformToString(): Promise<string> } }>(new GetObjectCommand({ Bucket: this.bucket, Key: object.Key! }), '/');
+          const got = await this.#send<{ Body?: { transformToString(): Promise<string> } }>(
+            new GetObjectCommand({ Bucket: this.bucket, Key: object.Key! }),
+            '/',
+          );
           const id = (JSON.parse((await got.Body?.transformToString()) ?? '{}') as Partial<ResumeState>).uploadId;
           if (id) resumableIds.add(id);
         } catch {
@@ -518,8 +537,18 @@ export class S3Storage implements Storage {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
-      const page = await this.#send<{ Uploads?: MultipartUpload[]; IsTruncated?: boolean; NextKeyMarker?: string; NextUploadIdMarker?: string }>(
-        new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.#prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+      const page = await this.#send<{
+        Uploads?: MultipartUpload[];
+        IsTruncated?: boolean;
+        NextKeyMarker?: string;
+        NextUploadIdMarker?: string;
+      }>(
+        new ListMultipartUploadsCommand({
+          Bucket: this.bucket,
+          Prefix: this.#prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+        }),
         '/',
       );
       for (const upload of page.Uploads ?? []) {
@@ -601,7 +630,10 @@ export class S3Storage implements Storage {
   }
 
   async #putMarker(remote: string): Promise<void> {
-    await this.#send(new PutObjectCommand({ Bucket: this.bucket, Key: folderKey(this.#prefix, remote), Body: Buffer.alloc(0), ContentLength: 0 }), remote);
+    await this.#send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: folderKey(this.#prefix, remote), Body: Buffer.alloc(0), ContentLength: 0 }),
+      remote,
+    );
   }
 
   #listPage(
@@ -676,7 +708,11 @@ function clientConfig(options: S3StorageOptions, timeout: number, concurrency: n
     // S3-compatible servers refuse (radosgw: 411); parts carry Content-MD5 instead
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { connectionTimeout: Math.min(timeout, 10_000), requestTimeout: timeout, httpAgent: { maxSockets: Math.max(50, concurrency * 8) } },
+    requestHandler: {
+      connectionTimeout: Math.min(timeout, 10_000),
+      requestTimeout: timeout,
+      httpAgent: { maxSockets: Math.max(50, concurrency * 8) },
+    },
   };
 }
 

@@ -236,9 +236,22 @@ export class S3Upload implements UploadTarget {
         .filter((p) => p.PartNumber <= n)
         .sort((a, b) => a.PartNumber - b.PartNumber)
         .map((p) => ({ ...p, Size: this.#partSizes.get(p.PartNumber)! }));
-      const state: ResumeState = { v: 1, key, uploadId: await this.#start(), marker: this.#marker, partSize: this.#partSize, parts, hash: this.#stateAfter.get(n)! };
+      const state: ResumeState = {
+        v: 1,
+        key,
+        uploadId: await this.#start(),
+        marker: this.#marker,
+        partSize: this.#partSize,
+        parts,
+        hash: this.#stateAfter.get(n)!,
+      };
       await context.send(
-        new PutObjectCommand({ Bucket: context.bucket, Key: context.stateKey(this.#init.resumable!.resumeKey), Body: JSON.stringify(state), ContentType: 'application/json' }),
+        new PutObjectCommand({
+          Bucket: context.bucket,
+          Key: context.stateKey(this.#init.resumable!.resumeKey),
+          Body: JSON.stringify(state),
+          ContentType: 'application/json',
+        }),
         remote,
       );
       for (let i = this.#savedParts + 1; i < n; i++) this.#stateAfter.delete(i);
@@ -263,7 +276,10 @@ export class S3Upload implements UploadTarget {
     const { context, remote } = this.#init;
     try {
       await this.#saving.catch(() => {});
-      if (!keep) await context.send(new DeleteObjectCommand({ Bucket: context.bucket, Key: context.stateKey(resumable.resumeKey) }), remote).catch(() => {});
+      if (!keep)
+        await context
+          .send(new DeleteObjectCommand({ Bucket: context.bucket, Key: context.stateKey(resumable.resumeKey) }), remote)
+          .catch(() => {});
       await resumable.lock.release().catch(() => {}); // a lock left behind goes stale after resumeLockTtl
     } finally {
       resumable.onSettled();
@@ -353,7 +369,10 @@ export class S3Upload implements UploadTarget {
   async #isOurs(): Promise<boolean> {
     const { context, key, remote } = this.#init;
     try {
-      const head = await context.send<{ Metadata?: Record<string, string> }>(new HeadObjectCommand({ Bucket: context.bucket, Key: key }), remote);
+      const head = await context.send<{ Metadata?: Record<string, string> }>(
+        new HeadObjectCommand({ Bucket: context.bucket, Key: key }),
+        remote,
+      );
       return head.Metadata?.[UPLOAD_ID_META] === this.#marker;
     } catch {
       return false;
@@ -414,6 +433,10 @@ export class S3Upload implements UploadTarget {
   /** The parts of an unfinished multipart upload cannot be read back: {@link keptPrefix} proves them instead. */
   readExisting(): Readable {
     const err = new FileShareError('EIO', 'the kept parts of an S3 upload cannot be read back');
-    return new Readable({ read() { this.destroy(err); } });
+    return new Readable({
+      read() {
+        this.destroy(err);
+      },
+    });
   }
 }
