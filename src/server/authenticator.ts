@@ -1,5 +1,5 @@
 import { type AuthenticatedUser, type AuthProvider, DEFAULT_PERMISSIONS, type Permission } from '../auth/types.ts';
-import { FileShareError } from '../errors.ts';
+import { FileShareError, isFileShareError } from '../errors.ts';
 import type { Storage } from '../storage/types.ts';
 import type { ConnectionInfo } from './events.ts';
 import { LoginGuard, type LoginThrottleOptions } from './login-guard.ts';
@@ -22,6 +22,8 @@ export interface LoginGrant {
  */
 export class Authenticator {
   private readonly guard: LoginGuard;
+  /** Login attempts in progress (for `maxPendingLogins`). */
+  private pending = 0;
 
   constructor(
     private readonly provider: AuthProvider,
@@ -29,6 +31,7 @@ export class Authenticator {
     private readonly emit: ServerEventSink,
     /** Failures counted by the other nodes of a cluster, when the server was given shared state. */
     shared?: SharedLoginThrottle,
+    private readonly maxPending: number = 128,
   ) {
     this.guard = new LoginGuard(throttle);
     this.shared = this.guard.effectiveSettings ? shared : undefined;
@@ -38,11 +41,21 @@ export class Authenticator {
 
   /**
    * Check credentials (throttled), then scope `root` to the user's home.
-   * @throws EAUTH, ETHROTTLED, EIO (the provider failed)
+   * @throws EAUTH, ETHROTTLED, EBUSY (too many logins in progress), EIO (the provider failed)
    */
   async login(username: string, password: string, connection: ConnectionInfo, root: Storage): Promise<LoginGrant> {
-    // one attempt per address and per username at a time, each checked against the failures before it
-    const user = await this.guard.serialize(connection.remoteAddress, username, () => this.check(username, password, connection));
+    if (this.pending >= this.maxPending) {
+      this.emit('loginFailed', { connection, username, code: 'EBUSY' });
+      throw new FileShareError('EBUSY', `too many logins in progress (${this.maxPending}); try again later`);
+    }
+    let user: AuthenticatedUser;
+    this.pending++;
+    try {
+      // per address and per username, no more attempts at once than free attempts are left
+      user = await this.guard.serialize(connection.remoteAddress, username, () => this.check(username, password, connection));
+    } finally {
+      this.pending--;
+    }
     const storage = user.home ? await root.scope(user.home) : root;
     const permissions = Object.freeze([...(user.permissions ?? DEFAULT_PERMISSIONS)]);
     this.emit('login', { connection, username: user.username, permissions });
@@ -56,7 +69,7 @@ export class Authenticator {
   }
 
   private async check(username: string, password: string, connection: ConnectionInfo): Promise<AuthenticatedUser> {
-    const fail = (code: 'EAUTH' | 'ETHROTTLED' | 'EIO', message: string, cause?: unknown): never => {
+    const fail = (code: 'EAUTH' | 'ETHROTTLED' | 'EBUSY' | 'EIO', message: string, cause?: unknown): never => {
       this.emit('loginFailed', { connection, username, code });
       throw new FileShareError(code, message, cause === undefined ? undefined : { cause });
     };
@@ -80,6 +93,8 @@ export class Authenticator {
         secure: connection.secure,
       });
     } catch (err) {
+      // Overload (the bcrypt threads' queue is full) is neither a failed login nor a provider fault.
+      if (isFileShareError(err, 'EBUSY')) return fail('EBUSY', err.message);
       // Not emitted as 'error' here: the session reports every EIO once (with this message and
       // cause) and sends the client only a generic message.
       return fail('EIO', `auth provider failed: ${(err as Error)?.message ?? err}`, err);

@@ -74,6 +74,13 @@ export interface FileShareServerOptions {
   fsync?: boolean;
   /** Minimum interval between progress events of one transfer, ms. @default 100 */
   progressIntervalMs?: number;
+  /**
+   * Most login attempts in progress at once (waiting for the throttle's turn, or for a bcrypt
+   * thread); one more is refused at once with `EBUSY`, so a storm of logins cannot queue without
+   * bound. Each waiting attempt holds its connection open, and a cost-10 check takes 50-100 ms of
+   * one core: the default drains in a few seconds on two cores. @default 128
+   */
+  maxPendingLogins?: number;
   /** Brute-force protection of logins, or `false` to turn it off. @default see {@link LoginThrottleOptions} */
   loginThrottle?: LoginThrottleOptions | false;
   /**
@@ -129,6 +136,7 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     closeTimeout: positiveInteger('closeTimeout', options.closeTimeout, 10_000, 0),
     fsync: options.fsync ?? false,
     progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
+    maxPendingLogins: positiveInteger('maxPendingLogins', options.maxPendingLogins, 128),
     loginThrottle: options.loginThrottle,
     udpProbes: resolveUdpProbes(options.udpProbes),
     sharedState: options.sharedState,
