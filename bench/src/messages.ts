@@ -69,6 +69,11 @@ export type ClientTask =
       readonly downloadLocal: string;
       readonly maxTransfers: number;
       readonly maxSeconds: number;
+      /**
+       * Ping from a second client of its own (its own connection) even when the system could ping
+       * on the transfer's connection: what another user sees while this one uploads.
+       */
+      readonly secondClient?: boolean;
     }
   | {
       /** Upload then download `files`, one at a time (`parallel` 1) or with `parallel` in flight. */
@@ -93,6 +98,11 @@ export type ClientTask =
       readonly local: string;
       readonly remote: string;
       readonly downloadDir: string;
+    }
+  | {
+      /** `clients` clients connect and log in, all at once; each closes once logged in. */
+      readonly kind: 'logins';
+      readonly clients: number;
     }
   | {
       /** `clients` clients connect, log in and upload `local` each, all at once. */
@@ -181,7 +191,16 @@ export interface EventLoopDelay {
   readonly samples: number;
 }
 
-export type TaskResult = TransferResult | PingResult | SmallResult | ConcurrencyResult | TreeResult;
+export interface LoginsResult {
+  readonly kind: 'logins';
+  readonly clients: number;
+  /** From the first connect to the last login done. */
+  readonly seconds: number;
+  readonly errors: number;
+  readonly firstErrors: readonly string[];
+}
+
+export type TaskResult = TransferResult | PingResult | SmallResult | ConcurrencyResult | TreeResult | LoginsResult;
 
 export type WorkerMessage =
   | {

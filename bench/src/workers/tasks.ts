@@ -9,6 +9,7 @@ import type {
   ClientConfig,
   ClientTask,
   ConcurrencyResult,
+  LoginsResult,
   PingResult,
   SmallResult,
   TaskResult,
@@ -81,7 +82,7 @@ async function pingUnderLoad(
   task: Extract<ClientTask, { kind: 'pingUnderLoad' }>,
 ): Promise<PingResult> {
   const mover = await driver.connect(config);
-  const pinger = driver.pingDuringTransfer ? mover : await driver.connect(config);
+  const pinger = driver.pingDuringTransfer && task.secondClient !== true ? mover : await driver.connect(config);
   const deadline = Date.now() + task.maxSeconds * 1000;
   let generation = 0; // bumped whenever a transfer starts or ends
   let active = false;
@@ -149,7 +150,7 @@ async function pingUnderLoad(
   return {
     kind: 'pingUnderLoad',
     ...latency(samples),
-    sameConnection: driver.pingDuringTransfer,
+    sameConnection: pinger === mover,
     transfers,
     transferBytes,
   };
@@ -286,6 +287,28 @@ async function tree(driver: Driver, config: ClientConfig, task: Extract<ClientTa
   }
 }
 
+async function logins(driver: Driver, config: ClientConfig, clients: number): Promise<LoginsResult> {
+  const firstErrors: string[] = [];
+  let errors = 0;
+  const start = now();
+  let last = start;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      let conn: Connection | undefined;
+      try {
+        conn = await driver.connect(config);
+        last = now();
+      } catch (error) {
+        errors++;
+        if (firstErrors.length < 5) firstErrors.push(message(error));
+      } finally {
+        await closeQuietly(conn);
+      }
+    }),
+  );
+  return { kind: 'logins', clients, seconds: Number(last - start) / 1e9, errors, firstErrors };
+}
+
 /** Run one task against a system. */
 export function runTask(driver: Driver, config: ClientConfig, task: ClientTask): Promise<TaskResult> {
   switch (task.kind) {
@@ -302,5 +325,7 @@ export function runTask(driver: Driver, config: ClientConfig, task: ClientTask):
       return concurrency(driver, config, task);
     case 'tree':
       return tree(driver, config, task);
+    case 'logins':
+      return logins(driver, config, task.clients);
   }
 }

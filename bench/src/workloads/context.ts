@@ -89,7 +89,7 @@ export async function withServer<T>(
         root,
         user: USER,
         password: PASSWORD,
-        maxClients: Math.max(ctx.config.clients, ctx.config.smallConnections) + 16,
+        maxClients: Math.max(ctx.config.clients, ctx.config.smallConnections, ctx.config.loginStorm) + 16,
         ...(system.tls && ctx.certs ? { tls: ctx.certs } : {}),
         ...(system.worker === 'ftp' ? { pasvRange: ctx.pasvRange } : {}),
       },
