@@ -7,6 +7,7 @@ import { DEFAULT_STALL_BYTES, DEFAULT_STALL_TIMEOUT } from '../transport/stall.t
 import type { LoginThrottleOptions } from './login-guard.ts';
 import type { UdpProbeOptions } from './probe-responder.ts';
 import type { SharedState } from './shared-state.ts';
+import type { ResumptionOptions } from './resume-tokens.ts';
 
 /** TLS settings of the server: at least a key and a certificate (PEM). */
 export type ServerTlsOptions = TlsOptions & Required<Pick<SecureContextOptions, 'key' | 'cert'>>;
@@ -95,11 +96,18 @@ export interface FileShareServerOptions {
    * node's memory only. See docs/scaling.md.
    */
   sharedState?: SharedState;
+  /**
+   * Session resumption: a successful login answers a short-lived token with which the client can
+   * log in again (after a dropped connection or a server restart) without bcrypt; `false` turns it
+   * off. Needs an auth provider with `lookup` (both built-in ones have it). See docs/security.md
+   * for the trade-off. @default `{}`: a random key per server instance, tokens valid 15 minutes
+   */
+  resumption?: ResumptionOptions | false;
 }
 
 /** @internal */
-export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes' | 'sharedState'>> &
-  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState'> & { udpProbes: Required<UdpProbeOptions> | undefined };
+export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes' | 'sharedState' | 'resumption'>> &
+  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState' | 'resumption'> & { udpProbes: Required<UdpProbeOptions> | undefined };
 
 /** @internal */
 export function resolveServerOptions(options: FileShareServerOptions): ResolvedServerOptions {
@@ -140,6 +148,7 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     loginThrottle: options.loginThrottle,
     udpProbes: resolveUdpProbes(options.udpProbes),
     sharedState: options.sharedState,
+    resumption: options.resumption,
   };
   if (resolved.chunkSize > resolved.window) throw new TypeError(`options.chunkSize (${resolved.chunkSize}) must not exceed options.window (${resolved.window})`);
   return resolved;
