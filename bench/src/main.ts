@@ -107,7 +107,9 @@ function selection(config: BenchConfig): { systems: typeof SYSTEMS; workloads: r
     throw new TypeError(`--only: unknown ${unknown.map((u) => `"${u}"`).join(', ')} (known: ${known})`);
   }
   return {
-    systems: systemTokens.length ? SYSTEMS.filter((s) => systemTokens.some((t) => matchesSystem(t, s))) : SYSTEMS,
+    systems: systemTokens.length
+      ? SYSTEMS.filter((s) => systemTokens.some((t) => matchesSystem(t, s)))
+      : SYSTEMS.filter((s) => !(config.quick && s.notQuick)),
     workloads: workloadTokens.length ? WORKLOADS.filter((w) => workloadTokens.includes(w.id)) : WORKLOADS,
   };
 }

@@ -46,8 +46,10 @@ async function startServer(config: ServerConfig): Promise<RunningServer> {
     // number of clients the workloads open, as an operator expecting that many would.
     maxConnections: Math.max(256, config.maxClients),
     maxConnectionsPerAddress: config.maxClients,
-    // ... and let that many logins wait for a bcrypt thread (default 128).
+    // ... and let that many logins wait for a bcrypt thread (default 128), for as long as a storm
+    // of them takes: 1,000 checks of 70 ms on two cores are 35 s, past the 30 s login timeout.
     maxPendingLogins: config.maxClients,
+    loginTimeout: 600_000,
     ...tuning,
     ...(config.tls ? { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   });
