@@ -44,8 +44,9 @@ import { tree } from './workloads/tree.ts';
 import { concurrency } from './workloads/concurrency.ts';
 import { memory } from './workloads/memory.ts';
 import { logins } from './workloads/logins.ts';
+import { reconnect } from './workloads/reconnect.ts';
 
-const WORKLOADS: readonly Workload[] = [throughput, ping, small, tree, concurrency, logins, memory];
+const WORKLOADS: readonly Workload[] = [throughput, ping, small, tree, concurrency, logins, reconnect, memory];
 
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;

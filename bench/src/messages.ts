@@ -33,6 +33,8 @@ export interface ServerConfig {
    * with per-address connection limits raises them to this: every client comes from 127.0.0.1.
    */
   readonly maxClients: number;
+  /** Session-resumption key (hex) for systems that issue tokens: the same across a restart. */
+  readonly resumeKey?: string;
   /** Passive data port range for FTP, chosen by the harness outside the ephemeral range. */
   readonly pasvRange?: readonly [number, number];
 }
@@ -98,6 +100,17 @@ export type ClientTask =
       readonly local: string;
       readonly remote: string;
       readonly downloadDir: string;
+    }
+  | {
+      /** `clients` clients log in with passwords (all at once) and save their resumption tokens to `file`. */
+      readonly kind: 'saveTokens';
+      readonly clients: number;
+      readonly file: string;
+    }
+  | {
+      /** Every token in `file` reconnects at once: connect and resume (no password). */
+      readonly kind: 'resumeStorm';
+      readonly file: string;
     }
   | {
       /** `clients` clients connect and log in, all at once; each closes once logged in. */
@@ -192,7 +205,7 @@ export interface EventLoopDelay {
 }
 
 export interface LoginsResult {
-  readonly kind: 'logins';
+  readonly kind: 'logins' | 'saveTokens' | 'resumeStorm';
   readonly clients: number;
   /** From the first connect to the last login done. */
   readonly seconds: number;

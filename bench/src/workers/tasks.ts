@@ -2,7 +2,7 @@
  * The client-side workloads, written once against the {@link Driver} interface so every system is
  * measured by the same code. Every loop here is bounded by a count and most by a time limit too.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { latency, sorted, percentileOfSorted } from '../stats.ts';
 import type {
@@ -309,6 +309,53 @@ async function logins(driver: Driver, config: ClientConfig, clients: number): Pr
   return { kind: 'logins', clients, seconds: Number(last - start) / 1e9, errors, firstErrors };
 }
 
+async function saveTokens(driver: Driver, config: ClientConfig, clients: number, file: string): Promise<LoginsResult> {
+  const login = driver.loginForToken?.bind(driver);
+  if (login === undefined) throw new Error('this system has no session resumption');
+  const tokens: string[] = [];
+  const firstErrors: string[] = [];
+  let errors = 0;
+  const start = now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      try {
+        tokens.push(await login(config));
+      } catch (error) {
+        errors++;
+        if (firstErrors.length < 5) firstErrors.push(message(error));
+      }
+    }),
+  );
+  const elapsed = seconds(start);
+  await writeFile(file, JSON.stringify(tokens));
+  return { kind: 'saveTokens', clients, seconds: elapsed, errors, firstErrors };
+}
+
+async function resumeStorm(driver: Driver, config: ClientConfig, file: string): Promise<LoginsResult> {
+  const resume = driver.resumeWith?.bind(driver);
+  if (resume === undefined) throw new Error('this system has no session resumption');
+  const tokens = JSON.parse(await readFile(file, 'utf8')) as string[];
+  const firstErrors: string[] = [];
+  let errors = 0;
+  const start = now();
+  let last = start;
+  await Promise.all(
+    tokens.map(async (token) => {
+      let conn: Connection | undefined;
+      try {
+        conn = await resume(config, token);
+        last = now();
+      } catch (error) {
+        errors++;
+        if (firstErrors.length < 5) firstErrors.push(message(error));
+      } finally {
+        await closeQuietly(conn);
+      }
+    }),
+  );
+  return { kind: 'resumeStorm', clients: tokens.length, seconds: Number(last - start) / 1e9, errors, firstErrors };
+}
+
 /** Run one task against a system. */
 export function runTask(driver: Driver, config: ClientConfig, task: ClientTask): Promise<TaskResult> {
   switch (task.kind) {
@@ -327,5 +374,9 @@ export function runTask(driver: Driver, config: ClientConfig, task: ClientTask):
       return tree(driver, config, task);
     case 'logins':
       return logins(driver, config, task.clients);
+    case 'saveTokens':
+      return saveTokens(driver, config, task.clients, task.file);
+    case 'resumeStorm':
+      return resumeStorm(driver, config, task.file);
   }
 }
