@@ -11,6 +11,7 @@ export type { FileShareServerOptions, ServerTlsOptions } from './server/options.
 export type { LoginThrottleOptions } from './server/login-guard.ts';
 export type { UdpProbeOptions } from './server/probe-responder.ts';
 export type { SharedLoginThrottle, SharedState } from './server/shared-state.ts';
+export type { ResumptionOptions } from './server/resume-tokens.ts';
 export type {
   ConnectionInfo,
   DisconnectEvent,
@@ -26,7 +27,7 @@ export type {
 } from './server/events.ts';
 
 export { FileShareClient } from './client/client.ts';
-export type { CallOptions, ClientEvents, DownloadStream, FolderCallOptions, GoAwayEvent, LoginResult, PingOptions, StatEntry, StatOptions, UploadStream } from './client/client.ts';
+export type { CallOptions, ClientEvents, DownloadStream, FolderCallOptions, GoAwayEvent, LoginResult, PingOptions, ResumeToken, StatEntry, StatOptions, UploadStream } from './client/client.ts';
 export type { FolderFailed, FolderFileEvent, FolderFileFailed, FolderFileSkipped, FolderFileTransferred, FolderOptions, FolderProgress, FolderResult, FolderSkipped, FolderTransferred, SkipReason, TreeEntry } from './client/folder-types.ts';
 export type { SyncCompare, SyncOptions, SyncPlan, SyncResult } from './client/sync.ts';
 export { globMatcher, globRemote, hasGlob, matchesGlob, type GlobListing, type GlobMatch, type GlobOptions, type GlobRemoteOptions } from './client/glob.ts';
@@ -64,6 +65,7 @@ export type {
   MemoryAuthProviderOptions,
   Permission,
   PlainUserEntry,
+  ResumableUser,
   UserListEntry,
   UserRecord,
 } from './auth/index.ts';

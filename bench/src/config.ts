@@ -18,6 +18,8 @@ export interface BenchConfig {
   /** Connections for "parallel" small files when the API allows one transfer per connection. */
   readonly smallConnections: number;
   readonly clients: number;
+  /** Concurrent logins of the big login storm (the small one, for event-loop delay, uses `clients`). */
+  readonly loginStorm: number;
   readonly concurrencyFileSize: number;
   /** Upper bound on the time spent on one ping-under-load series, seconds. */
   readonly loadSeconds: number;
@@ -40,6 +42,7 @@ export const FULL = {
   pings: 2000,
   smallFiles: 1000,
   clients: 200,
+  loginStorm: 1000,
   loadSeconds: 120,
 } as const;
 
@@ -51,6 +54,7 @@ export const QUICK = {
   // FTP moves ~20 small files/s one at a time (delayed ACKs, 50 ms polling): 50 keep CI short.
   smallFiles: 50,
   clients: 20,
+  loginStorm: 50,
   loadSeconds: 5,
 } as const;
 

@@ -9,10 +9,12 @@
  *   --runs N         runs per figure: median [min–max] (default 3)
  *   --pings N        pings per series (default 2000)
  *   --files N        small files (default 1000)
- *   --clients N      concurrent clients (default 200)
+ *   --clients N      concurrent clients (default 200; also the small login storm)
+ *   --logins N       concurrent logins of the big login storm (default 1000)
  *   --json PATH      where to write the JSON (default bench/results/latest.json)
- *   --only a,b       systems (raw, raw-tls, ftp, fileshare, fileshare-tls; a family name selects
- *                    its variants) and/or workloads (throughput, ping, small, tree, concurrency, memory)
+ *   --only a,b       systems (pipe, pipe-tls, raw, raw-tls, sftp, ftp, fileshare, fileshare-tls; a family name selects
+ *                    its variants) and/or workloads (throughput, ping, small, tree, concurrency,
+ *                    logins, memory)
  *   --verbose        forward the workers' stderr
  *   --tsx            run workers under tsx instead of transpiling them (RSS then includes the loader)
  */
@@ -41,8 +43,10 @@ import { small } from './workloads/small.ts';
 import { tree } from './workloads/tree.ts';
 import { concurrency } from './workloads/concurrency.ts';
 import { memory } from './workloads/memory.ts';
+import { logins } from './workloads/logins.ts';
+import { reconnect } from './workloads/reconnect.ts';
 
-const WORKLOADS: readonly Workload[] = [throughput, ping, small, tree, concurrency, memory];
+const WORKLOADS: readonly Workload[] = [throughput, ping, small, tree, concurrency, logins, reconnect, memory];
 
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -62,6 +66,7 @@ function parseConfig(argv: string[]): BenchConfig {
       pings: { type: 'string' },
       files: { type: 'string' },
       clients: { type: 'string' },
+      logins: { type: 'string' },
       json: { type: 'string' },
       only: { type: 'string' },
       verbose: { type: 'boolean', default: false },
@@ -84,6 +89,7 @@ function parseConfig(argv: string[]): BenchConfig {
     pings: positiveInt('pings', values.pings, preset.pings),
     smallFiles: positiveInt('files', values.files, preset.smallFiles),
     clients: positiveInt('clients', values.clients, preset.clients),
+    loginStorm: positiveInt('logins', values.logins, preset.loginStorm),
     loadSeconds: preset.loadSeconds,
     ...FIXED,
     jsonPath: path.resolve(values.json ?? path.join(repoRoot, 'bench', 'results', 'latest.json')),
@@ -102,7 +108,9 @@ function selection(config: BenchConfig): { systems: typeof SYSTEMS; workloads: r
     throw new TypeError(`--only: unknown ${unknown.map((u) => `"${u}"`).join(', ')} (known: ${known})`);
   }
   return {
-    systems: systemTokens.length ? SYSTEMS.filter((s) => systemTokens.some((t) => matchesSystem(t, s))) : SYSTEMS,
+    systems: systemTokens.length
+      ? SYSTEMS.filter((s) => systemTokens.some((t) => matchesSystem(t, s)))
+      : SYSTEMS.filter((s) => !(config.quick && s.notQuick)),
     workloads: workloadTokens.length ? WORKLOADS.filter((w) => workloadTokens.includes(w.id)) : WORKLOADS,
   };
 }

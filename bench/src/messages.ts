@@ -33,6 +33,8 @@ export interface ServerConfig {
    * with per-address connection limits raises them to this: every client comes from 127.0.0.1.
    */
   readonly maxClients: number;
+  /** Session-resumption key (hex) for systems that issue tokens: the same across a restart. */
+  readonly resumeKey?: string;
   /** Passive data port range for FTP, chosen by the harness outside the ephemeral range. */
   readonly pasvRange?: readonly [number, number];
 }
@@ -69,6 +71,11 @@ export type ClientTask =
       readonly downloadLocal: string;
       readonly maxTransfers: number;
       readonly maxSeconds: number;
+      /**
+       * Ping from a second client of its own (its own connection) even when the system could ping
+       * on the transfer's connection: what another user sees while this one uploads.
+       */
+      readonly secondClient?: boolean;
     }
   | {
       /** Upload then download `files`, one at a time (`parallel` 1) or with `parallel` in flight. */
@@ -93,6 +100,22 @@ export type ClientTask =
       readonly local: string;
       readonly remote: string;
       readonly downloadDir: string;
+    }
+  | {
+      /** `clients` clients log in with passwords (all at once) and save their resumption tokens to `file`. */
+      readonly kind: 'saveTokens';
+      readonly clients: number;
+      readonly file: string;
+    }
+  | {
+      /** Every token in `file` reconnects at once: connect and resume (no password). */
+      readonly kind: 'resumeStorm';
+      readonly file: string;
+    }
+  | {
+      /** `clients` clients connect and log in, all at once; each closes once logged in. */
+      readonly kind: 'logins';
+      readonly clients: number;
     }
   | {
       /** `clients` clients connect, log in and upload `local` each, all at once. */
@@ -181,7 +204,16 @@ export interface EventLoopDelay {
   readonly samples: number;
 }
 
-export type TaskResult = TransferResult | PingResult | SmallResult | ConcurrencyResult | TreeResult;
+export interface LoginsResult {
+  readonly kind: 'logins' | 'saveTokens' | 'resumeStorm';
+  readonly clients: number;
+  /** From the first connect to the last login done. */
+  readonly seconds: number;
+  readonly errors: number;
+  readonly firstErrors: readonly string[];
+}
+
+export type TaskResult = TransferResult | PingResult | SmallResult | ConcurrencyResult | TreeResult | LoginsResult;
 
 export type WorkerMessage =
   | {

@@ -3,7 +3,7 @@
  * users-file providers, and the users file editing helpers.
  * @module
  */
-export type { AuthContext, AuthenticatedUser, AuthProvider, Permission } from './types.ts';
+export type { AuthContext, AuthenticatedUser, AuthProvider, Permission, ResumableUser } from './types.ts';
 export { ALL_PERMISSIONS, DEFAULT_PERMISSIONS } from './types.ts';
 export { DEFAULT_BCRYPT_COST, hashPassword, verifyPassword, type HashPasswordOptions } from './password.ts';
 export { isValidUsername, parseUserRecord, type UserRecord } from './user-record.ts';

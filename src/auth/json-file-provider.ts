@@ -6,7 +6,7 @@ import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { MemoryAuthProvider } from './memory-provider.ts';
-import type { AuthContext, AuthenticatedUser, AuthProvider } from './types.ts';
+import type { AuthContext, AuthenticatedUser, AuthProvider, ResumableUser } from './types.ts';
 import { readUsersFile } from './users-file.ts';
 
 /** Options of {@link JsonFileAuthProvider}. */
@@ -113,6 +113,22 @@ export class JsonFileAuthProvider implements AuthProvider {
       await this.#pending;
     }
     return this.#users.authenticate(username, password, context);
+  }
+
+  /**
+   * The user as the file says now (reloaded as for a login) and their password hash, for session
+   * resumption; `null` if unknown.
+   */
+  async lookup(username: string): Promise<ResumableUser | null> {
+    if (!this.#started && !this.#closed) {
+      this.#start();
+      await this.#check(true, false);
+    } else if (!this.#closed && this.#intervalMs > 0 && Date.now() - this.#lastCheck >= this.#intervalMs) {
+      await this.#check(false, false);
+    } else {
+      await this.#pending;
+    }
+    return this.#users.lookup(username);
   }
 
   /** Stop watching the file. Logins keep working with the users last loaded, without reloads. */

@@ -1,6 +1,6 @@
 /** The in-memory auth provider: users given in code, passwords checked with bcrypt. */
 import { hashPassword, typicalCost, verifyAgainstNothing, verifyPassword, type HashPasswordOptions } from './password.ts';
-import type { AuthContext, AuthenticatedUser, AuthProvider } from './types.ts';
+import type { AuthContext, AuthenticatedUser, AuthProvider, ResumableUser } from './types.ts';
 import { checkUsername, isValidUsername, parseUserRecord, toAuthenticatedUser, type UserRecord } from './user-record.ts';
 
 /** Options of {@link MemoryAuthProvider}. */
@@ -105,6 +105,12 @@ export class MemoryAuthProvider implements AuthProvider {
     }
     const ok = await verifyPassword(password, record.passwordHash);
     return ok ? toAuthenticatedUser(username, record) : null;
+  }
+
+  /** The user as stored now and their password hash, for session resumption; `null` if unknown. */
+  async lookup(username: string): Promise<ResumableUser | null> {
+    const record = isValidUsername(username) ? this.#users.get(username) : undefined;
+    return record === undefined ? null : { user: toAuthenticatedUser(username, record), credential: record.passwordHash };
   }
 
   /** The bcrypt cost an unknown user is charged: that of most stored hashes. */

@@ -1,16 +1,13 @@
 /**
  * Password hashing with bcrypt (the pure-JS `bcryptjs`, so no native build).
  *
- * bcryptjs's async API computes a hash in slices of at most 100 ms and yields to the event loop
- * between slices, but a cost-10 hash (~50-100 ms) usually fits in a single slice, and several
- * hashes started together run their slices back to back. So every bcrypt computation here goes
- * through one FIFO lane: one hash at a time, with a `setImmediate` turn before each, so timers and
- * socket I/O run between two hashes instead of waiting for a whole burst of logins. Total
- * throughput is the same (bcryptjs runs on the main thread either way); mean latency is lower.
+ * Every bcrypt computation runs in the process's pool of worker threads (bcrypt-pool.ts): a
+ * cost-10 check is 50-100 ms of CPU, which on the event loop would stall every connection of the
+ * server, and the pool also spreads a burst of logins over the machine's cores.
  */
 import { randomBytes } from 'node:crypto';
-import bcrypt from 'bcryptjs';
 import { FileShareError } from '../errors.ts';
+import { bcryptPool } from './bcrypt-pool.ts';
 
 /** The bcrypt cost (log2 of the rounds) used when none is given, and the smallest accepted. */
 export const DEFAULT_BCRYPT_COST = 10;
@@ -44,18 +41,6 @@ export const BCRYPT_HASH_PATTERN = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0
  */
 export function bcryptCost(hash: string): number | undefined {
   return BCRYPT_HASH_PATTERN.test(hash) ? Number(hash.slice(4, 6)) : undefined;
-}
-
-let lane: Promise<unknown> = Promise.resolve();
-
-/**
- * Run one bcrypt computation after all those queued before it, after a turn of the event loop.
- * @internal
- */
-function inLane<T>(work: () => Promise<T>): Promise<T> {
-  const run = lane.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(work);
-  lane = run.catch(() => undefined);
-  return run;
 }
 
 /**
@@ -104,16 +89,18 @@ export function checkCost(cost: unknown): number {
 export async function hashPassword(plain: string, options: HashPasswordOptions = {}): Promise<string> {
   const cost = checkCost(options.cost);
   checkPassword(plain);
-  return inLane(() => bcrypt.hash(plain, cost));
+  return bcryptPool().hash(plain, cost);
 }
 
 /**
- * Check a password against a bcrypt hash. Never throws: a malformed hash, or a password that
- * {@link hashPassword} would refuse, gives `false`.
+ * Check a password against a bcrypt hash, on one of the process's bcrypt worker threads. A
+ * malformed hash, or a password that {@link hashPassword} would refuse, gives `false`.
  *
  * @param plain - the password to check
  * @param hash - a bcrypt hash from {@link hashPassword} (or any `$2a$`/`$2b$`/`$2y$` hash)
  * @returns whether the password matches
+ * @throws FileShareError `EBUSY` when too many checks are already waiting for a thread (overload,
+ *   not a wrong password: retry later)
  */
 export async function verifyPassword(plain: string, hash: string): Promise<boolean> {
   if (typeof hash !== 'string' || !BCRYPT_HASH_PATTERN.test(hash)) return false;
@@ -123,9 +110,11 @@ export async function verifyPassword(plain: string, hash: string): Promise<boole
   const acceptable = typeof plain === 'string' && plain.length > 0 && Buffer.byteLength(plain, 'utf8') <= MAX_PASSWORD_BYTES;
   const candidate = typeof plain === 'string' ? plain : '';
   try {
-    const match = await inLane(() => bcrypt.compare(candidate, hash));
+    const match = await bcryptPool().compare(candidate, hash);
     return match && acceptable;
-  } catch {
+  } catch (error) {
+    // Overload is not a wrong password: it must not count against the user in the login throttle.
+    if (error instanceof FileShareError && (error.code === 'EBUSY' || error.code === 'ECLOSED')) throw error;
     return false;
   }
 }
@@ -151,7 +140,7 @@ const dummyHashes = new Map<number, Promise<string>>();
 export async function verifyAgainstNothing(plain: string, cost: number = DEFAULT_BCRYPT_COST): Promise<false> {
   let dummy = dummyHashes.get(cost);
   if (dummy === undefined) {
-    dummy = inLane(() => bcrypt.hash(DUMMY_SECRET, cost));
+    dummy = bcryptPool().hash(DUMMY_SECRET, cost);
     dummyHashes.set(cost, dummy);
     try {
       await dummy;

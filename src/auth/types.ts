@@ -25,6 +25,14 @@ export interface AuthenticatedUser {
   readonly maxFileSize?: number;
 }
 
+/** What {@link AuthProvider.lookup} answers. */
+export interface ResumableUser {
+  /** The user, exactly as `authenticate` would have resolved it now. */
+  readonly user: AuthenticatedUser;
+  /** Changes whenever the password changes (e.g. the password hash). */
+  readonly credential: string;
+}
+
 /** Facts about the login attempt, passed to {@link AuthProvider.authenticate}. */
 export interface AuthContext {
   /** The client's IP address as the server sees it. */
@@ -54,6 +62,13 @@ export interface AuthContext {
 export interface AuthProvider {
   /** Check `password` for `username`; resolve to the user or `null`. */
   authenticate(username: string, password: string, context: AuthContext): Promise<AuthenticatedUser | null>;
+  /**
+   * Optional, for session resumption: the user as they are now, without checking a password, and
+   * a `credential` string that changes whenever their password does (the password hash will do;
+   * it is only ever hashed into tokens, never sent). `null` for a user that no longer exists.
+   * Without this method the server issues no resumption tokens.
+   */
+  lookup?(username: string): Promise<ResumableUser | null>;
   /** Optional: release resources (file watchers). Called by `server.close()`. */
   close?(): void | Promise<void>;
 }

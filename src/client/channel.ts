@@ -13,7 +13,7 @@ import { abortError, onAbort, throwIfAborted } from './abort.ts';
 import type { IncomingStream } from '../transport/incoming-stream.ts';
 import type { OutgoingStream } from '../transport/outgoing-stream.ts';
 import type { ResolvedClientOptions } from './options.ts';
-import { checkFingerprint } from './fingerprint.ts';
+import { checkFingerprint, normalizeFingerprint } from './fingerprint.ts';
 
 /** A request waiting for its final frame. @internal */
 export interface PendingRequest {
@@ -40,6 +40,8 @@ export class ClientChannel {
   connection: FrameConnection | undefined;
   serverHello: Hello | undefined;
   private peerAddress: string | undefined;
+  /** The SHA-256 fingerprint (lower-case hex) of the certificate the server presented; undefined over plain TCP. */
+  peerFingerprint256: string | undefined;
   private nextId = 1;
   private nextPingSeq = 1;
   private readonly pending = new Map<number, PendingRequest>();
@@ -150,6 +152,10 @@ export class ClientChannel {
         if (tlsOptions?.fingerprint256 !== undefined) {
           const mismatch = checkFingerprint(socket as tls.TLSSocket, tlsOptions.fingerprint256);
           if (mismatch) return fail(mismatch);
+        }
+        if (tlsOptions) {
+          const seen = (socket as tls.TLSSocket).getPeerCertificate()?.fingerprint256;
+          this.peerFingerprint256 = seen ? normalizeFingerprint(seen) : undefined;
         }
         resolve(socket);
       });

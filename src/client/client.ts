@@ -7,6 +7,7 @@ import type { MeasureSummary } from '../metrics/summary.ts';
 import type { Entry, OperationName, RequestOf } from '../protocol/operations.ts';
 import { abortError, onAbort, throwIfAborted } from './abort.ts';
 import { ClientChannel } from './channel.ts';
+import { normalizeFingerprint } from './fingerprint.ts';
 import { download } from './download.ts';
 import { type MeasureOptions, type MeasureResult, measure } from './measure.ts';
 import { type ProbeGrant, type ProbeOptions, parseProbeGrant, runProbes } from './probe.ts';
@@ -75,6 +76,33 @@ export interface LoginResult {
   readonly username: string;
   /** What the server allows this user to do. */
   readonly permissions: readonly Permission[];
+  /** A session-resumption token, when the server issues them (see {@link FileShareClient.resume}). */
+  readonly resumeToken?: ResumeToken;
+}
+
+/**
+ * A session-resumption token with what it is bound to on the client's side. It is a credential
+ * (whoever holds it can log in as the user until it expires): keep it like a password. Plain
+ * JSON, so it can be stored and given to {@link FileShareClient.resume} of another client.
+ */
+export interface ResumeToken {
+  /** The opaque token the server issued. */
+  readonly token: string;
+  /** The user it logs in. */
+  readonly username: string;
+  /** When the server stops accepting it, ms since the epoch. */
+  readonly expiresAt: number;
+  /** The host it was issued by (the client's `host` option). */
+  readonly host: string;
+  /** The port it was issued by. */
+  readonly port: number;
+  /**
+   * SHA-256 fingerprint (lower-case hex) of the server certificate it was issued under; absent
+   * over plain TCP. It is only ever sent to a server presenting that same certificate.
+   */
+  readonly fingerprint256?: string;
+  /** The certificate pin (`tls.fingerprint256`) the client used, normalised; absent without one. */
+  readonly pin?: string;
 }
 
 /** A Writable that uploads what is written to it; `result` settles when the upload is verified. */
@@ -115,6 +143,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   private user: LoginResult | undefined;
   /** The UDP probe key of this session, when the server offers probes. */
   private probeGrant: ProbeGrant | undefined;
+  private lastToken: ResumeToken | undefined;
 
   /**
    * Create a client; it does not connect until {@link FileShareClient.connect | connect()}.
@@ -156,9 +185,65 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
 
   /** Log in. @throws EAUTH on bad credentials, ETHROTTLED after too many failures */
   async login(username: string, password: string, options: CallOptions = {}): Promise<LoginResult> {
-    const response = await this.call('login', { username, password }, options);
+    return this.loggedIn(await this.call('login', { username, password }, options));
+  }
+
+  /**
+   * Log in with a session-resumption token instead of a password: the last one this client got
+   * from {@link FileShareClient.login} (or a resume), or one given. The server checks it without
+   * bcrypt, so reconnecting is cheap. The token is never sent when it expired, when this client
+   * uses another certificate pin than the one it was issued under, or when the server presents
+   * another certificate (or the connection is TLS where it was TCP, or the other way round).
+   * @throws EINVAL (no token), EAUTH (expired, refused: the server's key, the user's password or
+   *   permissions changed), ETLS (issued under another pin or certificate), ETHROTTLED, EBUSY
+   */
+  async resume(token: ResumeToken | undefined = this.lastToken, options: CallOptions = {}): Promise<LoginResult> {
+    if (token === undefined) throw new FileShareError('EINVAL', 'no resumption token: log in with a password first');
+    const channel = this.requireChannel();
+    if (Date.now() >= token.expiresAt) throw new FileShareError('EAUTH', 'the resumption token has expired');
+    const pin = this.opts.tls?.fingerprint256 !== undefined ? normalizeFingerprint(this.opts.tls.fingerprint256) : undefined;
+    if (pin !== token.pin) throw new FileShareError('ETLS', 'the resumption token was issued under another certificate pin');
+    if (channel.peerFingerprint256 !== token.fingerprint256) {
+      throw new FileShareError('ETLS', 'the server presents another certificate (or none) than the one the resumption token was issued under');
+    }
+    return this.loggedIn(await this.call('resume', { token: token.token }, options));
+  }
+
+  /**
+   * Reconnect after a dropped connection (or a server restart): close what is left, connect, and
+   * log in again with the last resumption token (see {@link FileShareClient.resume}).
+   * @throws what connect() and resume() throw; EINVAL when there is no token
+   */
+  async reconnect(options: CallOptions = {}): Promise<LoginResult> {
+    const token = this.lastToken;
+    if (token === undefined) throw new FileShareError('EINVAL', 'no resumption token: log in with a password first');
+    await this.close();
+    await this.connect(options);
+    return this.resume(token, options);
+  }
+
+  /** The last session-resumption token this client received, if any. */
+  get resumeToken(): ResumeToken | undefined {
+    return this.lastToken;
+  }
+
+  private loggedIn(response: Record<string, unknown>): LoginResult {
     const permissions = Array.isArray(response.permissions) ? (response.permissions as Permission[]) : [];
-    this.user = { username: String(response.username), permissions };
+    const username = String(response.username);
+    if (typeof response.resumeToken === 'string' && typeof response.resumeExpiresAt === 'number') {
+      const fingerprint256 = this.channel?.peerFingerprint256;
+      const pin = this.opts.tls?.fingerprint256 !== undefined ? normalizeFingerprint(this.opts.tls.fingerprint256) : undefined;
+      this.lastToken = {
+        token: response.resumeToken,
+        username,
+        expiresAt: response.resumeExpiresAt,
+        host: this.opts.host,
+        port: this.opts.port,
+        ...(fingerprint256 !== undefined ? { fingerprint256 } : {}),
+        ...(pin !== undefined ? { pin } : {}),
+      };
+    }
+    this.user = { username, permissions, ...(this.lastToken && this.lastToken.username === username ? { resumeToken: this.lastToken } : {}) };
     this.probeGrant = parseProbeGrant(response);
     return this.user;
   }

@@ -46,8 +46,27 @@ export interface UdpProbeGrant {
 export interface LoginOperation {
   request: { username: string; password: string };
   partial: never;
-  /** `udpProbe` only when the server answers UDP probes. */
-  response: { username: string; permissions: readonly Permission[]; udpProbe?: UdpProbeGrant };
+  /**
+   * `udpProbe` only when the server answers UDP probes; `resumeToken` (and its expiry, ms since
+   * the epoch) only when it issues session-resumption tokens.
+   */
+  response: LoginResponse;
+}
+
+/** What `login` and `resume` answer. @internal */
+export interface LoginResponse {
+  username: string;
+  permissions: readonly Permission[];
+  udpProbe?: UdpProbeGrant;
+  resumeToken?: string;
+  resumeExpiresAt?: number;
+}
+
+/** `resume`: log in with a session-resumption token from an earlier login (no password). @internal */
+export interface ResumeOperation {
+  request: { token: string };
+  partial: never;
+  response: LoginResponse;
 }
 
 /** `logout`: acknowledged, then the server closes the connection. @internal */
@@ -143,6 +162,7 @@ export interface DiscardOperation {
 /** Every operation by its wire name. @internal */
 export interface Operations {
   login: LoginOperation;
+  resume: ResumeOperation;
   logout: LogoutOperation;
   list: ListOperation;
   stat: StatOperation;

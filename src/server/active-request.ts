@@ -31,6 +31,7 @@ export interface RequestHost {
   readonly quotas: QuotaLedger;
   readonly emit: ServerEventSink;
   login(username: string, password: string): Promise<LoginAnswer>;
+  resume(token: string): Promise<LoginAnswer>;
 }
 
 /**
@@ -132,6 +133,10 @@ export class ActiveRequest implements RequestContext {
 
   login(username: string, password: string): Promise<LoginAnswer> {
     return this.host.login(username, password);
+  }
+
+  resume(token: string): Promise<LoginAnswer> {
+    return this.host.resume(token);
   }
 
   closeAfterResponse(): void {

@@ -42,7 +42,7 @@ export class ServerCore implements SessionHost {
     readonly options: ResolvedServerOptions,
     readonly emit: ServerEventSink,
   ) {
-    this.authenticator = new Authenticator(options.auth, options.loginThrottle, emit, options.sharedState?.loginThrottle);
+    this.authenticator = new Authenticator(options.auth, options.loginThrottle, emit, options.sharedState?.loginThrottle, options.maxPendingLogins, options.resumption);
     this.metrics.onListenerError = (err) => emit('error', err);
   }
 

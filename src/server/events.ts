@@ -37,8 +37,11 @@ export interface LoginFailedEvent {
   readonly connection: ConnectionInfo;
   /** The name that was tried (may not exist). */
   readonly username: string;
-  /** `EAUTH` for bad credentials, `ETHROTTLED` while throttled, `EIO` when the provider failed. */
-  readonly code: 'EAUTH' | 'ETHROTTLED' | 'EIO';
+  /**
+   * `EAUTH` for bad credentials, `ETHROTTLED` while throttled, `EBUSY` when too many logins were
+   * already waiting (`maxPendingLogins`, or the bcrypt threads' queue), `EIO` when the provider failed.
+   */
+  readonly code: 'EAUTH' | 'ETHROTTLED' | 'EBUSY' | 'EIO';
 }
 
 /** A completed, verified upload or download. */

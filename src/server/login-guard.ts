@@ -51,34 +51,68 @@ export class LoginGuard {
   }
 
   private readonly enabled: boolean;
-
   /** The settings with every default filled in, or null when throttling is off. */
   get effectiveSettings(): Readonly<Required<LoginThrottleOptions>> | null {
     return this.enabled ? this.settings : null;
   }
-  /** The last attempt queued for each address and username: attempts sharing one run in turn. */
-  private readonly tails = new Map<string, Promise<void>>();
+  /** Attempts running now, per address and username key. */
+  private readonly running = new Map<string, number>();
+  /** Attempts waiting for a slot, oldest first. */
+  private readonly waiting: { readonly keys: readonly string[]; readonly start: () => void }[] = [];
 
   /**
-   * Run `attempt` once every earlier attempt from the same address or for the same username has
-   * finished, so that each is checked against the failures of the ones before it. Without this,
-   * attempts made at the same time over several connections all passed the check before the first
-   * failure was counted: 20 concurrent guesses got 20 bcrypt checks where 5 were allowed.
-   * Legitimate concurrent logins just queue (bcrypt runs one at a time anyway).
+   * Run `attempt` when it fits: per address and per username, no more attempts run at once than
+   * that key has free attempts left (at least one). Every attempt is thus checked against the
+   * failures of all but its free-attempt's worth of concurrent neighbours: 20 concurrent guesses
+   * get at most 5 bcrypt checks before the throttle answers, as if they had come one by one, while
+   * legitimate concurrent logins of one user (or many users behind one address) still verify in
+   * parallel on the bcrypt threads. A key with no free attempts left runs one attempt at a time.
    */
   async serialize<T>(address: string, username: string, attempt: () => Promise<T>): Promise<T> {
     if (!this.enabled) return attempt();
     const keys = [`a:${address}`, `u:${username}`];
-    const previous = keys.map((key) => this.tails.get(key));
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => (done = resolve));
-    for (const key of keys) this.tails.set(key, mine);
+    const started = new Promise<void>((resolve) => this.waiting.push({ keys, start: resolve }));
+    this.admit();
+    await started;
     try {
-      await Promise.all(previous);
       return await attempt();
     } finally {
-      done();
-      for (const key of keys) if (this.tails.get(key) === mine) this.tails.delete(key);
+      for (const key of keys) {
+        const n = (this.running.get(key) ?? 1) - 1;
+        if (n <= 0) this.running.delete(key);
+        else this.running.set(key, n);
+      }
+      this.admit();
+    }
+  }
+
+  /** How many attempts of a key may run at once: its free attempts left, at least one. */
+  private allowance(key: string): number {
+    const failures = this.records.get(key)?.failures ?? 0;
+    return Math.max(1, this.settings.freeAttempts - failures);
+  }
+
+  private fits(keys: readonly string[]): boolean {
+    return keys.every((key) => (this.running.get(key) ?? 0) < this.allowance(key));
+  }
+
+  private take(keys: readonly string[]): void {
+    for (const key of keys) this.running.set(key, (this.running.get(key) ?? 0) + 1);
+  }
+
+  /** Start waiting attempts that fit, oldest first; one that does not fit holds back later ones of its keys. */
+  private admit(): void {
+    const held = new Set<string>();
+    for (let i = 0; i < this.waiting.length; ) {
+      const waiter = this.waiting[i]!;
+      if (!waiter.keys.some((key) => held.has(key)) && this.fits(waiter.keys)) {
+        this.waiting.splice(i, 1);
+        this.take(waiter.keys);
+        waiter.start();
+        continue;
+      }
+      for (const key of waiter.keys) held.add(key);
+      i++;
     }
   }
 

@@ -7,6 +7,7 @@ import { DEFAULT_STALL_BYTES, DEFAULT_STALL_TIMEOUT } from '../transport/stall.t
 import type { LoginThrottleOptions } from './login-guard.ts';
 import type { UdpProbeOptions } from './probe-responder.ts';
 import type { SharedState } from './shared-state.ts';
+import type { ResumptionOptions } from './resume-tokens.ts';
 
 /** TLS settings of the server: at least a key and a certificate (PEM). */
 export type ServerTlsOptions = TlsOptions & Required<Pick<SecureContextOptions, 'key' | 'cert'>>;
@@ -74,6 +75,13 @@ export interface FileShareServerOptions {
   fsync?: boolean;
   /** Minimum interval between progress events of one transfer, ms. @default 100 */
   progressIntervalMs?: number;
+  /**
+   * Most login attempts in progress at once (waiting for the throttle's turn, or for a bcrypt
+   * thread); one more is refused at once with `EBUSY`, so a storm of logins cannot queue without
+   * bound. Each waiting attempt holds its connection open, and a cost-10 check takes 50-100 ms of
+   * one core: the default drains in a few seconds on two cores. @default 128
+   */
+  maxPendingLogins?: number;
   /** Brute-force protection of logins, or `false` to turn it off. @default see {@link LoginThrottleOptions} */
   loginThrottle?: LoginThrottleOptions | false;
   /**
@@ -88,11 +96,18 @@ export interface FileShareServerOptions {
    * node's memory only. See docs/scaling.md.
    */
   sharedState?: SharedState;
+  /**
+   * Session resumption: a successful login answers a short-lived token with which the client can
+   * log in again (after a dropped connection or a server restart) without bcrypt; `false` turns it
+   * off. Needs an auth provider with `lookup` (both built-in ones have it). See docs/security.md
+   * for the trade-off. @default `{}`: a random key per server instance, tokens valid 15 minutes
+   */
+  resumption?: ResumptionOptions | false;
 }
 
 /** @internal */
-export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes' | 'sharedState'>> &
-  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState'> & { udpProbes: Required<UdpProbeOptions> | undefined };
+export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes' | 'sharedState' | 'resumption'>> &
+  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState' | 'resumption'> & { udpProbes: Required<UdpProbeOptions> | undefined };
 
 /** @internal */
 export function resolveServerOptions(options: FileShareServerOptions): ResolvedServerOptions {
@@ -129,9 +144,11 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     closeTimeout: positiveInteger('closeTimeout', options.closeTimeout, 10_000, 0),
     fsync: options.fsync ?? false,
     progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
+    maxPendingLogins: positiveInteger('maxPendingLogins', options.maxPendingLogins, 128),
     loginThrottle: options.loginThrottle,
     udpProbes: resolveUdpProbes(options.udpProbes),
     sharedState: options.sharedState,
+    resumption: options.resumption,
   };
   if (resolved.chunkSize > resolved.window) throw new TypeError(`options.chunkSize (${resolved.chunkSize}) must not exceed options.window (${resolved.window})`);
   return resolved;

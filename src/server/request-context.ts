@@ -60,6 +60,10 @@ export interface LoginAnswer {
   readonly permissions: readonly Permission[];
   /** The session's UDP probe key and port, when the server answers probes (docs/protocol.md §8). */
   readonly udpProbe?: ProbeGrant;
+  /** A session-resumption token, when the server issues them. */
+  readonly resumeToken?: string;
+  /** When `resumeToken` expires, ms since the epoch. */
+  readonly resumeExpiresAt?: number;
 }
 
 /**
@@ -126,6 +130,8 @@ export interface RequestContext {
   joinQuota(): Promise<QuotaReservation | undefined>;
   /** Log in on this connection (one attempt at a time). @throws EAUTH, ETHROTTLED, EBUSY, EINVAL */
   login(username: string, password: string): Promise<LoginAnswer>;
+  /** Log in on this connection with a resumption token (one attempt at a time). @throws EAUTH, ETHROTTLED, EBUSY, EINVAL */
+  resume(token: string): Promise<LoginAnswer>;
   /** Close the connection cleanly once the final response has been written. */
   closeAfterResponse(): void;
 }

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import type { AuthenticatedUser, Permission } from '../auth/types.ts';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { parseJsonObject } from '../protocol/fields.ts';
@@ -10,7 +11,7 @@ import type { Storage } from '../storage/types.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
 import { stallCheckInterval } from '../transport/stall.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
-import type { Authenticator } from './authenticator.ts';
+import type { Authenticator, LoginGrant } from './authenticator.ts';
 import type { ProbeGrant } from './probe-responder.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
 import type { ConnectionInfo } from './events.ts';
@@ -60,7 +61,7 @@ export class Session implements RequestHost {
   private resolveClosed!: () => void;
 
   constructor(
-    transport: Duplex,
+    private readonly transport: Duplex,
     readonly info: ConnectionInfo,
     private readonly host: SessionHost,
   ) {
@@ -137,21 +138,46 @@ export class Session implements RequestHost {
   }
 
   /** Log in on this connection: one attempt at a time, and only once. */
-  async login(username: string, password: string): Promise<LoginAnswer> {
+  login(username: string, password: string): Promise<LoginAnswer> {
+    return this.loginWith(() => this.host.authenticator.login(username, password, this.info, this.host.storage, this.binding()));
+  }
+
+  /** Log in with a resumption token: one attempt at a time, and only once. */
+  resume(token: string): Promise<LoginAnswer> {
+    return this.loginWith(() => this.host.authenticator.resume(token, this.info, this.binding(), this.host.storage));
+  }
+
+  private async loginWith(attempt: () => Promise<LoginGrant>): Promise<LoginAnswer> {
     if (this.currentUser) throw new FileShareError('EINVAL', `already logged in as ${this.currentUser.username}`);
     if (this.loggingIn) throw new FileShareError('EBUSY', 'a login is already in progress on this connection');
     this.loggingIn = true;
     try {
-      const grant = await this.host.authenticator.login(username, password, this.info, this.host.storage);
+      const grant = await attempt();
       this.currentUser = grant.user;
       this.userStorage = grant.storage;
       this.granted = new Set(grant.permissions);
       if (this.loginTimer) clearTimeout(this.loginTimer);
       const udpProbe = this.host.probeGrant(this);
-      return { username: grant.user.username, permissions: grant.permissions, ...(udpProbe && { udpProbe }) };
+      return {
+        username: grant.user.username,
+        permissions: grant.permissions,
+        ...(udpProbe && { udpProbe }),
+        ...(grant.resume ? { resumeToken: grant.resume.token, resumeExpiresAt: grant.resume.expiresAt } : {}),
+      };
     } finally {
       this.loggingIn = false;
     }
+  }
+
+  /**
+   * What a resumption token is bound to: plain TCP, or TLS with the certificate this server
+   * presented on this connection, so that a token never works under another certificate.
+   */
+  private binding(): string {
+    if (!(this.transport instanceof TLSSocket)) return 'tcp';
+    const cert = this.transport.getCertificate();
+    const fingerprint = cert !== null && 'fingerprint256' in cert ? cert.fingerprint256 : undefined;
+    return `tls:${fingerprint ?? 'unknown'}`;
   }
 
   /** Send the final response of a request and forget it. */

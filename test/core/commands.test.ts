@@ -13,7 +13,8 @@ test('login succeeds and reports the user and permissions', async () => {
   const t = await testServer();
   const client = await t.client();
   const result = await client.login('alice', 'alice-password');
-  assert.equal(result, { username: 'alice', permissions: ['read', 'write', 'delete'] });
+  assert.equal({ username: result.username, permissions: result.permissions }, { username: 'alice', permissions: ['read', 'write', 'delete'] });
+  assert.ok(result.resumeToken, 'a resumption token');
   assert.equal(client.loggedInAs, result);
 });
 

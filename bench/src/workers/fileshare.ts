@@ -7,7 +7,7 @@
  * requests run on one connection.
  */
 import { readFileSync } from 'node:fs';
-import type { ServerConfig } from '../messages.ts';
+import type { ClientConfig, ServerConfig } from '../messages.ts';
 import { HOST } from '../messages.ts';
 import { runSystemWorker } from './runtime.ts';
 import type { Connection, Driver, RunningServer } from './runtime.ts';
@@ -24,9 +24,33 @@ const tuning = {
   ...(process.env.FILESHARE_BENCH_WINDOW ? { window: Number(process.env.FILESHARE_BENCH_WINDOW) } : {}),
 };
 
+/** bcrypt of `password` at cost 10 with a salt derived from `seedHex` (same inputs, same hash). */
+async function fixedSaltHash(password: string, seedHex: string): Promise<string> {
+  const bcrypt = (await import('bcryptjs')).default;
+  const alphabet = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const seed = Buffer.from(seedHex, 'hex');
+  const salt = Array.from({ length: 22 }, (_, i) => alphabet[seed[i % seed.length]! % 64]).join('');
+  return bcrypt.hash(password, `$2b$10$${salt}`);
+}
+
 async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const { FileShareServer, MemoryAuthProvider } = await import('../../../src/index.ts');
-  const auth = await MemoryAuthProvider.fromPasswords({ [config.user]: config.password });
+  const { FileShareServer, MemoryAuthProvider, hashPassword, verifyPassword } = await import('../../../src/index.ts');
+  const { bcryptPool } = await import('../../../src/auth/bcrypt-pool.ts');
+  // Across a restart (the reconnect workload) the user's password hash must stay the same, as a
+  // users file keeps it: a new hash is a password change, which rightly invalidates every token.
+  // So with a resumption key the salt comes from that key instead of from chance.
+  const auth = config.resumeKey
+    ? new MemoryAuthProvider({ users: { [config.user]: { passwordHash: await fixedSaltHash(config.password, config.resumeKey) } } })
+    : await MemoryAuthProvider.fromPasswords({ [config.user]: config.password });
+  // One verification's time, one at a time on a warm pool: the unit of the login-storm target.
+  const hash = await hashPassword(config.password);
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    await verifyPassword(config.password, hash);
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
   const server = new FileShareServer({
     root: config.root,
     auth,
@@ -36,14 +60,20 @@ async function startServer(config: ServerConfig): Promise<RunningServer> {
     // number of clients the workloads open, as an operator expecting that many would.
     maxConnections: Math.max(256, config.maxClients),
     maxConnectionsPerAddress: config.maxClients,
+    // ... and let that many logins wait for a bcrypt thread (default 128), for as long as a storm
+    // of them takes: 1,000 checks of 70 ms on two cores are 35 s, past the 30 s login timeout.
+    maxPendingLogins: config.maxClients,
+    loginTimeout: 600_000,
     ...tuning,
     ...(config.tls ? { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
+    ...(config.resumeKey ? { resumption: { key: Buffer.from(config.resumeKey, 'hex') } } : {}),
   });
   await server.listen();
   return {
     port: server.address().port,
     // A user added with a plain password has no `home`: `/` is the whole root.
     dataDir: config.root,
+    hints: { verifyMs: String(times[2]), bcryptThreads: String(bcryptPool().threads) },
     close: async () => {
       await server.close();
     },
@@ -52,23 +82,42 @@ async function startServer(config: ServerConfig): Promise<RunningServer> {
 
 async function client(): Promise<Driver> {
   const { FileShareClient } = await import('../../../src/index.ts');
+  type Share = InstanceType<typeof FileShareClient>;
+  const open = async (config: ClientConfig, login: (share: Share) => Promise<unknown>): Promise<Share> => {
+    const share = new FileShareClient({
+      host: config.host,
+      port: config.port,
+      ...tuning,
+      ...(config.tlsCa ? { tls: { ca: readFileSync(config.tlsCa), servername: 'localhost' } } : {}),
+    });
+    try {
+      await share.connect();
+      await login(share);
+    } catch (error) {
+      await Promise.resolve(share.close()).catch(() => {});
+      throw error;
+    }
+    return share;
+  };
   return {
     maxInFlight: MAX_IN_FLIGHT,
     pingDuringTransfer: true,
+    async loginForToken(config) {
+      const share = await open(config, (s) => s.login(config.user, config.password));
+      const token = share.resumeToken;
+      await share.close();
+      if (token === undefined) throw new Error('the server issued no resumption token');
+      return JSON.stringify(token);
+    },
+    async resumeWith(config, token) {
+      return wrap(await open(config, (s) => s.resume(JSON.parse(token))));
+    },
     async connect(config): Promise<Connection> {
-      const share = new FileShareClient({
-        host: config.host,
-        port: config.port,
-        ...tuning,
-        ...(config.tlsCa ? { tls: { ca: readFileSync(config.tlsCa), servername: 'localhost' } } : {}),
-      });
-      try {
-        await share.connect();
-        await share.login(config.user, config.password);
-      } catch (error) {
-        await Promise.resolve(share.close()).catch(() => {});
-        throw error;
-      }
+      return wrap(await open(config, (s) => s.login(config.user, config.password)));
+    },
+  };
+
+  function wrap(share: Share): Connection {
       return {
         async upload(local, remote) {
           const { bytes, sha256 } = await share.upload(local, remote, { overwrite: true });
@@ -94,8 +143,7 @@ async function client(): Promise<Driver> {
           await share.close();
         },
       };
-    },
-  };
+  }
 }
 
 runSystemWorker({ server: startServer, client });

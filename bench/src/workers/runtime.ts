@@ -58,6 +58,10 @@ export interface Driver {
    * ping-under-load task opens a second connection for the pings.
    */
   readonly pingDuringTransfer: boolean;
+  /** Connect and log in with a password; resolve to the session-resumption token (JSON), if the system has them. */
+  loginForToken?(config: ClientConfig): Promise<string>;
+  /** Connect and log in with a token from `loginForToken`. */
+  resumeWith?(config: ClientConfig, token: string): Promise<Connection>;
 }
 
 /** A system's two halves. Each is loaded lazily so one role never loads the other's packages. */

@@ -2,13 +2,14 @@
  * The client-side workloads, written once against the {@link Driver} interface so every system is
  * measured by the same code. Every loop here is bounded by a count and most by a time limit too.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { latency, sorted, percentileOfSorted } from '../stats.ts';
 import type {
   ClientConfig,
   ClientTask,
   ConcurrencyResult,
+  LoginsResult,
   PingResult,
   SmallResult,
   TaskResult,
@@ -81,7 +82,7 @@ async function pingUnderLoad(
   task: Extract<ClientTask, { kind: 'pingUnderLoad' }>,
 ): Promise<PingResult> {
   const mover = await driver.connect(config);
-  const pinger = driver.pingDuringTransfer ? mover : await driver.connect(config);
+  const pinger = driver.pingDuringTransfer && task.secondClient !== true ? mover : await driver.connect(config);
   const deadline = Date.now() + task.maxSeconds * 1000;
   let generation = 0; // bumped whenever a transfer starts or ends
   let active = false;
@@ -149,7 +150,7 @@ async function pingUnderLoad(
   return {
     kind: 'pingUnderLoad',
     ...latency(samples),
-    sameConnection: driver.pingDuringTransfer,
+    sameConnection: pinger === mover,
     transfers,
     transferBytes,
   };
@@ -286,6 +287,75 @@ async function tree(driver: Driver, config: ClientConfig, task: Extract<ClientTa
   }
 }
 
+async function logins(driver: Driver, config: ClientConfig, clients: number): Promise<LoginsResult> {
+  const firstErrors: string[] = [];
+  let errors = 0;
+  const start = now();
+  let last = start;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      let conn: Connection | undefined;
+      try {
+        conn = await driver.connect(config);
+        last = now();
+      } catch (error) {
+        errors++;
+        if (firstErrors.length < 5) firstErrors.push(message(error));
+      } finally {
+        await closeQuietly(conn);
+      }
+    }),
+  );
+  return { kind: 'logins', clients, seconds: Number(last - start) / 1e9, errors, firstErrors };
+}
+
+async function saveTokens(driver: Driver, config: ClientConfig, clients: number, file: string): Promise<LoginsResult> {
+  const login = driver.loginForToken?.bind(driver);
+  if (login === undefined) throw new Error('this system has no session resumption');
+  const tokens: string[] = [];
+  const firstErrors: string[] = [];
+  let errors = 0;
+  const start = now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      try {
+        tokens.push(await login(config));
+      } catch (error) {
+        errors++;
+        if (firstErrors.length < 5) firstErrors.push(message(error));
+      }
+    }),
+  );
+  const elapsed = seconds(start);
+  await writeFile(file, JSON.stringify(tokens));
+  return { kind: 'saveTokens', clients, seconds: elapsed, errors, firstErrors };
+}
+
+async function resumeStorm(driver: Driver, config: ClientConfig, file: string): Promise<LoginsResult> {
+  const resume = driver.resumeWith?.bind(driver);
+  if (resume === undefined) throw new Error('this system has no session resumption');
+  const tokens = JSON.parse(await readFile(file, 'utf8')) as string[];
+  const firstErrors: string[] = [];
+  let errors = 0;
+  const start = now();
+  let last = start;
+  await Promise.all(
+    tokens.map(async (token) => {
+      let conn: Connection | undefined;
+      try {
+        conn = await resume(config, token);
+        last = now();
+      } catch (error) {
+        errors++;
+        if (firstErrors.length < 5) firstErrors.push(message(error));
+      } finally {
+        await closeQuietly(conn);
+      }
+    }),
+  );
+  return { kind: 'resumeStorm', clients: tokens.length, seconds: Number(last - start) / 1e9, errors, firstErrors };
+}
+
 /** Run one task against a system. */
 export function runTask(driver: Driver, config: ClientConfig, task: ClientTask): Promise<TaskResult> {
   switch (task.kind) {
@@ -302,5 +372,11 @@ export function runTask(driver: Driver, config: ClientConfig, task: ClientTask):
       return concurrency(driver, config, task);
     case 'tree':
       return tree(driver, config, task);
+    case 'logins':
+      return logins(driver, config, task.clients);
+    case 'saveTokens':
+      return saveTokens(driver, config, task.clients, task.file);
+    case 'resumeStorm':
+      return resumeStorm(driver, config, task.file);
   }
 }

@@ -77,6 +77,7 @@ export async function withServer<T>(
   system: SystemDef,
   sessionMs: number,
   body: (session: Session) => Promise<T>,
+  extra: { readonly resumeKey?: string } = {},
 ): Promise<SessionOutcome<T>> {
   const root = path.join(ctx.tmp, `${system.id}-root`);
   await mkdir(root, { recursive: true });
@@ -89,9 +90,10 @@ export async function withServer<T>(
         root,
         user: USER,
         password: PASSWORD,
-        maxClients: Math.max(ctx.config.clients, ctx.config.smallConnections) + 16,
+        maxClients: Math.max(ctx.config.clients, ctx.config.smallConnections, ctx.config.loginStorm) + 16,
         ...(system.tls && ctx.certs ? { tls: ctx.certs } : {}),
         ...(system.worker === 'ftp' ? { pasvRange: ctx.pasvRange } : {}),
+        ...extra,
       },
     },
     { timeoutMs: sessionMs + SERVER_START_MS + SERVER_STOP_MS, verbose: ctx.config.verbose },

@@ -16,21 +16,32 @@ export const IDLE_P50: Metric = { ...base, name: 'idle p50 µs', target: [{ vs: 
 export const IDLE_P99: Metric = { ...base, name: 'idle p99 µs' };
 export const LOAD_P50: Metric = { ...base, name: 'under load p50 µs' };
 export const LOAD_P99: Metric = { ...base, name: 'under load p99 µs', target: [{ bound: ['<=', 2_000] }] };
+/** Pings of a second client (its own connection) while the first one moves big files. */
+export const SECOND_P50: Metric = { ...base, name: 'under load, 2nd client p50 µs' };
+export const SECOND_P99: Metric = { ...base, name: 'under load, 2nd client p99 µs', target: [{ bound: ['<=', 2_000] }] };
+/** The server's event-loop delay over the whole ping session (idle pings, then both loaded series). */
+export const SERVER_ELD: Metric = {
+  workload: 'ping',
+  name: 'server loop delay p99 ms',
+  unit: 'ms',
+  better: 'lower',
+  target: [{ bound: ['<=', 5] }],
+};
 
 export const ping: Workload = {
   id: 'ping',
   title: 'Ping round trip',
-  budgetMs: (config, systems) => config.runs * systems * (config.loadSeconds * 1000 + transferTimeoutMs(config.size) + 90_000),
+  budgetMs: (config, systems) => config.runs * systems * (2 * (config.loadSeconds * 1000 + transferTimeoutMs(config.size)) + 120_000),
   async run(ctx, systems) {
     const big = await ctx.bigFile();
     const { pings, loadSeconds } = ctx.config;
     const downloadLocal = path.join(ctx.tmp, 'client', 'load-down.bin');
-    const clientTimeout = 30_000 + pings * 20 + loadSeconds * 1000 + transferTimeoutMs(big.size);
+    const clientTimeout = 30_000 + pings * 40 + 2 * (loadSeconds * 1000 + transferTimeoutMs(big.size));
     for (let run = 1; run <= ctx.config.runs; run++) {
       for (const system of systems) {
         ctx.log(`ping ${system.id} run ${run}/${ctx.config.runs}`);
         try {
-          await withServer(ctx, system, clientTimeout, async (session) => {
+          const outcome = await withServer(ctx, system, clientTimeout, async (session) => {
             await place(big.path, path.join(session.dataDir, 'big.bin'));
             try {
               const { results } = await session.runClient(
@@ -46,11 +57,29 @@ export const ping: Workload = {
                     maxTransfers: 1000,
                     maxSeconds: loadSeconds,
                   },
+                  {
+                    kind: 'pingUnderLoad',
+                    count: pings,
+                    local: big.path,
+                    remote: '/big.bin',
+                    uploadRemote: '/load-up.bin',
+                    downloadLocal,
+                    maxTransfers: 1000,
+                    maxSeconds: loadSeconds,
+                    secondClient: true,
+                  },
                 ],
                 clientTimeout,
               );
-              const [idle, load] = results as PingResult[];
-              if (idle === undefined || load === undefined) throw new Error('ping: missing results');
+              const [idle, load, second] = results as PingResult[];
+              if (idle === undefined || load === undefined || second === undefined) throw new Error('ping: missing results');
+              if (second.n < Math.min(pings, 20)) {
+                ctx.recorder.error('ping', system.id, `2nd client under load: only ${second.n} pings fell inside a transfer`);
+              } else {
+                const secondNotes = { pings: second.n, transfers: second.transfers };
+                ctx.recorder.add(SECOND_P50, system.id, second.p50, secondNotes);
+                ctx.recorder.add(SECOND_P99, system.id, second.p99, secondNotes);
+              }
               ctx.recorder.add(IDLE_P50, system.id, idle.p50, { pings: idle.n });
               ctx.recorder.add(IDLE_P99, system.id, idle.p99, { pings: idle.n });
               const notes = {
@@ -69,6 +98,9 @@ export const ping: Workload = {
               await removeFiles(downloadLocal, path.join(session.dataDir, 'load-up.bin'));
             }
           });
+          if (outcome.serverEventLoop !== undefined) {
+            ctx.recorder.add(SERVER_ELD, system.id, outcome.serverEventLoop.p99Ms, { ...outcome.serverEventLoop });
+          }
         } catch (error) {
           ctx.recorder.error('ping', system.id, error);
         }

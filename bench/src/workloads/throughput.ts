@@ -20,6 +20,14 @@ export const UPLOAD: Metric = {
   target: [{ vs: 'pipe', bound: ['>=', 0.85] }],
 };
 export const DOWNLOAD: Metric = { ...UPLOAD, name: 'download MB/s' };
+/** The server's event-loop delay over the session (one upload, then one download). */
+export const SERVER_ELD: Metric = {
+  workload: 'throughput',
+  name: 'server loop delay p99 ms',
+  unit: 'ms',
+  better: 'lower',
+  target: [{ bound: ['<=', 5] }],
+};
 
 export const throughput: Workload = {
   id: 'throughput',
@@ -32,7 +40,7 @@ export const throughput: Workload = {
       for (const system of systems) {
         ctx.log(`throughput ${system.id} run ${run}/${ctx.config.runs}`);
         try {
-          await withServer(ctx, system, 2 * transferTimeoutMs(big.size), async (session) => {
+          const outcome = await withServer(ctx, system, 2 * transferTimeoutMs(big.size), async (session) => {
             const uploaded = path.join(session.dataDir, 'up.bin');
             await place(big.path, path.join(session.dataDir, 'big.bin'));
             try {
@@ -61,6 +69,9 @@ export const throughput: Workload = {
               await removeFiles(uploaded, received);
             }
           });
+          if (outcome.serverEventLoop !== undefined) {
+            ctx.recorder.add(SERVER_ELD, system.id, outcome.serverEventLoop.p99Ms, { ...outcome.serverEventLoop });
+          }
         } catch (error) {
           ctx.recorder.error('throughput', system.id, error);
         }

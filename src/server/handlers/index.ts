@@ -7,6 +7,7 @@ import { login } from './login.ts';
 import { logout } from './logout.ts';
 import { mkdir } from './mkdir.ts';
 import { rename } from './rename.ts';
+import { resume } from './resume.ts';
 import { rmdir } from './rmdir.ts';
 import { stat } from './stat.ts';
 import { upload } from './upload.ts';
@@ -14,6 +15,7 @@ import { upload } from './upload.ts';
 /** The dispatch table: protocol operation name → handler. @internal */
 export const HANDLERS: HandlerTable = Object.freeze({
   login,
+  resume,
   logout,
   list,
   stat,
