@@ -104,6 +104,7 @@ echo "typescript (node16, ESM and CJS): ok"
 # the main entry's classes, and type-check.
 npm install --no-audit --no-fund --silent "pg@$(node -p "require('$root/node_modules/pg/package.json').version")" \
   "@types/pg@$(node -p "require('$root/node_modules/@types/pg/package.json').version")" \
+  "hash-wasm@$(node -p "require('$root/node_modules/hash-wasm/package.json').version")" \
   "@aws-sdk/client-s3@$(node -p "require('$root/node_modules/@aws-sdk/client-s3/package.json').version")" >/dev/null
 cat > backends.mjs <<'JS'
 import { S3Storage } from 'fileshare/s3';
