@@ -69,7 +69,10 @@ test('maxPendingLogins: a storm beyond the cap gets EBUSY at once, the rest log 
   const codes = settled.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as FileShareError).code));
   assert.ok(codes.filter((c) => c === 'ok').length >= 3, JSON.stringify(codes));
   assert.ok(codes.filter((c) => c === 'EBUSY').length >= 1, JSON.stringify(codes));
-  assert.ok(codes.every((c) => c === 'ok' || c === 'EBUSY'), JSON.stringify(codes));
+  assert.ok(
+    codes.every((c) => c === 'ok' || c === 'EBUSY'),
+    JSON.stringify(codes),
+  );
   assert.ok(failures.length > 0 && failures.every((c) => c === 'EBUSY'), JSON.stringify(failures));
   // nothing stuck: the refused clients can log in once the storm is over
   for (const [i, r] of settled.entries()) {

@@ -32,7 +32,9 @@ async function countingProvider(): Promise<{ provider: AuthProvider & { checks: 
   return { provider, users };
 }
 
-async function startServer(options: Partial<FileShareServerOptions> & Pick<FileShareServerOptions, 'auth' | 'root'>): Promise<FileShareServer> {
+async function startServer(
+  options: Partial<FileShareServerOptions> & Pick<FileShareServerOptions, 'auth' | 'root'>,
+): Promise<FileShareServer> {
   const server = new FileShareServer({ host: '127.0.0.1', port: 0, loginThrottle: false, ...options });
   await server.listen();
   defer(() => server.close());
@@ -102,7 +104,9 @@ test('a server with another key refuses the token (EAUTH); so does a tampered to
   const e = client(server.address().port);
   await e.connect();
   const [payload, mac] = resumeToken!.token.split('.');
-  const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), u: 'root' })).toString('base64url');
+  const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), u: 'root' })).toString(
+    'base64url',
+  );
   await rejects(e.resume({ ...resumeToken!, token: `${forged}.${mac}` }), 'EAUTH');
   await rejects(e.resume({ ...resumeToken!, token: 'garbage' }), 'EAUTH');
   // and the genuine one still works there
@@ -242,7 +246,10 @@ test('failed resumptions count in the login throttle', async () => {
     }
   }
   assert.equal(codes.slice(0, 2), ['EAUTH', 'EAUTH']);
-  assert.ok(codes.slice(2).every((code) => code === 'ETHROTTLED' || code === 'EAUTH'), JSON.stringify(codes));
+  assert.ok(
+    codes.slice(2).every((code) => code === 'ETHROTTLED' || code === 'EAUTH'),
+    JSON.stringify(codes),
+  );
   // the address is now throttled for a valid token too
   const e = client(server.address().port);
   await e.connect();

@@ -127,9 +127,7 @@ class RawConnection implements Connection {
     writeHeader(this.socket, { op: 'upload', path: remote, size });
     await sendFile(this.socket, local);
     const reply = parseHeader(await this.reader.line());
-    return typeof reply.sha256 === 'string'
-      ? { bytes: Number(reply.bytes), sha256: reply.sha256 }
-      : { bytes: Number(reply.bytes) };
+    return typeof reply.sha256 === 'string' ? { bytes: Number(reply.bytes), sha256: reply.sha256 } : { bytes: Number(reply.bytes) };
   }
 
   async download(remote: string, local: string): Promise<Moved> {

@@ -90,10 +90,31 @@ function quote(p: string): string {
 }
 
 /** Run one command with `sftp -b -` (stops at the first failure, exits non-zero), bounded to 10 minutes. */
-async function sftpBatch(config: { host: string; port: number; hints?: Readonly<Record<string, string>> }, keyPath: string, line: string): Promise<void> {
+async function sftpBatch(
+  config: { host: string; port: number; hints?: Readonly<Record<string, string>> },
+  keyPath: string,
+  line: string,
+): Promise<void> {
   const { spawn } = await import('node:child_process');
   const user = config.hints?.username ?? os.userInfo().username;
-  const args = ['-b', '-', '-q', '-P', String(config.port), '-i', keyPath, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', `${user}@${config.host}`];
+  const args = [
+    '-b',
+    '-',
+    '-q',
+    '-P',
+    String(config.port),
+    '-i',
+    keyPath,
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'LogLevel=ERROR',
+    `${user}@${config.host}`,
+  ];
   await new Promise<void>((resolve, reject) => {
     const child = spawn('sftp', args, { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';

@@ -35,7 +35,11 @@ export const SMALL_STORM_ELD: Metric = {
   target: [{ bound: ['<=', 5] }],
 };
 
-async function storm(ctx: BenchContext, system: SystemDef, clients: number): Promise<{
+async function storm(
+  ctx: BenchContext,
+  system: SystemDef,
+  clients: number,
+): Promise<{
   result: LoginsResult;
   hints: Readonly<Record<string, string>>;
   eldP99?: number;

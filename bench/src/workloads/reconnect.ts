@@ -29,16 +29,28 @@ export const reconnect: Workload = {
         const file = path.join(ctx.tmp, 'client', `${system.id}-tokens.json`);
         const resumeKey = randomBytes(32).toString('hex');
         try {
-          const first = await withServer(ctx, system, timeout, async (s) => {
-            const { results } = await s.runClient([{ kind: 'saveTokens', clients, file }], timeout);
-            return results[0] as LoginsResult;
-          }, { resumeKey });
+          const first = await withServer(
+            ctx,
+            system,
+            timeout,
+            async (s) => {
+              const { results } = await s.runClient([{ kind: 'saveTokens', clients, file }], timeout);
+              return results[0] as LoginsResult;
+            },
+            { resumeKey },
+          );
           if (first.value.errors > 0) throw new Error(`${first.value.errors} password logins failed: ${first.value.firstErrors[0]}`);
           ctx.recorder.add(PASSWORD_LOGINS, system.id, first.value.seconds, { clients });
-          const second = await withServer(ctx, system, timeout, async (s) => {
-            const { results } = await s.runClient([{ kind: 'resumeStorm', file }], timeout);
-            return results[0] as LoginsResult;
-          }, { resumeKey });
+          const second = await withServer(
+            ctx,
+            system,
+            timeout,
+            async (s) => {
+              const { results } = await s.runClient([{ kind: 'resumeStorm', file }], timeout);
+              return results[0] as LoginsResult;
+            },
+            { resumeKey },
+          );
           if (second.value.errors > 0) throw new Error(`${second.value.errors} resumes failed: ${second.value.firstErrors[0]}`);
           ctx.recorder.add(RESUMES, system.id, second.value.seconds, { clients });
         } catch (error) {
