@@ -87,6 +87,11 @@ async function client(): Promise<Driver> {
     const share = new FileShareClient({
       host: config.host,
       port: config.port,
+      // A client of a 1,000-login storm waits its turn behind the others' bcrypt checks (and, on a
+      // loaded machine, for the server to accept it): the defaults (10 s connect, 30 s per call)
+      // would fail it where a patient user would just be slow to get in.
+      connectTimeout: 120_000,
+      requestTimeout: 600_000,
       ...tuning,
       ...(config.tlsCa ? { tls: { ca: readFileSync(config.tlsCa), servername: 'localhost' } } : {}),
     });
