@@ -9,7 +9,9 @@
 import tseslint from 'typescript-eslint';
 
 const io = ['node:net', 'node:tls', 'node:fs', 'node:fs/promises', 'node:dgram', 'node:child_process', 'net', 'tls', 'fs', 'dgram'];
-const restrict = (paths, patterns) => ({ 'no-restricted-imports': ['error', { paths: paths.map((name) => ({ name, message: 'this layer does no I/O' })), patterns }] });
+const restrict = (paths, patterns) => ({
+  'no-restricted-imports': ['error', { paths: paths.map((name) => ({ name, message: 'this layer does no I/O' })), patterns }],
+});
 const layer = (group, message) => ({ group, message });
 
 export default tseslint.config(
@@ -20,15 +22,28 @@ export default tseslint.config(
   },
   {
     files: ['src/protocol/**/*.ts'],
-    rules: restrict(io, [layer(['../transport/*', '../server/*', '../client/*', '../storage/*', '../auth/*', '../metrics/*'], 'protocol/ is the bottom layer')]),
+    rules: restrict(io, [
+      layer(['../transport/*', '../server/*', '../client/*', '../storage/*', '../auth/*', '../metrics/*'], 'protocol/ is the bottom layer'),
+    ]),
   },
   {
     files: ['src/transport/**/*.ts'],
-    rules: restrict([], [layer(['../server/*', '../client/*', '../storage/*', '../auth/*'], 'transport/ knows frames, not the layers above')]),
+    rules: restrict(
+      [],
+      [layer(['../server/*', '../client/*', '../storage/*', '../auth/*'], 'transport/ knows frames, not the layers above')],
+    ),
   },
   {
     files: ['src/storage/**/*.ts', 'src/auth/**/*.ts', 'src/metrics/**/*.ts'],
-    rules: restrict([], [layer(['../server/*', '../client/*', '../../server/*', '../../client/*'], 'a lower layer never calls up into the server or the client')]),
+    rules: restrict(
+      [],
+      [
+        layer(
+          ['../server/*', '../client/*', '../../server/*', '../../client/*'],
+          'a lower layer never calls up into the server or the client',
+        ),
+      ],
+    ),
   },
   {
     files: ['src/client/**/*.ts'],
@@ -44,10 +59,21 @@ export default tseslint.config(
       'src/client/upload.ts',
       'src/client/download.ts',
     ],
-    rules: restrict([], [layer(['../transport/*', '../protocol/*', '!../protocol/operations.ts'], 'client features talk to the channel, not to frames')]),
+    rules: restrict(
+      [],
+      [layer(['../transport/*', '../protocol/*', '!../protocol/operations.ts'], 'client features talk to the channel, not to frames')],
+    ),
   },
   {
     files: ['src/server/handlers/**/*.ts'],
-    rules: restrict([], [layer(['../session.ts', '../core.ts', '../server.ts', '../active-request.ts', '../../transport/*'], 'handlers see the RequestContext only')]),
+    rules: restrict(
+      [],
+      [
+        layer(
+          ['../session.ts', '../core.ts', '../server.ts', '../active-request.ts', '../../transport/*'],
+          'handlers see the RequestContext only',
+        ),
+      ],
+    ),
   },
 );

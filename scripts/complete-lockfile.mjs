@@ -35,7 +35,9 @@ for (const [where, entry] of Object.entries(lock.packages)) {
 /** Registry metadata of name@version, or undefined when the registry does not have it. */
 function view(name, version) {
   try {
-    return JSON.parse(execFileSync(npm, ['view', `${name}@${version}`, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    return JSON.parse(
+      execFileSync(npm, ['view', `${name}@${version}`, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+    );
   } catch {
     return undefined;
   }
@@ -47,7 +49,10 @@ function view(name, version) {
  * platform, which rollup's package names spell out: @rollup/rollup-<os>-<cpu>[-<abi>].
  */
 function platformOf(name, version) {
-  const m = /^@rollup\/rollup-(android|darwin|freebsd|linux|openbsd|openharmony|win32)-(arm64|arm|x64|ia32|loong64|ppc64|riscv64|s390x)(?:-(\w+))?$/.exec(name);
+  const m =
+    /^@rollup\/rollup-(android|darwin|freebsd|linux|openbsd|openharmony|win32)-(arm64|arm|x64|ia32|loong64|ppc64|riscv64|s390x)(?:-(\w+))?$/.exec(
+      name,
+    );
   if (!m) return undefined;
   const [, os, cpu, abi] = m;
   const libc = abi?.startsWith('musl') ? ['musl'] : abi?.startsWith('gnu') && os === 'linux' ? ['glibc'] : undefined;

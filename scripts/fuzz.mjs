@@ -17,7 +17,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureDependencies, root } from './ensure-deps.mjs';
 
-const USAGE = 'usage: node scripts/fuzz.mjs [--runs N] [--duration 30s|10m|2h] [--only NAME] [--seed N] [--path P] [--no-shrink] [--real-auth]';
+const USAGE =
+  'usage: node scripts/fuzz.mjs [--runs N] [--duration 30s|10m|2h] [--only NAME] [--seed N] [--path P] [--no-shrink] [--real-auth]';
 
 function parseDuration(text) {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text ?? '');
@@ -38,7 +39,8 @@ function parseArgs(argv) {
     if (arg === '--runs') {
       const v = value();
       options.runs = Number(v);
-      if (!Number.isSafeInteger(options.runs) || options.runs < 1) throw new TypeError(`--runs: expected a positive integer, got ${JSON.stringify(v)}`);
+      if (!Number.isSafeInteger(options.runs) || options.runs < 1)
+        throw new TypeError(`--runs: expected a positive integer, got ${JSON.stringify(v)}`);
     } else if (arg === '--duration') options.timeMs = parseDuration(value());
     else if (arg === '--only') options.only = value();
     else if (arg === '--seed') options.seed = value();
@@ -78,8 +80,12 @@ if (options.path !== undefined) env.FUZZ_PATH = options.path;
 if (!options.shrink) env.FUZZ_NO_SHRINK = '1';
 if (options.realAuth) env.FUZZ_REAL_AUTH = '1';
 
-const limits = [`${options.runs} runs`, options.timeMs !== undefined ? `at most ${options.timeMs / 1000} s` : undefined].filter(Boolean).join(', ');
-console.log(`fuzzing test/fuzz/*${options.only ? `${options.only}*` : ''}.fuzz.test.ts: ${limits} per property${options.seed ? `, seed ${options.seed}` : ''}\n`);
+const limits = [`${options.runs} runs`, options.timeMs !== undefined ? `at most ${options.timeMs / 1000} s` : undefined]
+  .filter(Boolean)
+  .join(', ');
+console.log(
+  `fuzzing test/fuzz/*${options.only ? `${options.only}*` : ''}.fuzz.test.ts: ${limits} per property${options.seed ? `, seed ${options.seed}` : ''}\n`,
+);
 
 const started = Date.now();
 const reports = [];

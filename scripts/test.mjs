@@ -141,7 +141,9 @@ function report() {
   const skipped = sum('skipped');
   const failed = results.filter((r) => !r.ok);
   if (failed.length > 0) {
-    process.stdout.write(`\n${paint('31', 'Failed files:')}\n${failed.map((r) => `  ${r.name}${r.note ? ` — ${r.note}` : ''}`).join('\n')}\n`);
+    process.stdout.write(
+      `\n${paint('31', 'Failed files:')}\n${failed.map((r) => `  ${r.name}${r.note ? ` — ${r.note}` : ''}`).join('\n')}\n`,
+    );
   }
   if (interrupted) process.stdout.write('\ninterrupted: files not run are not counted\n');
   process.stdout.write(

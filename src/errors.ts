@@ -51,9 +51,27 @@ export type FileShareErrorCode =
 
 /** All codes, for validation of codes received from a peer. */
 export const ERROR_CODES: ReadonlySet<FileShareErrorCode> = new Set<FileShareErrorCode>([
-  'EAUTH', 'ENOTAUTH', 'ETHROTTLED', 'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY',
-  'EACCES', 'EINVAL', 'EINTEGRITY', 'EPROTO', 'ETOOLARGE', 'EQUOTA', 'ENOSPC', 'EBUSY',
-  'ETIMEDOUT', 'ETLS', 'ECLOSED', 'EABORTED', 'EIO',
+  'EAUTH',
+  'ENOTAUTH',
+  'ETHROTTLED',
+  'ENOENT',
+  'EEXIST',
+  'ENOTDIR',
+  'EISDIR',
+  'ENOTEMPTY',
+  'EACCES',
+  'EINVAL',
+  'EINTEGRITY',
+  'EPROTO',
+  'ETOOLARGE',
+  'EQUOTA',
+  'ENOSPC',
+  'EBUSY',
+  'ETIMEDOUT',
+  'ETLS',
+  'ECLOSED',
+  'EABORTED',
+  'EIO',
 ]);
 
 /**

@@ -27,10 +27,44 @@ export type {
 } from './server/events.ts';
 
 export { FileShareClient } from './client/client.ts';
-export type { CallOptions, ClientEvents, DownloadStream, FolderCallOptions, GoAwayEvent, LoginResult, PingOptions, ResumeToken, StatEntry, StatOptions, UploadStream } from './client/client.ts';
-export type { FolderFailed, FolderFileEvent, FolderFileFailed, FolderFileSkipped, FolderFileTransferred, FolderOptions, FolderProgress, FolderResult, FolderSkipped, FolderTransferred, SkipReason, TreeEntry } from './client/folder-types.ts';
+export type {
+  CallOptions,
+  ClientEvents,
+  DownloadStream,
+  FolderCallOptions,
+  GoAwayEvent,
+  LoginResult,
+  PingOptions,
+  ResumeToken,
+  StatEntry,
+  StatOptions,
+  UploadStream,
+} from './client/client.ts';
+export type {
+  FolderFailed,
+  FolderFileEvent,
+  FolderFileFailed,
+  FolderFileSkipped,
+  FolderFileTransferred,
+  FolderOptions,
+  FolderProgress,
+  FolderResult,
+  FolderSkipped,
+  FolderTransferred,
+  SkipReason,
+  TreeEntry,
+} from './client/folder-types.ts';
 export type { SyncCompare, SyncOptions, SyncPlan, SyncResult } from './client/sync.ts';
-export { globMatcher, globRemote, hasGlob, matchesGlob, type GlobListing, type GlobMatch, type GlobOptions, type GlobRemoteOptions } from './client/glob.ts';
+export {
+  globMatcher,
+  globRemote,
+  hasGlob,
+  matchesGlob,
+  type GlobListing,
+  type GlobMatch,
+  type GlobOptions,
+  type GlobRemoteOptions,
+} from './client/glob.ts';
 export type { ClientTlsOptions, FileShareClientOptions } from './client/options.ts';
 export type { DownloadOptions, TransferResult, UploadOptions } from './client/transfer-types.ts';
 export type { MeasureOptions, MeasureResult } from './client/measure.ts';

@@ -20,7 +20,18 @@ test('the library depends at run time on bcryptjs, eventemitter3 and picomatch o
 });
 
 test('the public API exports the documented names', () => {
-  for (const name of ['FileShareServer', 'FileShareClient', 'FileShareError', 'MemoryAuthProvider', 'JsonFileAuthProvider', 'hashPassword', 'verifyPassword', 'LocalStorage', 'summarize', 'PROTOCOL_VERSION']) {
+  for (const name of [
+    'FileShareServer',
+    'FileShareClient',
+    'FileShareError',
+    'MemoryAuthProvider',
+    'JsonFileAuthProvider',
+    'hashPassword',
+    'verifyPassword',
+    'LocalStorage',
+    'summarize',
+    'PROTOCOL_VERSION',
+  ]) {
     assert.ok(name in api, `missing export ${name}`);
   }
 });

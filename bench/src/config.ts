@@ -76,7 +76,11 @@ export function parseSize(text: string): number {
 
 /** "1 GiB", "64 MiB", "4 KiB", "1000 B". */
 export function formatSize(bytes: number): string {
-  for (const [unit, n] of [['GiB', GiB], ['MiB', MiB], ['KiB', KiB]] as const) {
+  for (const [unit, n] of [
+    ['GiB', GiB],
+    ['MiB', MiB],
+    ['KiB', KiB],
+  ] as const) {
     if (bytes >= n && bytes % (n / 4) === 0) return `${bytes / n} ${unit}`;
   }
   return `${bytes} B`;

@@ -93,7 +93,10 @@ function parseConfig(argv: string[]): BenchConfig {
     loadSeconds: preset.loadSeconds,
     ...FIXED,
     jsonPath: path.resolve(values.json ?? path.join(repoRoot, 'bench', 'results', 'latest.json')),
-    only: (values.only ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    only: (values.only ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     verbose: values.verbose,
     tsx: values.tsx,
   };
@@ -164,7 +167,11 @@ async function main(): Promise<void> {
   const log = (line: string): void => {
     process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
   };
-  const meta = describeRun(config, systems.map((s) => s.id), workloads.map((w) => w.id));
+  const meta = describeRun(
+    config,
+    systems.map((s) => s.id),
+    workloads.map((w) => w.id),
+  );
   log(
     `${config.quick ? 'quick' : 'full'} run: ${formatSize(config.size)} big file, ${config.runs} run(s), ` +
       `systems ${systems.map((s) => s.id).join(', ')}; workloads ${workloads.map((w) => w.id).join(', ')}`,

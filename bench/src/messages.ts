@@ -139,8 +139,7 @@ export interface ClientConfig {
 }
 
 export type WorkerConfig =
-  | { readonly role: 'server'; readonly server: ServerConfig }
-  | { readonly role: 'client'; readonly client: ClientConfig };
+  { readonly role: 'server'; readonly server: ServerConfig } | { readonly role: 'client'; readonly client: ClientConfig };
 
 /** Result of a timed transfer. */
 export interface TransferResult {

@@ -13,8 +13,7 @@ import type { EventLoopDelay, TaskResult, WorkerConfig, WorkerMessage } from './
 import { buildWorkers, repoRoot } from './build.ts';
 
 /** Worker files by name (`raw` → bench/src/workers/raw.ts). */
-export const workerSource = (name: string): string =>
-  path.join(repoRoot, 'bench', 'src', 'workers', `${name}.ts`);
+export const workerSource = (name: string): string => path.join(repoRoot, 'bench', 'src', 'workers', `${name}.ts`);
 
 let runnable: Map<string, string> | undefined;
 let useTsx = false;

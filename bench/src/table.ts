@@ -55,9 +55,7 @@ function figures(recorder: Recorder): Figures[] {
   for (const row of recorder.rows) if (!metrics.includes(row.metric)) metrics.push(row.metric);
   const out: Figures[] = [];
   for (const metric of metrics) {
-    const rows = recorder.rows
-      .filter((r) => r.metric === metric)
-      .sort((a, b) => systemOrder(a.system) - systemOrder(b.system));
+    const rows = recorder.rows.filter((r) => r.metric === metric).sort((a, b) => systemOrder(a.system) - systemOrder(b.system));
     const reference = (id: string): number | undefined => recorder.summary(metric, id)?.median;
     const ratio = (value: number, ref: number | undefined): number | undefined =>
       ref !== undefined && ref !== 0 ? value / ref : undefined;
@@ -69,9 +67,7 @@ function figures(recorder: Recorder): Figures[] {
       if (metric.target !== undefined && underTest(row.system)) {
         for (const t of metric.target) {
           const value =
-            t.vs === undefined
-              ? s.median
-              : ratio(s.median, recorder.summary(t.of ?? metric, referenceFor(t.vs, row.system))?.median);
+            t.vs === undefined ? s.median : ratio(s.median, recorder.summary(t.of ?? metric, referenceFor(t.vs, row.system))?.median);
           checks.push({ label: targetLabel(t, row.system), ok: value === undefined ? undefined : meets(value, t.bound) });
         }
       }
@@ -107,9 +103,7 @@ export function renderTable(recorder: Recorder): string {
     const first = group !== lastGroup;
     lastGroup = group;
     const spread = f.row.samples.length > 1 ? `[${formatNumber(f.min)} – ${formatNumber(f.max)}]` : '';
-    const target = f.checks
-      .map((c) => `${c.label} ${c.ok === undefined ? '?' : c.ok ? 'ok' : 'MISS'}`)
-      .join(', ');
+    const target = f.checks.map((c) => `${c.label} ${c.ok === undefined ? '?' : c.ok ? 'ok' : 'MISS'}`).join(', ');
     lines.push([
       first ? f.row.metric.workload : '',
       first ? f.row.metric.name : '',

@@ -59,10 +59,7 @@ export class MemoryAuthProvider implements AuthProvider {
    * @throws FileShareError `EINVAL` for an invalid username, password or record
    * @throws TypeError for an invalid `cost`
    */
-  static async fromPasswords(
-    passwords: Record<string, PlainUserEntry>,
-    options: HashPasswordOptions = {},
-  ): Promise<MemoryAuthProvider> {
+  static async fromPasswords(passwords: Record<string, PlainUserEntry>, options: HashPasswordOptions = {}): Promise<MemoryAuthProvider> {
     const users: Array<[string, UserRecord]> = [];
     for (const [name, entry] of Object.entries(passwords)) {
       checkUsername(name);

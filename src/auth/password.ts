@@ -64,9 +64,7 @@ export function checkPassword(plain: unknown): asserts plain is string {
 export function checkCost(cost: unknown): number {
   if (cost === undefined) return DEFAULT_BCRYPT_COST;
   if (typeof cost !== 'number' || !Number.isInteger(cost) || cost < DEFAULT_BCRYPT_COST || cost > MAX_BCRYPT_COST) {
-    throw new TypeError(
-      `Invalid option "cost": ${String(cost)} (expected an integer from ${DEFAULT_BCRYPT_COST} to ${MAX_BCRYPT_COST})`,
-    );
+    throw new TypeError(`Invalid option "cost": ${String(cost)} (expected an integer from ${DEFAULT_BCRYPT_COST} to ${MAX_BCRYPT_COST})`);
   }
   return cost;
 }

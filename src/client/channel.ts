@@ -96,7 +96,10 @@ export class ClientChannel {
     this.connection = connection;
     const helloDone = new Promise<void>((resolve, reject) => (this.helloWaiter = { resolve, reject }));
     connection.send(encodeHello(this.options));
-    const timer = setTimeout(() => connection.fail(new FileShareError('ETIMEDOUT', `no HELLO from ${peer} within ${connectTimeout} ms`)), connectTimeout);
+    const timer = setTimeout(
+      () => connection.fail(new FileShareError('ETIMEDOUT', `no HELLO from ${peer} within ${connectTimeout} ms`)),
+      connectTimeout,
+    );
     const stopListening = onAbort(signal, () => {
       const error = abortError(signal!);
       this.failure ??= error;
@@ -132,7 +135,10 @@ export class ClientChannel {
       } else {
         socket = net.connect({ host, port, localAddress: this.options.localAddress });
       }
-      const timer = setTimeout(() => fail(new FileShareError('ETIMEDOUT', `could not connect to ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => fail(new FileShareError('ETIMEDOUT', `could not connect to ${host}:${port} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const stopListening = onAbort(signal, () => fail(abortError(signal!)));
       const fail = (err: FileShareError) => {
         clearTimeout(timer);
@@ -163,14 +169,22 @@ export class ClientChannel {
   }
 
   /** Send a request; resolves with the final RESPONSE body. */
-  request<Op extends OperationName>(op: Op, args: RequestOf<Op>, hooks: Partial<Pick<PendingRequest, 'onPartial'>> = {}, timeoutMs?: number): { id: number; done: Promise<JsonObject>; entry: PendingRequest } {
+  request<Op extends OperationName>(
+    op: Op,
+    args: RequestOf<Op>,
+    hooks: Partial<Pick<PendingRequest, 'onPartial'>> = {},
+    timeoutMs?: number,
+  ): { id: number; done: Promise<JsonObject>; entry: PendingRequest } {
     const connection = this.requireOpen();
     const id = this.nextId++;
     const frame = encodeJsonFrame(FrameType.REQUEST, id, { op, ...args });
     // A frame over the server's limit is a connection error there, which would fail every other
     // request and transfer on this connection: refuse the one bad request here instead.
     if (frame.length - (HEADER_SIZE - LENGTH_OVERHEAD) > connection.peerMaxFrameSize) {
-      throw new FileShareError('EINVAL', `the ${op} request is ${frame.length} bytes, over the server's frame limit of ${connection.peerMaxFrameSize}`);
+      throw new FileShareError(
+        'EINVAL',
+        `the ${op} request is ${frame.length} bytes, over the server's frame limit of ${connection.peerMaxFrameSize}`,
+      );
     }
     let entry!: PendingRequest;
     const done = new Promise<JsonObject>((resolve, reject) => {
@@ -339,9 +353,14 @@ export class ClientChannel {
   private onClose(error: FileShareError | undefined): void {
     // closed without a word before its HELLO: what a TLS server does with a plain-text client
     const beforeHello = this.helloWaiter !== undefined && !this.serverHello && !this.options.tls && !this.closedByUs;
-    const hint = beforeHello && (error === undefined || error.code === 'ECLOSED')
-      ? new FileShareError('ECLOSED', `${this.options.host}:${this.options.port} closed the connection before its HELLO: if that server uses TLS, connect with tls (in the CLI, with --tls)`, { cause: error })
-      : undefined;
+    const hint =
+      beforeHello && (error === undefined || error.code === 'ECLOSED')
+        ? new FileShareError(
+            'ECLOSED',
+            `${this.options.host}:${this.options.port} closed the connection before its HELLO: if that server uses TLS, connect with tls (in the CLI, with --tls)`,
+            { cause: error },
+          )
+        : undefined;
     const reason = this.failure ?? hint ?? error ?? new FileShareError('ECLOSED', 'the connection was closed');
     // A failure this side detected keeps its code: EPROTO (the server broke the protocol, e.g. a
     // HELLO of another major version) and ETIMEDOUT (no HELLO within connectTimeout) are what
@@ -359,12 +378,17 @@ export class ClientChannel {
 
 function connectError(err: NodeJS.ErrnoException, host: string, port: number): FileShareError {
   const where = `${host}:${port}`;
-  if (err.code === 'ECONNREFUSED') return new FileShareError('ECLOSED', `connection refused by ${where} (is the server running?)`, { cause: err });
+  if (err.code === 'ECONNREFUSED')
+    return new FileShareError('ECLOSED', `connection refused by ${where} (is the server running?)`, { cause: err });
   if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return new FileShareError('ECLOSED', `host not found: ${host}`, { cause: err });
   if (err.code === 'ETIMEDOUT') return new FileShareError('ETIMEDOUT', `connecting to ${where} timed out`, { cause: err });
   if (err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || err.code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
     // OpenSSL's "wrong version number": the answer to our ClientHello was not TLS
-    return new FileShareError('ETLS', `${where} answered in plain text, not TLS: that server has no TLS, so connect without tls (in the CLI, without --tls)`, { cause: err });
+    return new FileShareError(
+      'ETLS',
+      `${where} answered in plain text, not TLS: that server has no TLS, so connect without tls (in the CLI, without --tls)`,
+      { cause: err },
+    );
   }
   if (typeof err.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(err.code)) {
     return new FileShareError('ETLS', `TLS handshake with ${where} failed: ${err.message}`, { cause: err });

@@ -204,7 +204,10 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
     const pin = this.opts.tls?.fingerprint256 !== undefined ? normalizeFingerprint(this.opts.tls.fingerprint256) : undefined;
     if (pin !== token.pin) throw new FileShareError('ETLS', 'the resumption token was issued under another certificate pin');
     if (channel.peerFingerprint256 !== token.fingerprint256) {
-      throw new FileShareError('ETLS', 'the server presents another certificate (or none) than the one the resumption token was issued under');
+      throw new FileShareError(
+        'ETLS',
+        'the server presents another certificate (or none) than the one the resumption token was issued under',
+      );
     }
     return this.loggedIn(await this.call('resume', { token: token.token }, options));
   }
@@ -243,7 +246,11 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
         ...(pin !== undefined ? { pin } : {}),
       };
     }
-    this.user = { username, permissions, ...(this.lastToken && this.lastToken.username === username ? { resumeToken: this.lastToken } : {}) };
+    this.user = {
+      username,
+      permissions,
+      ...(this.lastToken && this.lastToken.username === username ? { resumeToken: this.lastToken } : {}),
+    };
     this.probeGrant = parseProbeGrant(response);
     return this.user;
   }
@@ -320,7 +327,8 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
     const entry: StatEntry = parseEntry(raw);
     if (options.sha256 && entry.type === 'file') {
       const sha256 = (raw as { sha256?: unknown }).sha256;
-      if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) throw new FileShareError('EPROTO', 'the server sent no valid SHA-256 for stat');
+      if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256))
+        throw new FileShareError('EPROTO', 'the server sent no valid SHA-256 for stat');
       return { ...entry, sha256 };
     }
     return entry;
@@ -417,11 +425,18 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
     if (!this.user) throw new FileShareError('ENOTAUTH', 'log in first: the UDP probe key comes with the login');
     const grant = this.probeGrant;
     if (!grant) {
-      return { available: false, sent: 0, reason: 'the server does not offer UDP probes (its udpProbes option is off, or its UDP port could not be bound)' };
+      return {
+        available: false,
+        sent: 0,
+        reason: 'the server does not offer UDP probes (its udpProbes option is off, or its UDP port could not be bound)',
+      };
     }
     const address = channel.remoteAddress;
     if (!address || !channel.isOpen) throw new FileShareError('ECLOSED', 'not connected');
-    return runProbes({ grant, address, localAddress: this.opts.localAddress, metrics: this.metrics, isOpen: () => channel.isOpen }, options);
+    return runProbes(
+      { grant, address, localAddress: this.opts.localAddress, metrics: this.metrics, isOpen: () => channel.isOpen },
+      options,
+    );
   }
 
   /**
@@ -432,7 +447,9 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    */
   measure(options?: MeasureOptions): Promise<MeasureResult> {
     const probe = (o: ProbeOptions): Promise<UdpSummary> =>
-      this.user ? this.probe(o) : Promise.resolve({ available: false, sent: 0, reason: 'not logged in: the UDP probe key comes with the login' });
+      this.user
+        ? this.probe(o)
+        : Promise.resolve({ available: false, sent: 0, reason: 'not logged in: the UDP probe key comes with the login' });
     return measure(this.context(), (o) => this.ping(o), probe, options);
   }
 
@@ -441,7 +458,12 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   }
 
   /** Send a control request and await its final response (bounded by `requestTimeout` and `signal`). */
-  private async call<Op extends OperationName>(op: Op, args: RequestOf<Op>, { signal }: CallOptions, onPartial?: (part: Record<string, unknown>) => void) {
+  private async call<Op extends OperationName>(
+    op: Op,
+    args: RequestOf<Op>,
+    { signal }: CallOptions,
+    onPartial?: (part: Record<string, unknown>) => void,
+  ) {
     throwIfAborted(signal);
     const channel = this.requireChannel();
     const { id, done, entry } = channel.request(op, args, onPartial ? { onPartial } : {}, this.opts.requestTimeout);

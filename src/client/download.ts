@@ -31,11 +31,19 @@ interface Destination {
  * under a temporary name beside the target and renamed into place only after the SHA-256 matched.
  * @internal
  */
-export async function download(ctx: TransferContext, remotePath: string, destination: string | Writable, options: DownloadOptions = {}): Promise<TransferResult> {
+export async function download(
+  ctx: TransferContext,
+  remotePath: string,
+  destination: string | Writable,
+  options: DownloadOptions = {},
+): Promise<TransferResult> {
   const { signal } = options;
   throwIfAborted(signal);
   if (options.resume && typeof destination !== 'string') throw new TypeError('options.resume needs a local file path as the destination');
-  const target = typeof destination === 'string' ? await localDestination(destination, remotePath, options.resume === true) : streamDestination(destination);
+  const target =
+    typeof destination === 'string'
+      ? await localDestination(destination, remotePath, options.resume === true)
+      : streamDestination(destination);
   if (signal?.aborted) {
     // aborted while the destination was prepared: no request at all
     const error = abortError(signal);
@@ -51,7 +59,9 @@ export async function download(ctx: TransferContext, remotePath: string, destina
   let meter: ProgressMeter | undefined;
   let request: ReturnType<typeof channel.request>;
   try {
-    const args = existing ? { path: remotePath, offset: existing.bytes, prefixSha256: existing.hash.copy().digest('hex') } : { path: remotePath, offset: 0 };
+    const args = existing
+      ? { path: remotePath, offset: existing.bytes, prefixSha256: existing.hash.copy().digest('hex') }
+      : { path: remotePath, offset: 0 };
     request = channel.request('download', args, {
       onPartial: (part) => {
         if (incoming || failure) return;
@@ -112,7 +122,10 @@ export async function download(ctx: TransferContext, remotePath: string, destina
     const totals = await incoming.finish();
     const bytes = offset + totals.bytes;
     if (bytes !== response.bytes || totals.sha256 !== response.sha256) {
-      throw new FileShareError('EINTEGRITY', `received ${bytes} bytes with SHA-256 ${totals.sha256}, but the server sent ${String(response.bytes)} bytes with ${String(response.sha256)}`);
+      throw new FileShareError(
+        'EINTEGRITY',
+        `received ${bytes} bytes with SHA-256 ${totals.sha256}, but the server sent ${String(response.bytes)} bytes with ${String(response.sha256)}`,
+      );
     }
     await target.commit(bytes, options.preserveMtime ? remoteMtime : undefined);
     meter?.flush();
@@ -150,21 +163,25 @@ async function localDestination(destination: string, remotePath: string, resumab
   }
   const dir = path.dirname(finalPath);
   const name = path.basename(finalPath);
-  const tempPath = resumable ? path.join(dir, `.${name}.fileshare-partial`) : path.join(dir, `.${name}.fileshare-part-${randomBytes(6).toString('hex')}`);
+  const tempPath = resumable
+    ? path.join(dir, `.${name}.fileshare-partial`)
+    : path.join(dir, `.${name}.fileshare-part-${randomBytes(6).toString('hex')}`);
   const existing = resumable ? await hashExisting(tempPath) : undefined;
   let stream: Writable | undefined;
   return {
     existing,
     open(offset: number) {
-      stream = offset > 0
-        ? createWriteStream(tempPath, { flags: 'r+', start: offset, highWaterMark: 1 << 20 })
-        : createWriteStream(tempPath, { flags: resumable ? 'w' : 'wx', highWaterMark: 1 << 20 });
+      stream =
+        offset > 0
+          ? createWriteStream(tempPath, { flags: 'r+', start: offset, highWaterMark: 1 << 20 })
+          : createWriteStream(tempPath, { flags: resumable ? 'w' : 'wx', highWaterMark: 1 << 20 });
       return stream;
     },
     async commit(expectedBytes: number, mtime: number | undefined) {
       // defence in depth: the hash covers the bytes received, so also check what reached the disk
       const onDisk = (await stat(tempPath)).size;
-      if (onDisk !== expectedBytes) throw new FileShareError('EIO', `the local file has ${onDisk} bytes, not the ${expectedBytes} received`);
+      if (onDisk !== expectedBytes)
+        throw new FileShareError('EIO', `the local file has ${onDisk} bytes, not the ${expectedBytes} received`);
       if (mtime !== undefined) await setLocalMtime(tempPath, mtime);
       await rename(tempPath, finalPath);
     },

@@ -5,8 +5,12 @@ import type { Entry } from '../protocol/operations.ts';
 export function parseEntry(raw: unknown): Entry {
   const e = raw as Partial<Entry> | null;
   if (
-    typeof e !== 'object' || e === null || typeof e.name !== 'string' ||
-    (e.type !== 'file' && e.type !== 'directory') || typeof e.size !== 'number' || typeof e.mtime !== 'number'
+    typeof e !== 'object' ||
+    e === null ||
+    typeof e.name !== 'string' ||
+    (e.type !== 'file' && e.type !== 'directory') ||
+    typeof e.size !== 'number' ||
+    typeof e.mtime !== 'number'
   ) {
     throw new FileShareError('EPROTO', 'the server sent a malformed entry');
   }

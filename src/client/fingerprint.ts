@@ -15,7 +15,10 @@ export function checkFingerprint(socket: TLSSocket, expected: string): FileShare
   const actual = socket.getPeerCertificate()?.fingerprint256;
   if (!actual) return new FileShareError('ETLS', 'the server presented no certificate');
   if (normalizeFingerprint(actual) !== normalizeFingerprint(expected)) {
-    return new FileShareError('ETLS', `server certificate fingerprint ${actual} does not match the pinned ${expected}: possible man-in-the-middle, or the server's certificate changed`);
+    return new FileShareError(
+      'ETLS',
+      `server certificate fingerprint ${actual} does not match the pinned ${expected}: possible man-in-the-middle, or the server's certificate changed`,
+    );
   }
   return undefined;
 }

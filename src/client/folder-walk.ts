@@ -125,7 +125,14 @@ function inside(root: string, p: string): boolean {
 
 /** A remote name that is safe as a local path component (a hostile server could send `..`). */
 function checkRemoteName(name: string): void {
-  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0') || (path.sep === '\\' && /[\\:]/.test(name))) {
+  if (
+    name === '' ||
+    name === '.' ||
+    name === '..' ||
+    name.includes('/') ||
+    name.includes('\0') ||
+    (path.sep === '\\' && /[\\:]/.test(name))
+  ) {
     throw new FileShareError('EPROTO', `the server listed an unusable name: ${JSON.stringify(name)}`);
   }
 }
@@ -145,7 +152,9 @@ export async function walkRemote(client: FolderClient, dir: string, options: Fol
     const listings: Array<{ rel: string; list: Entry[] }> = [];
     const batch = Math.max(1, options.concurrency ?? 8); // within the server's requests-in-flight limit
     for (let i = 0; i < level.length; i += batch) {
-      listings.push(...(await Promise.all(level.slice(i, i + batch).map(async (rel) => ({ rel, list: await client.list(remoteJoin(dir, rel)) })))));
+      listings.push(
+        ...(await Promise.all(level.slice(i, i + batch).map(async (rel) => ({ rel, list: await client.list(remoteJoin(dir, rel)) })))),
+      );
     }
     const next: string[] = [];
     for (const { rel, list } of listings) {

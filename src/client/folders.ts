@@ -26,21 +26,40 @@ export interface FileJob {
 }
 
 /** Upload a local folder's tree into `remoteDir` (created if missing). @internal */
-export async function uploadDir(client: FolderClient, localDir: string, remoteDir: string, options: FolderOptions = {}): Promise<FolderResult> {
+export async function uploadDir(
+  client: FolderClient,
+  localDir: string,
+  remoteDir: string,
+  options: FolderOptions = {},
+): Promise<FolderResult> {
   checkFolderOptions(options);
   const started = Date.now();
   const tree = await walkLocal(localDir, options, selection(options));
-  const foldersCreated = await createRemoteFolders(client, remoteDir, tree.entries.filter((e) => e.type === 'directory'), options.signal);
+  const foldersCreated = await createRemoteFolders(
+    client,
+    remoteDir,
+    tree.entries.filter((e) => e.type === 'directory'),
+    options.signal,
+  );
   const jobs = tree.entries.filter((e) => e.type === 'file').map((e) => uploadJob(client, e, remoteJoin(remoteDir, e.path), options));
   return runJobs(jobs, options, { skipped: tree.skipped, foldersCreated, started });
 }
 
 /** Download a remote folder's tree into `localDir` (created if missing). @internal */
-export async function downloadDir(client: FolderClient, remoteDir: string, localDir: string, options: FolderOptions = {}): Promise<FolderResult> {
+export async function downloadDir(
+  client: FolderClient,
+  remoteDir: string,
+  localDir: string,
+  options: FolderOptions = {},
+): Promise<FolderResult> {
   checkFolderOptions(options);
   const started = Date.now();
   const tree = await walkRemote(client, remoteDir, options, selection(options));
-  const made = await createLocalFolders(localDir, tree.entries.filter((e) => e.type === 'directory'), options);
+  const made = await createLocalFolders(
+    localDir,
+    tree.entries.filter((e) => e.type === 'directory'),
+    options,
+  );
   const skipped = [...tree.skipped, ...made.skipped];
   const jobs: FileJob[] = [];
   for (const e of tree.entries) {
@@ -55,7 +74,13 @@ export async function downloadDir(client: FolderClient, remoteDir: string, local
 }
 
 /** The upload of one file; an existing target without `overwrite` is a skip, not a failure. @internal */
-export function uploadJob(client: FolderClient, entry: WalkedEntry, remotePath: string, options: FolderOptions, overwrite = options.overwrite === true): FileJob {
+export function uploadJob(
+  client: FolderClient,
+  entry: WalkedEntry,
+  remotePath: string,
+  options: FolderOptions,
+  overwrite = options.overwrite === true,
+): FileJob {
   return {
     path: entry.path,
     size: entry.size,
@@ -81,7 +106,14 @@ export function uploadJob(client: FolderClient, entry: WalkedEntry, remotePath: 
  * through; an existing file without `overwrite` is a skip.
  * @internal
  */
-export function downloadJob(client: FolderClient, remotePath: string, entry: TreeEntry, target: string, options: FolderOptions, overwrite = options.overwrite === true): FileJob {
+export function downloadJob(
+  client: FolderClient,
+  remotePath: string,
+  entry: TreeEntry,
+  target: string,
+  options: FolderOptions,
+  overwrite = options.overwrite === true,
+): FileJob {
   return {
     path: entry.path,
     size: entry.size,
@@ -113,7 +145,12 @@ export function checkFolderOptions(options: FolderOptions): void {
 }
 
 /** Create `remoteDir` (with parents) and the tree's folders under it, a level at a time. Resolves to how many were new (`remoteDir` counts as one). @internal */
-export async function createRemoteFolders(client: FolderClient, remoteDir: string, dirs: readonly TreeEntry[], signal: AbortSignal | undefined): Promise<number> {
+export async function createRemoteFolders(
+  client: FolderClient,
+  remoteDir: string,
+  dirs: readonly TreeEntry[],
+  signal: AbortSignal | undefined,
+): Promise<number> {
   let created = 0;
   try {
     await client.mkdir(remoteDir);
@@ -155,8 +192,17 @@ export async function createRemoteFolders(client: FolderClient, remoteDir: strin
  * out (`unusable`), so no byte is ever written outside the folder given.
  * @internal
  */
-export async function createLocalFolders(localDir: string, dirs: readonly TreeEntry[], options: FolderOptions): Promise<{ root: string; created: number; unusable: string[]; skipped: Array<{ path: string; reason: SkipReason }> }> {
-  let created = (await fsp.mkdir(localDir, { recursive: true }).catch((err: unknown) => { throw toFileShareError(err); })) === undefined ? 0 : 1;
+export async function createLocalFolders(
+  localDir: string,
+  dirs: readonly TreeEntry[],
+  options: FolderOptions,
+): Promise<{ root: string; created: number; unusable: string[]; skipped: Array<{ path: string; reason: SkipReason }> }> {
+  let created =
+    (await fsp.mkdir(localDir, { recursive: true }).catch((err: unknown) => {
+      throw toFileShareError(err);
+    })) === undefined
+      ? 0
+      : 1;
   const root = await fsp.realpath(localDir);
   const unusable: string[] = [];
   const skipped: Array<{ path: string; reason: SkipReason }> = [];
@@ -176,7 +222,8 @@ export async function createLocalFolders(localDir: string, dirs: readonly TreeEn
     if (info.isSymbolicLink() && options.followSymlinks) {
       const real = await fsp.realpath(abs).catch(() => undefined);
       const rel = real === undefined ? '..' : path.relative(root, real);
-      if (real !== undefined && rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) && (await fsp.stat(real)).isDirectory()) continue;
+      if (real !== undefined && rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) && (await fsp.stat(real)).isDirectory())
+        continue;
     }
     if (!info.isSymbolicLink()) throw new FileShareError('ENOTDIR', `a local file is in the way of the folder ${abs}`);
     unusable.push(d.path);
@@ -213,7 +260,13 @@ export async function runJobs(
     for (const n of running.values()) bytesDone += n;
     const elapsedMs = now - base.started;
     reportProgress(options.onProgress, {
-      filesDone, filesTotal: jobs.length, bytesDone, bytesTotal, current: [...running.keys()], elapsedMs, mbps: megabytesPerSecond(bytesDone, elapsedMs),
+      filesDone,
+      filesTotal: jobs.length,
+      bytesDone,
+      bytesTotal,
+      current: [...running.keys()],
+      elapsedMs,
+      mbps: megabytesPerSecond(bytesDone, elapsedMs),
     });
   };
   const notify = (event: Parameters<NonNullable<FolderOptions['onFile']>>[0]) => reportProgress(options.onFile, event);

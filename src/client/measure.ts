@@ -50,9 +50,11 @@ export async function measure(
   const timeoutMs = options.timeoutMs ?? 1000;
   const throughputBytes = options.throughputBytes ?? 4 * 1024 * 1024;
   const { signal } = options;
-  if (!Number.isInteger(pings) || pings < 0) throw new TypeError(`options.pings must be a non-negative integer, got ${JSON.stringify(pings)}`);
+  if (!Number.isInteger(pings) || pings < 0)
+    throw new TypeError(`options.pings must be a non-negative integer, got ${JSON.stringify(pings)}`);
   const probes = options.probes ?? pings;
-  if (!Number.isInteger(probes) || probes < 0) throw new TypeError(`options.probes must be a non-negative integer, got ${JSON.stringify(probes)}`);
+  if (!Number.isInteger(probes) || probes < 0)
+    throw new TypeError(`options.probes must be a non-negative integer, got ${JSON.stringify(probes)}`);
   if (signal?.aborted) throw abortError(signal);
   const probing: Promise<UdpSummary> =
     probes > 0

@@ -20,6 +20,7 @@ export async function setLocalMtime(file: string, mtimeMs: number): Promise<void
 /** A caller's mtime (ms or Date) as whole ms since the epoch. @throws TypeError @internal */
 export function mtimeMsOf(value: number | Date): number {
   const ms = value instanceof Date ? value.getTime() : value;
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new TypeError('mtime must be a Date or ms since the epoch, not before 1970');
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+    throw new TypeError('mtime must be a Date or ms since the epoch, not before 1970');
   return Math.floor(ms);
 }

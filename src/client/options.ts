@@ -52,7 +52,10 @@ export interface FileShareClientOptions {
 }
 
 /** @internal */
-export type ResolvedClientOptions = Required<Omit<FileShareClientOptions, 'tls' | 'localAddress'>> & { tls: ClientTlsOptions | undefined; localAddress: string | undefined };
+export type ResolvedClientOptions = Required<Omit<FileShareClientOptions, 'tls' | 'localAddress'>> & {
+  tls: ClientTlsOptions | undefined;
+  localAddress: string | undefined;
+};
 
 /** @internal */
 export function resolveClientOptions(options: FileShareClientOptions = {}): ResolvedClientOptions {
@@ -60,7 +63,8 @@ export function resolveClientOptions(options: FileShareClientOptions = {}): Reso
   const port = options.port ?? 4450;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`options.port must be 1-65535, got ${JSON.stringify(port)}`);
   const host = options.host ?? '127.0.0.1';
-  if (typeof host !== 'string' || host.length === 0) throw new TypeError(`options.host must be a non-empty string, got ${JSON.stringify(host)}`);
+  if (typeof host !== 'string' || host.length === 0)
+    throw new TypeError(`options.host must be a non-empty string, got ${JSON.stringify(host)}`);
   const resolved: ResolvedClientOptions = {
     host,
     port,

@@ -74,10 +74,14 @@ export function validateProbeOptions(options: ProbeOptions, maxSize = MAX_PROBE_
   const intervalMs = options.intervalMs ?? 100;
   const size = options.size ?? 64;
   const timeoutMs = options.timeoutMs ?? 1000;
-  if (!Number.isSafeInteger(count) || count < 0) throw new TypeError(`options.count must be a non-negative integer, got ${JSON.stringify(count)}`);
-  if (typeof intervalMs !== 'number' || !(intervalMs >= 0) || !Number.isFinite(intervalMs)) throw new TypeError(`options.intervalMs must be a non-negative number, got ${JSON.stringify(intervalMs)}`);
-  if (!Number.isInteger(size) || size < MIN_PROBE_SIZE || size > maxSize) throw new TypeError(`options.size must be an integer from ${MIN_PROBE_SIZE} to ${maxSize}, got ${JSON.stringify(size)}`);
-  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new TypeError(`options.timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
+  if (!Number.isSafeInteger(count) || count < 0)
+    throw new TypeError(`options.count must be a non-negative integer, got ${JSON.stringify(count)}`);
+  if (typeof intervalMs !== 'number' || !(intervalMs >= 0) || !Number.isFinite(intervalMs))
+    throw new TypeError(`options.intervalMs must be a non-negative number, got ${JSON.stringify(intervalMs)}`);
+  if (!Number.isInteger(size) || size < MIN_PROBE_SIZE || size > maxSize)
+    throw new TypeError(`options.size must be an integer from ${MIN_PROBE_SIZE} to ${maxSize}, got ${JSON.stringify(size)}`);
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs))
+    throw new TypeError(`options.timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
   return { count, intervalMs, size, timeoutMs };
 }
 
@@ -147,7 +151,8 @@ export async function runProbes(ctx: ProbeContext, options: ProbeOptions): Promi
     for (let i = 0; i < count; i++) {
       await sleepUntil(started + i * intervalMs, signal);
       if (signal?.aborted) break;
-      if (!ctx.isOpen()) throw new FileShareError('ECLOSED', 'the connection closed during the UDP probes (the server forgot the probe key)');
+      if (!ctx.isOpen())
+        throw new FileShareError('ECLOSED', 'the connection closed during the UDP probes (the server forgot the probe key)');
       const seq = firstSeq + i;
       const record: ProbeRecord = { rttMs: null, late: false, duplicates: 0, reordered: false };
       records.push(record);
@@ -159,7 +164,11 @@ export async function runProbes(ctx: ProbeContext, options: ProbeOptions): Promi
         wake?.();
       }, timeoutMs);
       bySeq.set(seq, entry);
-      const datagram = encodeProbe({ kind: ProbeKind.PROBE, keyId: grant.keyId, seq, sentAt: performance.timeOrigin + entry.sentAt }, grant.key, size);
+      const datagram = encodeProbe(
+        { kind: ProbeKind.PROBE, keyId: grant.keyId, seq, sentAt: performance.timeOrigin + entry.sentAt },
+        grant.key,
+        size,
+      );
       socket.send(datagram, grant.port, ctx.address, (err) => {
         if (!err) return;
         sendError = err;
@@ -181,7 +190,11 @@ export async function runProbes(ctx: ProbeContext, options: ProbeOptions): Promi
   // probes still waiting for their answer when the run was stopped are neither answered nor lost
   const done = records.filter((r, i) => r.rttMs !== null || !bySeq.has(firstSeq + i));
   if (sendError && sendErrors >= done.length && done.length > 0) {
-    return { available: false, sent: done.length, reason: `UDP probes to ${ctx.address}:${grant.port} could not be sent: ${sendError.message}` };
+    return {
+      available: false,
+      sent: done.length,
+      reason: `UDP probes to ${ctx.address}:${grant.port} could not be sent: ${sendError.message}`,
+    };
   }
   return summarizeProbes(done, arrivals, size, grant.port);
 }

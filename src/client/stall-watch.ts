@@ -58,7 +58,12 @@ export function watchStall(ctx: TransferContext, what: string, target: StallWatc
       (err: FileShareError) => {
         probing = false;
         if (err.code !== 'ETIMEDOUT') return;
-        ctx.channel.connection?.fail(new FileShareError('ETIMEDOUT', `the server stopped answering: ${what} made no progress in ${stallTimeout} ms and a ping got no answer within ${pingTimeout} ms`));
+        ctx.channel.connection?.fail(
+          new FileShareError(
+            'ETIMEDOUT',
+            `the server stopped answering: ${what} made no progress in ${stallTimeout} ms and a ping got no answer within ${pingTimeout} ms`,
+          ),
+        );
       },
     );
   }, stallCheckInterval(stallTimeout));

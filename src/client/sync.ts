@@ -10,7 +10,16 @@ import { FileShareError, toFileShareError } from '../errors.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
 import { throwIfAborted } from './abort.ts';
 import type { FolderClient, FolderOptions, FolderResult, TreeEntry } from './folder-types.ts';
-import { checkFolderOptions, createLocalFolders, createRemoteFolders, downloadJob, type FileJob, localPath, runJobs, uploadJob } from './folders.ts';
+import {
+  checkFolderOptions,
+  createLocalFolders,
+  createRemoteFolders,
+  downloadJob,
+  type FileJob,
+  localPath,
+  runJobs,
+  uploadJob,
+} from './folders.ts';
 import { remoteJoin, selection, type Walk, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
 import type { LocalHashCache } from './local-hash.ts';
 
@@ -66,7 +75,13 @@ export interface SyncResult extends FolderResult {
 }
 
 /** @internal */
-export async function sync(client: FolderClient, hashes: LocalHashCache, localDir: string, remoteDir: string, options: SyncOptions): Promise<SyncResult> {
+export async function sync(
+  client: FolderClient,
+  hashes: LocalHashCache,
+  localDir: string,
+  remoteDir: string,
+  options: SyncOptions,
+): Promise<SyncResult> {
   if (options?.direction !== 'up' && options?.direction !== 'down') throw new TypeError("sync: options.direction must be 'up' or 'down'");
   const compare = options.compare ?? 'size-mtime';
   if (compare !== 'size-mtime' && compare !== 'sha256') throw new TypeError("sync: options.compare must be 'size-mtime' or 'sha256'");
@@ -87,12 +102,26 @@ export async function sync(client: FolderClient, hashes: LocalHashCache, localDi
   const plan = await makePlan(client, hashes, source, target, { ...options, compare }, localDir, remoteDir);
   const skipped = [...source.skipped, ...plan.unchanged.map((e) => ({ path: e.path, reason: 'unchanged' as const }))];
   if (options.dryRun) {
-    return { plan, dryRun: true, deleted: [], transferred: [], skipped, failed: [], foldersCreated: 0, bytes: 0, ms: Date.now() - started, mbps: 0 };
+    return {
+      plan,
+      dryRun: true,
+      deleted: [],
+      transferred: [],
+      skipped,
+      failed: [],
+      foldersCreated: 0,
+      bytes: 0,
+      ms: Date.now() - started,
+      mbps: 0,
+    };
   }
 
   const conflicts = plan.conflicts.map((e) => ({
     path: e.path,
-    error: new FileShareError(e.type === 'file' ? 'EISDIR' : 'ENOTDIR', `${e.path} is a ${e.type === 'file' ? 'file' : 'folder'} on the source side but not on the target: resolve by hand`),
+    error: new FileShareError(
+      e.type === 'file' ? 'EISDIR' : 'ENOTDIR',
+      `${e.path} is a ${e.type === 'file' ? 'file' : 'folder'} on the source side but not on the target: resolve by hand`,
+    ),
   }));
   if (conflicts.length > 0 && !options.continueOnError) throw conflicts[0]!.error;
   const jobs: FileJob[] = [];
@@ -100,7 +129,8 @@ export async function sync(client: FolderClient, hashes: LocalHashCache, localDi
   const local0 = new Map(local.entries.map((e) => [e.path, e]));
   if (up) {
     foldersCreated = await createRemoteFolders(client, remoteDir, plan.folders, options.signal);
-    for (const e of [...plan.create, ...plan.update]) jobs.push(uploadJob(client, local0.get(e.path)!, remoteJoin(remoteDir, e.path), options, plan.update.includes(e)));
+    for (const e of [...plan.create, ...plan.update])
+      jobs.push(uploadJob(client, local0.get(e.path)!, remoteJoin(remoteDir, e.path), options, plan.update.includes(e)));
   } else {
     const made = await createLocalFolders(localDir, plan.folders, options);
     foldersCreated = made.created;

@@ -17,8 +17,7 @@ import type { TransferResult, UploadOptions } from './transfer-types.ts';
 
 /** Where the bytes come from: a local file (opened at the agreed offset) or the caller's stream. */
 type Source =
-  | { kind: 'file'; file: string; size: number; mtimeMs: number }
-  | { kind: 'stream'; stream: Readable; size: number | undefined };
+  { kind: 'file'; file: string; size: number; mtimeMs: number } | { kind: 'stream'; stream: Readable; size: number | undefined };
 
 /**
  * Upload `source` (a local path or a Readable) to `remotePath`: REQUEST, wait for the go-ahead,
@@ -60,7 +59,14 @@ export async function upload(
 /** The server's kept bytes are not a prefix of our file: start over from byte 0. */
 class RestartNeeded extends Error {}
 
-function attempt(ctx: TransferContext, source: Source, remotePath: string, options: UploadOptions, op: 'upload' | 'discard', restart: boolean): Promise<TransferResult> {
+function attempt(
+  ctx: TransferContext,
+  source: Source,
+  remotePath: string,
+  options: UploadOptions,
+  op: 'upload' | 'discard',
+  restart: boolean,
+): Promise<TransferResult> {
   const { signal } = options;
   const { channel, metrics } = ctx;
   const size = source.size;
@@ -78,7 +84,8 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
       offset = typeof part.offset === 'number' ? part.offset : 0;
       let seed: Hash | undefined;
       if (offset > 0) {
-        if (source.kind !== 'file' || !options.resume || offset > source.size) throw new FileShareError('EPROTO', `the server offered to resume at ${offset} bytes, which this upload cannot do`);
+        if (source.kind !== 'file' || !options.resume || offset > source.size)
+          throw new FileShareError('EPROTO', `the server offered to resume at ${offset} bytes, which this upload cannot do`);
         seed = await hashFileStart(source.file, offset);
         if (seed.copy().digest('hex') !== part.prefixSha256) throw new RestartNeeded();
       }
@@ -92,7 +99,8 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
         ctx.options.progressIntervalMs,
         offset,
       );
-      const stream = source.kind === 'file' ? createReadStream(source.file, { start: offset, highWaterMark: ctx.options.chunkSize }) : source.stream;
+      const stream =
+        source.kind === 'file' ? createReadStream(source.file, { start: offset, highWaterMark: ctx.options.chunkSize }) : source.stream;
       outgoing = new OutgoingStream(
         request.id,
         stream,
@@ -123,9 +131,13 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
     };
 
     try {
-      const args: Record<string, unknown> =
-        op === 'discard' ? { size } : { path: remotePath, size, overwrite: options.overwrite === true };
-      const mtime = options.mtime !== undefined ? mtimeMsOf(options.mtime) : options.preserveMtime && source.kind === 'file' ? Math.floor(source.mtimeMs) : undefined;
+      const args: Record<string, unknown> = op === 'discard' ? { size } : { path: remotePath, size, overwrite: options.overwrite === true };
+      const mtime =
+        options.mtime !== undefined
+          ? mtimeMsOf(options.mtime)
+          : options.preserveMtime && source.kind === 'file'
+            ? Math.floor(source.mtimeMs)
+            : undefined;
       if (op === 'upload' && mtime !== undefined) args.mtime = mtime;
       if (options.resume && source.kind === 'file') args.resume = { key: resumeKey(source, remotePath), restart };
       request = channel.request(op, args, {
@@ -168,7 +180,10 @@ function attempt(ctx: TransferContext, source: Source, remotePath: string, optio
         // rather than report EABORTED for a file that exists (END was sent, the server confirmed it).
         if (failure && !confirmed) throw failure;
         if (!confirmed || clientSha === undefined) {
-          throw new FileShareError('EINTEGRITY', `the server stored ${bytes} bytes with SHA-256 ${String(response.sha256)}, but ${offset + sent} bytes with ${clientSha} were sent`);
+          throw new FileShareError(
+            'EINTEGRITY',
+            `the server stored ${bytes} bytes with SHA-256 ${String(response.sha256)}, but ${offset + sent} bytes with ${clientSha} were sent`,
+          );
         }
         meter?.flush();
         const ms = meter?.elapsedMs ?? 0;
@@ -199,7 +214,11 @@ async function openSource(source: string | Readable, declaredSize: number | unde
     info = await stat(source);
   } catch (err) {
     const e = toFileShareError(err);
-    throw new FileShareError(e.code, e.code === 'ENOENT' ? `local file not found: ${source}` : `cannot read local file ${source}: ${e.message}`, { cause: err });
+    throw new FileShareError(
+      e.code,
+      e.code === 'ENOENT' ? `local file not found: ${source}` : `cannot read local file ${source}: ${e.message}`,
+      { cause: err },
+    );
   }
   if (info.isDirectory()) throw new FileShareError('EISDIR', `${source} is a folder: upload its files one by one`);
   return { kind: 'file', file: path.resolve(source), size: info.size, mtimeMs: info.mtimeMs };

@@ -33,7 +33,8 @@ export function errorBody(error: FileShareError): ErrorBody {
 
 /** A FileShareError from a received ERROR body; a code this side does not know becomes `EIO`. */
 export function parseErrorBody(body: JsonObject): FileShareError {
-  const code = typeof body.code === 'string' && ERROR_CODES.has(body.code as FileShareErrorCode) ? (body.code as FileShareErrorCode) : 'EIO';
+  const code =
+    typeof body.code === 'string' && ERROR_CODES.has(body.code as FileShareErrorCode) ? (body.code as FileShareErrorCode) : 'EIO';
   const message = typeof body.message === 'string' ? body.message.slice(0, 1000) : 'the server reported an error';
   return new FileShareError(code, message);
 }

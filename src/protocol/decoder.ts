@@ -73,7 +73,8 @@ export class FrameDecoder {
         if (!isFrameType(type)) this.fail(`unknown frame type ${frameTypeName(type)}`);
         if (this.options.streamData && type !== FrameType.DATA) {
           const maxControl = this.options.maxControlFrameSize ?? MAX_JSON_BODY + LENGTH_OVERHEAD;
-          if (length > maxControl) this.fail(`${frameTypeName(type)} frame of ${length} bytes exceeds the control frame maximum of ${maxControl}`);
+          if (length > maxControl)
+            this.fail(`${frameTypeName(type)} frame of ${length} bytes exceeds the control frame maximum of ${maxControl}`);
         }
         this.type = type;
         this.stream = header.readUInt32BE(5);

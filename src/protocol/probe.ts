@@ -55,7 +55,8 @@ export function encodeProbe(fields: ProbeFields, key: Buffer, size: number): Buf
     throw new RangeError(`probe size must be ${MIN_PROBE_SIZE}-${MAX_PROBE_SIZE} bytes, got ${size}`);
   }
   if (fields.keyId.length !== PROBE_KEY_ID_SIZE) throw new RangeError(`probe key id must be ${PROBE_KEY_ID_SIZE} bytes`);
-  if (!Number.isInteger(fields.seq) || fields.seq < 0 || fields.seq > 0xffffffff) throw new RangeError(`probe seq out of range: ${fields.seq}`);
+  if (!Number.isInteger(fields.seq) || fields.seq < 0 || fields.seq > 0xffffffff)
+    throw new RangeError(`probe seq out of range: ${fields.seq}`);
   const buf = Buffer.alloc(size);
   buf.writeUInt32BE(PROBE_MAGIC, 0);
   buf[4] = fields.kind;

@@ -277,13 +277,16 @@ export class ActiveRequest implements RequestContext {
     if (declared.bytes !== total) {
       return this.failStream(new FileShareError('EINTEGRITY', `sender declared ${declared.bytes} bytes but the file has ${total}`));
     }
-    incoming.finish().then((totals) => {
-      if (totals.sha256 !== declared.sha256) {
-        this.failStream(new FileShareError('EINTEGRITY', 'SHA-256 of the received data does not match the sender\'s'));
-      } else {
-        this.settleStream({ bytes: total, sha256: totals.sha256 });
-      }
-    }, (err: FileShareError) => this.failStream(err));
+    incoming.finish().then(
+      (totals) => {
+        if (totals.sha256 !== declared.sha256) {
+          this.failStream(new FileShareError('EINTEGRITY', "SHA-256 of the received data does not match the sender's"));
+        } else {
+          this.settleStream({ bytes: total, sha256: totals.sha256 });
+        }
+      },
+      (err: FileShareError) => this.failStream(err),
+    );
   }
 
   private cancelWith(reason: FileShareError): void {

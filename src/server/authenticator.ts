@@ -65,28 +65,33 @@ export class Authenticator {
       this.emit('loginFailed', { connection, username: '', code: 'EAUTH' });
       throw err;
     }
-    return this.admitted(connection, claimed, async () => {
-      const fail = (code: 'EAUTH' | 'ETHROTTLED' | 'EIO', message: string, cause?: unknown): never => {
-        if (code === 'EAUTH') this.guard.recordFailure(connection.remoteAddress, claimed);
-        this.emit('loginFailed', { connection, username: claimed, code });
-        throw new FileShareError(code, message, cause === undefined ? undefined : { cause });
-      };
-      const wait = this.guard.check(connection.remoteAddress, claimed);
-      if (wait > 0) fail('ETHROTTLED', `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
-      const claims = tokens.open(token, binding);
-      let now;
-      try {
-        now = await lookup(claimed);
-      } catch (err) {
-        return fail('EIO', `auth provider failed: ${(err as Error)?.message ?? err}`, err);
-      }
-      if (now === null || tokens.stamp(now.user, now.credential) !== claims.stamp) {
-        return fail('EAUTH', 'resumption token refused: the user or their password or permissions changed');
-      }
-      this.guard.recordSuccess(connection.remoteAddress, claimed);
-      // the same expiry: resuming never extends a session beyond its password login
-      return { user: now.user, resume: tokens.issue(now.user, now.credential, binding, claims.expiresAt) };
-    }, root);
+    return this.admitted(
+      connection,
+      claimed,
+      async () => {
+        const fail = (code: 'EAUTH' | 'ETHROTTLED' | 'EIO', message: string, cause?: unknown): never => {
+          if (code === 'EAUTH') this.guard.recordFailure(connection.remoteAddress, claimed);
+          this.emit('loginFailed', { connection, username: claimed, code });
+          throw new FileShareError(code, message, cause === undefined ? undefined : { cause });
+        };
+        const wait = this.guard.check(connection.remoteAddress, claimed);
+        if (wait > 0) fail('ETHROTTLED', `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
+        const claims = tokens.open(token, binding);
+        let now;
+        try {
+          now = await lookup(claimed);
+        } catch (err) {
+          return fail('EIO', `auth provider failed: ${(err as Error)?.message ?? err}`, err);
+        }
+        if (now === null || tokens.stamp(now.user, now.credential) !== claims.stamp) {
+          return fail('EAUTH', 'resumption token refused: the user or their password or permissions changed');
+        }
+        this.guard.recordSuccess(connection.remoteAddress, claimed);
+        // the same expiry: resuming never extends a session beyond its password login
+        return { user: now.user, resume: tokens.issue(now.user, now.credential, binding, claims.expiresAt) };
+      },
+      root,
+    );
   }
 
   private readonly shared: SharedLoginThrottle | undefined;
@@ -96,10 +101,15 @@ export class Authenticator {
    * @throws EAUTH, ETHROTTLED, EBUSY (too many logins in progress), EIO (the provider failed)
    */
   async login(username: string, password: string, connection: ConnectionInfo, root: Storage, binding = 'tcp'): Promise<LoginGrant> {
-    return this.admitted(connection, username, async () => {
-      const user = await this.check(username, password, connection);
-      return { user, ...(await this.issue(user, binding)) };
-    }, root);
+    return this.admitted(
+      connection,
+      username,
+      async () => {
+        const user = await this.check(username, password, connection);
+        return { user, ...(await this.issue(user, binding)) };
+      },
+      root,
+    );
   }
 
   /** A token for a user who just proved their password, when resumption is on. */
@@ -184,7 +194,10 @@ export class Authenticator {
       try {
         await shared?.recordLoginFailure(keys, this.guard.effectiveSettings!);
       } catch (err) {
-        this.emit('error', new Error(`recording a failed login in the shared state failed: ${(err as Error)?.message ?? err}`, { cause: err }));
+        this.emit(
+          'error',
+          new Error(`recording a failed login in the shared state failed: ${(err as Error)?.message ?? err}`, { cause: err }),
+        );
       }
       return fail('EAUTH', 'invalid username or password');
     }

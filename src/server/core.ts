@@ -42,7 +42,14 @@ export class ServerCore implements SessionHost {
     readonly options: ResolvedServerOptions,
     readonly emit: ServerEventSink,
   ) {
-    this.authenticator = new Authenticator(options.auth, options.loginThrottle, emit, options.sharedState?.loginThrottle, options.maxPendingLogins, options.resumption);
+    this.authenticator = new Authenticator(
+      options.auth,
+      options.loginThrottle,
+      emit,
+      options.sharedState?.loginThrottle,
+      options.maxPendingLogins,
+      options.resumption,
+    );
     this.metrics.onListenerError = (err) => emit('error', err);
   }
 
@@ -71,7 +78,8 @@ export class ServerCore implements SessionHost {
     const info: ConnectionInfo = { id: this.nextConnectionId++, remoteAddress, remotePort: socket.remotePort ?? 0, secure };
     socket.on('error', () => {}); // errors surface through the session's close
     if (this.stopping) return this.refuse(socket, 'the server is shutting down');
-    if (this.sessions.size >= this.options.maxConnections) return this.refuse(socket, `the server is full (${this.options.maxConnections} connections)`);
+    if (this.sessions.size >= this.options.maxConnections)
+      return this.refuse(socket, `the server is full (${this.options.maxConnections} connections)`);
     const fromAddress = this.perAddress.get(remoteAddress) ?? 0;
     if (fromAddress >= this.options.maxConnectionsPerAddress) return this.refuse(socket, `too many connections from ${remoteAddress}`);
     this.perAddress.set(remoteAddress, fromAddress + 1);
@@ -156,9 +164,9 @@ export class ServerCore implements SessionHost {
     if (!storage.sweep) return;
     const ttl = this.options.resumableUploadTtl;
     const sweep = () => {
-      storage
-        .sweep!({ resumableTtlMs: ttl, abandonedTtlMs: Math.min(ttl, ABANDONED_TEMP_TTL) })
-        .catch((err: Error) => this.emit('error', new Error(`sweeping upload leftovers failed: ${err.message}`, { cause: err })));
+      storage.sweep!({ resumableTtlMs: ttl, abandonedTtlMs: Math.min(ttl, ABANDONED_TEMP_TTL) }).catch((err: Error) =>
+        this.emit('error', new Error(`sweeping upload leftovers failed: ${err.message}`, { cause: err })),
+      );
     };
     sweep();
     this.sweepTimer = setInterval(sweep, Math.max(50, Math.min(ttl / 2, 3_600_000)));

@@ -103,7 +103,7 @@ export class LoginGuard {
   /** Start waiting attempts that fit, oldest first; one that does not fit holds back later ones of its keys. */
   private admit(): void {
     const held = new Set<string>();
-    for (let i = 0; i < this.waiting.length; ) {
+    for (let i = 0; i < this.waiting.length;) {
       const waiter = this.waiting[i]!;
       if (!waiter.keys.some((key) => held.has(key)) && this.fits(waiter.keys)) {
         this.waiting.splice(i, 1);

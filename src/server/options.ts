@@ -106,14 +106,21 @@ export interface FileShareServerOptions {
 }
 
 /** @internal */
-export type ResolvedServerOptions = Required<Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes' | 'sharedState' | 'resumption'>> &
-  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState' | 'resumption'> & { udpProbes: Required<UdpProbeOptions> | undefined };
+export type ResolvedServerOptions = Required<
+  Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes' | 'sharedState' | 'resumption'>
+> &
+  Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState' | 'resumption'> & {
+    udpProbes: Required<UdpProbeOptions> | undefined;
+  };
 
 /** @internal */
 export function resolveServerOptions(options: FileShareServerOptions): ResolvedServerOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('FileShareServer options must be an object');
   const { root, auth } = options;
-  if (!(typeof root === 'string' && root.length > 0) && !(typeof root === 'object' && root !== null && typeof root.openUpload === 'function')) {
+  if (
+    !(typeof root === 'string' && root.length > 0) &&
+    !(typeof root === 'object' && root !== null && typeof root.openUpload === 'function')
+  ) {
     throw new TypeError(`options.root must be a folder path or a Storage, got ${JSON.stringify(root)}`);
   }
   if (typeof auth !== 'object' || auth === null || typeof auth.authenticate !== 'function') {
@@ -150,13 +157,15 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     sharedState: options.sharedState,
     resumption: options.resumption,
   };
-  if (resolved.chunkSize > resolved.window) throw new TypeError(`options.chunkSize (${resolved.chunkSize}) must not exceed options.window (${resolved.window})`);
+  if (resolved.chunkSize > resolved.window)
+    throw new TypeError(`options.chunkSize (${resolved.chunkSize}) must not exceed options.window (${resolved.window})`);
   return resolved;
 }
 
 function resolveUdpProbes(value: FileShareServerOptions['udpProbes']): Required<UdpProbeOptions> | undefined {
   if (value === undefined || value === false) return undefined;
-  if (value !== true && (typeof value !== 'object' || value === null)) throw new TypeError(`options.udpProbes must be a boolean or an object, got ${JSON.stringify(value)}`);
+  if (value !== true && (typeof value !== 'object' || value === null))
+    throw new TypeError(`options.udpProbes must be a boolean or an object, got ${JSON.stringify(value)}`);
   const limits = value === true ? {} : value;
   return {
     maxPerSecond: positiveInteger('udpProbes.maxPerSecond', limits.maxPerSecond, 500),

@@ -92,7 +92,12 @@ export class ProbeResponder {
     do keyId = randomBytes(PROBE_KEY_ID_SIZE).toString('hex');
     while (this.byKeyId.has(keyId));
     const key = randomBytes(PROBE_KEY_SIZE);
-    this.byKeyId.set(keyId, { key, address: plainAddress(remoteAddress), replay: new ReplayWindow(), bucket: new TokenBucket(this.perSession) });
+    this.byKeyId.set(keyId, {
+      key,
+      address: plainAddress(remoteAddress),
+      replay: new ReplayWindow(),
+      bucket: new TokenBucket(this.perSession),
+    });
     this.bySession.set(session, keyId);
     return { port: this.port, keyId, key: key.toString('base64'), maxSize: MAX_PROBE_SIZE, maxPerSecond: this.perSession };
   }

@@ -76,14 +76,22 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
       // (The session's own 'data' listener is already attached, so this one takes nothing from it.)
       if (!tlsOptions) {
         socket.once('data', (chunk: Buffer) => {
-          if (looksLikeTlsHello(chunk)) this.noteMismatch('tls-on-plain', `a client at ${socket.remoteAddress} started a TLS handshake, but this server has no TLS: it must connect without TLS (or give the server tls: { key, cert })`);
+          if (looksLikeTlsHello(chunk))
+            this.noteMismatch(
+              'tls-on-plain',
+              `a client at ${socket.remoteAddress} started a TLS handshake, but this server has no TLS: it must connect without TLS (or give the server tls: { key, cert })`,
+            );
         });
       }
     });
     // failed TLS handshakes and resets are the client's problem, not the server's; a plain-text
     // client on the TLS port is worth one line in the log
     listener.on('tlsClientError', (err: Error & { code?: string }, socket: net.Socket) => {
-      if (isPlainTextOnTls(err)) this.noteMismatch('plain-on-tls', `a client at ${socket.remoteAddress} spoke plain text to this TLS server: it must connect with TLS`);
+      if (isPlainTextOnTls(err))
+        this.noteMismatch(
+          'plain-on-tls',
+          `a client at ${socket.remoteAddress} spoke plain text to this TLS server: it must connect with TLS`,
+        );
       socket.destroy();
     });
     this.listener = listener;
@@ -102,7 +110,9 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
     const bound = this.address();
     if (this.opts.udpProbes) await this.startProber(bound);
     if (!tlsOptions && !isLoopback(bound.address)) {
-      this.warn(`fileshare is listening on ${bound.address}:${bound.port} without TLS: passwords and files cross the network in clear. Pass tls: { key, cert } to encrypt.`);
+      this.warn(
+        `fileshare is listening on ${bound.address}:${bound.port} without TLS: passwords and files cross the network in clear. Pass tls: { key, cert } to encrypt.`,
+      );
     }
     this.emitSafe('listening', bound);
     return bound;
@@ -124,9 +134,14 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
   /** Bind the probe responder beside the listener; a failure leaves the server without probes, with a warning. */
   private async startProber(bound: ServerAddress): Promise<void> {
     try {
-      this.core.prober = await ProbeResponder.bind(bound.address, bound.port, this.opts.udpProbes!, (err) => this.emitSafe('error', new Error(`UDP probe socket: ${err.message}`, { cause: err })));
+      this.core.prober = await ProbeResponder.bind(bound.address, bound.port, this.opts.udpProbes!, (err) =>
+        this.emitSafe('error', new Error(`UDP probe socket: ${err.message}`, { cause: err })),
+      );
     } catch (err) {
-      this.warn(`UDP probes are off: cannot bind UDP ${bound.address}:${bound.port} (${(err as Error).message}); clients will measure no packet loss`, 'FILESHARE_UDP_PROBES');
+      this.warn(
+        `UDP probes are off: cannot bind UDP ${bound.address}:${bound.port} (${(err as Error).message}); clients will measure no packet loss`,
+        'FILESHARE_UDP_PROBES',
+      );
     }
   }
 

@@ -290,7 +290,8 @@ export class Session implements RequestHost {
     const now = Date.now();
     const { idleTimeout, frameTimeout } = this.host.options;
     const partialSince = this.connection.partialFrameSince;
-    if (partialSince !== undefined && now - partialSince > frameTimeout) return this.timeout('a frame did not complete within the frame timeout');
+    if (partialSince !== undefined && now - partialSince > frameTimeout)
+      return this.timeout('a frame did not complete within the frame timeout');
     for (const request of this.requests.values()) {
       const stalled = request.stalled(now);
       if (stalled) return this.timeout(stalled);

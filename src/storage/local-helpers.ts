@@ -63,10 +63,15 @@ export async function sizeOf(abs: string): Promise<number> {
       if (d.isDirectory()) folders.push(path.join(dir, d.name));
       else if (d.isFile()) files.push(path.join(dir, d.name));
     }
-    const sizes = await inBatches(files, (file) => fsp.lstat(file).then((s) => s.size, (err: unknown) => {
-      if (isMissing(err)) return 0;
-      throw err;
-    }));
+    const sizes = await inBatches(files, (file) =>
+      fsp.lstat(file).then(
+        (s) => s.size,
+        (err: unknown) => {
+          if (isMissing(err)) return 0;
+          throw err;
+        },
+      ),
+    );
     for (const size of sizes) total += size;
   }
   return total;

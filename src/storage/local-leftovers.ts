@@ -91,7 +91,21 @@ export async function openResumable(init: ResumableInit): Promise<UploadTarget> 
       }
     }
     const pin = await openPin(root, temp, remote, handle, info!);
-    return new LocalUpload({ handle, pin, root, identity: info!, temp, target, remote, overwrite, fsync, offset, resumable: true, onSettled: release, mtime: init.mtime });
+    return new LocalUpload({
+      handle,
+      pin,
+      root,
+      identity: info!,
+      temp,
+      target,
+      remote,
+      overwrite,
+      fsync,
+      offset,
+      resumable: true,
+      onSettled: release,
+      mtime: init.mtime,
+    });
   } catch (err) {
     if (handle) {
       await handle.close().catch(() => {});

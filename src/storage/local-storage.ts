@@ -29,7 +29,6 @@ import { createInside, openInside } from './safe-open.ts';
 import type { Entry, OpenUploadOptions, ReadHandle, Storage, SweepOptions, UploadTarget } from './types.ts';
 import type { FileHandle } from 'node:fs/promises';
 
-
 /** Options of {@link LocalStorage}. */
 export interface LocalStorageOptions {
   /**
@@ -42,7 +41,8 @@ export interface LocalStorageOptions {
 
 /** A modification time to set: finite, not before the epoch. */
 function checkMtime(mtime: number, remote: string): number {
-  if (typeof mtime !== 'number' || !Number.isFinite(mtime) || mtime < 0) throw storageError('EINVAL', remote, 'mtime must be a time in ms since the epoch');
+  if (typeof mtime !== 'number' || !Number.isFinite(mtime) || mtime < 0)
+    throw storageError('EINVAL', remote, 'mtime must be a time in ms since the epoch');
   return mtime;
 }
 
@@ -255,7 +255,16 @@ export class LocalStorage implements Storage {
     const version = `${stats.dev}:${stats.ino}:${size}:${stats.mtimeMs}`;
     if (offset === size) {
       await handle.close();
-      return { stream: new Readable({ read() { this.push(null); } }), size, mtime, version };
+      return {
+        stream: new Readable({
+          read() {
+            this.push(null);
+          },
+        }),
+        size,
+        mtime,
+        version,
+      };
     }
     return { stream: handle.createReadStream({ start: offset, end: size - 1, highWaterMark }), size, mtime, version };
   }
@@ -296,7 +305,19 @@ export class LocalStorage implements Storage {
       handle = await this.#fs(remote, () => createInside(root, temp, remote));
       const identity = await handle.stat();
       const pin = await openPin(root, temp, remote, handle, identity);
-      return new LocalUpload({ handle, pin, root, identity, temp, target, remote, overwrite, fsync: this.#fsync, onSettled: release, mtime });
+      return new LocalUpload({
+        handle,
+        pin,
+        root,
+        identity,
+        temp,
+        target,
+        remote,
+        overwrite,
+        fsync: this.#fsync,
+        onSettled: release,
+        mtime,
+      });
     } catch (err) {
       if (handle) {
         await handle.close().catch(() => {});

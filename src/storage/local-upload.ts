@@ -146,15 +146,17 @@ export class LocalUpload implements UploadTarget {
   readExisting(): Readable {
     const { handle } = this.#init;
     const end = this.offset;
-    return Readable.from((async function* () {
-      for (let at = 0; at < end;) {
-        const buffer = Buffer.allocUnsafe(Math.min(UPLOAD_HIGH_WATER_MARK, end - at));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
-        if (bytesRead === 0) throw new FileShareError('EIO', 'the kept data of the upload is shorter than it was');
-        at += bytesRead;
-        yield buffer.subarray(0, bytesRead);
-      }
-    })());
+    return Readable.from(
+      (async function* () {
+        for (let at = 0; at < end;) {
+          const buffer = Buffer.allocUnsafe(Math.min(UPLOAD_HIGH_WATER_MARK, end - at));
+          const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+          if (bytesRead === 0) throw new FileShareError('EIO', 'the kept data of the upload is shorter than it was');
+          at += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+        }
+      })(),
+    );
   }
 
   /**
@@ -163,7 +165,11 @@ export class LocalUpload implements UploadTarget {
    */
   suspend(): Promise<void> {
     if (!this.#init.resumable) return this.abort();
-    if (this.#committing) return this.#committing.then(() => {}, () => {});
+    if (this.#committing)
+      return this.#committing.then(
+        () => {},
+        () => {},
+      );
     this.#aborting ??= this.#keep();
     return this.#aborting;
   }
@@ -187,7 +193,11 @@ export class LocalUpload implements UploadTarget {
    * After a successful `commit()` it does nothing.
    */
   abort(): Promise<void> {
-    if (this.#committing) return this.#committing.then(() => {}, () => {});
+    if (this.#committing)
+      return this.#committing.then(
+        () => {},
+        () => {},
+      );
     this.#aborting ??= this.#discard();
     return this.#aborting;
   }

@@ -95,7 +95,12 @@ export class IncomingStream {
     const { maxBytes } = this.options;
     if (maxBytes !== undefined && this.received > maxBytes) {
       const code = this.options.maxBytesCode ?? 'ETOOLARGE';
-      this.fail(new FileShareError(code, code === 'EQUOTA' ? 'the upload exceeds the storage quota' : `the file exceeds the maximum size of ${maxBytes} bytes`));
+      this.fail(
+        new FileShareError(
+          code,
+          code === 'EQUOTA' ? 'the upload exceeds the storage quota' : `the file exceeds the maximum size of ${maxBytes} bytes`,
+        ),
+      );
       return;
     }
     if (this.judging) {

@@ -56,7 +56,11 @@ test('loads lazily, then picks up an added user and keeps the old users over a c
   await writeUsersFile(path, { alice: { passwordHash: hash, home: 'alice' } });
   const errors: Error[] = [];
   const auth = provider(path, errors);
-  assert.equal(await auth.authenticate('alice', 'alice-pw', ctx), { username: 'alice', home: 'alice', permissions: ['read', 'write', 'delete'] });
+  assert.equal(await auth.authenticate('alice', 'alice-pw', ctx), {
+    username: 'alice',
+    home: 'alice',
+    permissions: ['read', 'write', 'delete'],
+  });
   assert.is(await auth.authenticate('alice', 'wrong', ctx), null);
   assert.is(await auth.authenticate('bob', 'bob-pw', ctx), null);
 
@@ -71,7 +75,10 @@ test('loads lazily, then picks up an added user and keeps the old users over a c
   assert.ok(await auth.authenticate('alice', 'alice-pw', ctx));
   await sleep(150);
   assert.ok(await auth.authenticate('bob', 'bob-pw', ctx));
-  assert.ok(codes(errors).every((c) => c === 'EINVAL'), codes(errors).join());
+  assert.ok(
+    codes(errors).every((c) => c === 'EINVAL'),
+    codes(errors).join(),
+  );
   assert.is(errors.length, reported, 'the same bad version is reported once');
 
   await writeUsersFile(path, { alice: { passwordHash: hash } });
@@ -86,7 +93,10 @@ test('an invalid record in a reload keeps the previous users too', async () => {
   await auth.load();
   await writeFile(path, JSON.stringify({ users: { alice: { passwordHash: hash, home: '../../etc' } } }));
   assert.ok(await eventually(() => errors.length > 0), 'onError was not called');
-  assert.ok(codes(errors).every((c) => c === 'EINVAL'), codes(errors).join());
+  assert.ok(
+    codes(errors).every((c) => c === 'EINVAL'),
+    codes(errors).join(),
+  );
   assert.equal(await auth.authenticate('alice', 'alice-pw', ctx), { username: 'alice', permissions: ['read', 'write', 'delete'] });
 });
 
@@ -125,14 +135,23 @@ test('load() rejects on a missing or invalid file, without calling onError', asy
 test('a throwing onError does not break logins; reloadIntervalMs 0 reads the file once', async () => {
   const path = fresh();
   await writeUsersFile(path, { alice: { passwordHash: hash } });
-  const once = new JsonFileAuthProvider(path, { reloadIntervalMs: 0, onError: () => { throw new Error('boom'); } });
+  const once = new JsonFileAuthProvider(path, {
+    reloadIntervalMs: 0,
+    onError: () => {
+      throw new Error('boom');
+    },
+  });
   providers.push(once);
   assert.ok(await once.authenticate('alice', 'alice-pw', ctx));
   await writeFile(path, 'garbage');
   await sleep(50);
   assert.ok(await once.authenticate('alice', 'alice-pw', ctx));
 
-  const throwing = new JsonFileAuthProvider(join(dir, 'missing.json'), { onError: () => { throw new Error('boom'); } });
+  const throwing = new JsonFileAuthProvider(join(dir, 'missing.json'), {
+    onError: () => {
+      throw new Error('boom');
+    },
+  });
   providers.push(throwing);
   assert.is(await throwing.authenticate('alice', 'alice-pw', ctx), null);
 });
@@ -169,9 +188,14 @@ test('after close() no watcher is left: a process that used the provider exits o
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const started = Date.now();
   const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, timeout: 10_000 }, (err, out) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out });
-    });
+    const child = execFile(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: root, timeout: 10_000 },
+      (err, out) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out });
+      },
+    );
     child.stdin?.end();
   });
   assert.is(code, 0);

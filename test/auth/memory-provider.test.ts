@@ -120,7 +120,10 @@ test('the event loop keeps ticking while logins are checked', async () => {
       provider.authenticate('alice', 'alice-pw', ctx),
       provider.authenticate('carol', 'nope', ctx),
     ]);
-    assert.equal(results.map((u) => u?.username ?? null), [null, null, 'alice', null]);
+    assert.equal(
+      results.map((u) => u?.username ?? null),
+      [null, null, 'alice', null],
+    );
   } finally {
     clearInterval(timer);
   }

@@ -6,14 +6,7 @@ import { join } from 'node:path';
 import { FileShareError } from '../../src/errors.ts';
 import { hashPassword, verifyPassword } from '../../src/auth/password.ts';
 import { parseUserRecord } from '../../src/auth/user-record.ts';
-import {
-  addUser,
-  listUsers,
-  readUsersFile,
-  removeUser,
-  setUserPassword,
-  writeUsersFile,
-} from '../../src/auth/users-file.ts';
+import { addUser, listUsers, readUsersFile, removeUser, setUserPassword, writeUsersFile } from '../../src/auth/users-file.ts';
 
 let dir = '';
 let hash = '';
@@ -101,7 +94,10 @@ test('write then read round trip; the file is 0600 and no temp file is left', as
   assert.equal(await readUsersFile(path), users);
   assert.equal(JSON.parse(await readFile(path, 'utf8')), { users });
   if (process.platform !== 'win32') assert.is((await stat(path)).mode & 0o777, 0o600);
-  assert.equal((await readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
+  assert.equal(
+    (await readdir(dir)).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
   await writeUsersFile(path, { bob: { passwordHash: hash } });
   assert.equal(Object.keys(await readUsersFile(path)), ['bob']);
 });
@@ -187,7 +183,10 @@ test('list, passwd and remove', async () => {
   await rejectsCode(setUserPassword(path, 'nobody', 'pw'), 'ENOENT');
 
   await removeUser(path, 'bob');
-  assert.equal((await listUsers(path)).map((u) => u.username), ['zoe']);
+  assert.equal(
+    (await listUsers(path)).map((u) => u.username),
+    ['zoe'],
+  );
   await rejectsCode(removeUser(path, 'bob'), 'ENOENT');
   await rejectsCode(removeUser(join(dir, 'missing.json'), 'bob'), 'ENOENT');
   await rejectsCode(listUsers(join(dir, 'missing.json')), 'ENOENT');

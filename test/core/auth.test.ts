@@ -17,7 +17,10 @@ test('a wrong password is EAUTH, and the connection stays usable for another try
   assert.is(client.loggedInAs, undefined);
   const { username, permissions } = await client.login('alice', 'alice-password');
   assert.equal({ username, permissions }, { username: 'alice', permissions: ['read', 'write', 'delete'] });
-  assert.equal(failed.map((e) => [e.username, e.code]), [['alice', 'EAUTH']]);
+  assert.equal(
+    failed.map((e) => [e.username, e.code]),
+    [['alice', 'EAUTH']],
+  );
 });
 
 test('an unknown user is EAUTH too (indistinguishable), even a malformed name', async () => {
@@ -64,15 +67,19 @@ test('throttling lifts after its delay, and a success clears the record', async 
   const client = await t.client();
   await rejects(client.login('alice', 'bad'), 'EAUTH');
   await rejects(client.login('alice', 'alice-password'), 'ETHROTTLED');
-  await waitFor(async () => {
-    try {
-      await client.login('alice', 'alice-password');
-      return true;
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'ETHROTTLED') throw err;
-      return false;
-    }
-  }, 6000, 'the throttle to lift');
+  await waitFor(
+    async () => {
+      try {
+        await client.login('alice', 'alice-password');
+        return true;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ETHROTTLED') throw err;
+        return false;
+      }
+    },
+    6000,
+    'the throttle to lift',
+  );
   assert.is(client.loggedInAs?.username, 'alice');
 });
 
@@ -88,16 +95,23 @@ test('a user added to the users file while the server runs can log in (JsonFileA
   const bob = await t.client();
   await rejects(bob.login('bob', 'bob-password'), 'EAUTH');
   await addUser(usersFile, 'bob', 'bob-password', { home: 'bob', permissions: ['read'] });
-  await waitFor(async () => {
-    try {
-      await bob.login('bob', 'bob-password');
-      return true;
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EAUTH') throw err;
-      return false;
-    }
-  }, 5000, 'bob to be able to log in');
-  assert.equal({ username: bob.loggedInAs?.username, permissions: bob.loggedInAs?.permissions }, { username: 'bob', permissions: ['read'] });
+  await waitFor(
+    async () => {
+      try {
+        await bob.login('bob', 'bob-password');
+        return true;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EAUTH') throw err;
+        return false;
+      }
+    },
+    5000,
+    'bob to be able to log in',
+  );
+  assert.equal(
+    { username: bob.loggedInAs?.username, permissions: bob.loggedInAs?.permissions },
+    { username: 'bob', permissions: ['read'] },
+  );
   await rejects(bob.mkdir('/x'), 'EACCES');
 });
 

@@ -13,7 +13,10 @@ test('login succeeds and reports the user and permissions', async () => {
   const t = await testServer();
   const client = await t.client();
   const result = await client.login('alice', 'alice-password');
-  assert.equal({ username: result.username, permissions: result.permissions }, { username: 'alice', permissions: ['read', 'write', 'delete'] });
+  assert.equal(
+    { username: result.username, permissions: result.permissions },
+    { username: 'alice', permissions: ['read', 'write', 'delete'] },
+  );
   assert.ok(result.resumeToken, 'a resumption token');
   assert.equal(client.loggedInAs, result);
 });
@@ -65,7 +68,14 @@ test('list returns sorted entries with types and sizes; ENOENT and ENOTDIR', asy
   await fsp.writeFile(path.join(t.root, 'c.bin'), Buffer.alloc(10));
   const client = await t.connect();
   const entries = await client.list('/');
-  assert.equal(entries.map((e) => [e.name, e.type, e.size]), [['a.txt', 'file', 5], ['b-dir', 'directory', entries[1]!.size], ['c.bin', 'file', 10]]);
+  assert.equal(
+    entries.map((e) => [e.name, e.type, e.size]),
+    [
+      ['a.txt', 'file', 5],
+      ['b-dir', 'directory', entries[1]!.size],
+      ['c.bin', 'file', 10],
+    ],
+  );
   assert.ok(entries.every((e) => typeof e.mtime === 'number' && e.mtime > 0));
   assert.equal(await client.list('/b-dir'), []);
   await rejects(client.list('/missing'), 'ENOENT');
@@ -83,7 +93,10 @@ test('list of a folder with 1,200 entries arrives in batches and returns them al
   const client = await t.connect();
   const entries = await client.list('/many');
   assert.is(entries.length, 1200);
-  assert.equal(entries.map((e) => e.name), names);
+  assert.equal(
+    entries.map((e) => e.name),
+    names,
+  );
 });
 
 test('list batches fit the frame size the client announced, however long the names', async () => {
@@ -93,7 +106,10 @@ test('list batches fit the frame size the client announced, however long the nam
   const client = await t.client({ maxFrameSize: 4096 });
   await client.login('alice', 'alice-password');
   const entries = await client.list('/');
-  assert.equal(entries.map((e) => e.name), names);
+  assert.equal(
+    entries.map((e) => e.name),
+    names,
+  );
   assert.ok(client.connected);
 });
 

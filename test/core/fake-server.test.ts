@@ -19,7 +19,10 @@ test.after.each(dispose);
 type Script = (frame: Frame, send: (bytes: Buffer | Buffer[]) => void, socket: net.Socket) => void;
 
 /** A server that answers HELLO (with `hello`) and hands every later frame to `script`. */
-async function fakeServer(script: Script, hello: object | null = helloBody([1, 0], { server: { chunkSize: 65536, maxRequestsInFlight: 64 } })): Promise<number> {
+async function fakeServer(
+  script: Script,
+  hello: object | null = helloBody([1, 0], { server: { chunkSize: 65536, maxRequestsInFlight: 64 } }),
+): Promise<number> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -132,7 +135,11 @@ test('an abort the server honours (ERROR EABORTED) rejects EABORTED', async () =
   });
   const c = await client(port);
   const controller = new AbortController();
-  const endless = new Readable({ read() { setTimeout(() => this.push(Buffer.alloc(1024)), 5); } });
+  const endless = new Readable({
+    read() {
+      setTimeout(() => this.push(Buffer.alloc(1024)), 5);
+    },
+  });
   const upload = c.upload(endless, '/f', { signal: controller.signal });
   setTimeout(() => controller.abort(), 50);
   await rejects(within(upload, 3000, 'the upload'), 'EABORTED');
@@ -195,7 +202,7 @@ test('a download aborted before its go-ahead: data already in flight is dropped,
   assert.equal(await walk(local), []);
 });
 
-test('a server that sends DATA beyond the client\'s window gets a connection error EPROTO', async () => {
+test("a server that sends DATA beyond the client's window gets a connection error EPROTO", async () => {
   let errorFromClient: Record<string, unknown> | undefined;
   const port = await fakeServer((frame, send) => {
     if (frame.type === FrameType.ERROR && frame.stream === 0) errorFromClient = request(frame);

@@ -41,7 +41,10 @@ async function fileSha256(file: string): Promise<string> {
 }
 
 /** Run `transfer` while sampling RSS and pinging on `client` in a loop; returns the figures. */
-async function watched<T>(client: FileShareClient, transfer: () => Promise<T>): Promise<{ result: T; rssGrowth: number; pingsDuring: number }> {
+async function watched<T>(
+  client: FileShareClient,
+  transfer: () => Promise<T>,
+): Promise<{ result: T; rssGrowth: number; pingsDuring: number }> {
   global.gc?.();
   const baseline = process.memoryUsage.rss();
   let peak = baseline;
@@ -74,7 +77,11 @@ test('a 128 MiB file goes up and comes back identical; RSS stays flat; pings are
   const expected = await randomFile(source, SIZE);
   const client = await t.connect();
 
-  const up = await within(watched(client, () => client.upload(source, '/big.bin')), 60_000, 'the upload');
+  const up = await within(
+    watched(client, () => client.upload(source, '/big.bin')),
+    60_000,
+    'the upload',
+  );
   assert.is(up.result.bytes, SIZE);
   assert.is(up.result.sha256, expected);
   assert.is(await fileSha256(path.join(t.root, 'big.bin')), expected);
@@ -82,7 +89,11 @@ test('a 128 MiB file goes up and comes back identical; RSS stays flat; pings are
   assert.ok(up.pingsDuring >= 5, `only ${up.pingsDuring} pings completed during the upload`);
 
   const target = path.join(local, 'back.bin');
-  const down = await within(watched(client, () => client.download('/big.bin', target)), 60_000, 'the download');
+  const down = await within(
+    watched(client, () => client.download('/big.bin', target)),
+    60_000,
+    'the download',
+  );
   assert.is(down.result.bytes, SIZE);
   assert.is(down.result.sha256, expected);
   assert.is(await fileSha256(target), expected);

@@ -6,7 +6,23 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileShareClient, FileShareServer, MemoryAuthProvider, type FileShareError } from '../../src/index.ts';
 import { FrameType } from '../../src/protocol/frame.ts';
-import { RawClient, defer, dispose, failure, json, randomData, rejects, sha256, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
+import {
+  RawClient,
+  defer,
+  dispose,
+  failure,
+  json,
+  randomData,
+  rejects,
+  sha256,
+  sleep,
+  tempDir,
+  tempFiles,
+  testServer,
+  waitFor,
+  walk,
+  within,
+} from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -79,12 +95,14 @@ test('server.close() while a client is mid-upload: a short upload completes, not
   const goaway: string[] = [];
   client.on('goaway', ({ message }) => goaway.push(message));
   const data = randomData(2 * 1024 * 1024);
-  const source = Readable.from((async function* () {
-    for (let i = 0; i < data.length; i += 64 * 1024) {
-      await sleep(5);
-      yield data.subarray(i, i + 64 * 1024);
-    }
-  })());
+  const source = Readable.from(
+    (async function* () {
+      for (let i = 0; i < data.length; i += 64 * 1024) {
+        await sleep(5);
+        yield data.subarray(i, i + 64 * 1024);
+      }
+    })(),
+  );
   const upload = client.upload(source, '/during-close.bin').then(
     (r) => r,
     (e: FileShareError) => e,
@@ -264,7 +282,18 @@ test('listeners that throw in server events, client events and metrics break not
   const boom = () => {
     throw new Error('listener bug');
   };
-  for (const event of ['connection', 'login', 'loginFailed', 'upload', 'download', 'mkdir', 'delete', 'rename', 'requestFailed', 'disconnect'] as const) {
+  for (const event of [
+    'connection',
+    'login',
+    'loginFailed',
+    'upload',
+    'download',
+    'mkdir',
+    'delete',
+    'rename',
+    'requestFailed',
+    'disconnect',
+  ] as const) {
     t.server.on(event, boom);
   }
   t.server.metrics.on('progress', boom);

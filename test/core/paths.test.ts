@@ -111,11 +111,17 @@ test('a user with a home cannot see or reach outside it', async () => {
   await rejects(bob.download('/../../top.txt', sink()), 'EACCES');
   await bob.upload(from('mine'), '/mine.txt');
   assert.is(await fsp.readFile(path.join(t.root, 'homes', 'bob', 'mine.txt'), 'utf8'), 'mine');
-  assert.equal((await bob.list('/')).map((e) => e.name), ['mine.txt']);
+  assert.equal(
+    (await bob.list('/')).map((e) => e.name),
+    ['mine.txt'],
+  );
   await rejects(bob.rmdir('/'), 'EACCES');
   await rejects(bob.rename('/mine.txt', '/../carol/mine.txt'), 'EACCES');
   // the admin-less alice (whole root) sees bob's file under his home
-  assert.equal((await alice.list('/homes/bob')).map((e) => e.name), ['mine.txt']);
+  assert.equal(
+    (await alice.list('/homes/bob')).map((e) => e.name),
+    ['mine.txt'],
+  );
 });
 
 test('a read-only user may list, stat and download, and gets EACCES for every change', async () => {

@@ -123,7 +123,10 @@ test('a HELLO with major version 2 gets ERROR EPROTO on stream 0 naming both ver
   raw.write(encodeJsonFrame(FrameType.HELLO, 0, helloBody([2, 3])));
   const error = await expectProtocolError(raw);
   assert.ok(error.message.includes('2.3') && error.message.includes('1.0'), error.message);
-  assert.not.ok(raw.frames.some((f) => f.type === FrameType.HELLO), 'no HELLO in answer to a wrong version');
+  assert.not.ok(
+    raw.frames.some((f) => f.type === FrameType.HELLO),
+    'no HELLO in answer to a wrong version',
+  );
   await healthy(t);
 });
 
@@ -252,7 +255,7 @@ test('DATA beyond the granted credit is a flow-control violation: connection err
   await healthy(t);
 });
 
-test('a request too large for the server\'s frame limit is refused by the client, not sent: other transfers go on', async () => {
+test("a request too large for the server's frame limit is refused by the client, not sent: other transfers go on", async () => {
   const t = await testServer({ server: { maxFrameSize: 8192 } });
   const client = await t.connect();
   const data = Buffer.alloc(2 * 1024 * 1024, 7);
@@ -300,7 +303,10 @@ test('maxRequestsInFlight with the real client: excess concurrent requests fail 
   const results = await Promise.allSettled(Array.from({ length: 8 }, () => client.stat('/')));
   const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as { code: string }).code));
   assert.ok(codes.includes('ok'));
-  assert.ok(codes.every((c) => c === 'ok' || c === 'EBUSY'), codes.join());
+  assert.ok(
+    codes.every((c) => c === 'ok' || c === 'EBUSY'),
+    codes.join(),
+  );
   await client.stat('/');
 });
 

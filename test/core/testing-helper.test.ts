@@ -23,7 +23,10 @@ test('defaults: alice on 127.0.0.1, a fresh temp folder, connect() logs in', asy
   const client = await t.connect();
   assert.is(client.loggedInAs?.username, 'alice');
   await client.mkdir('/reports');
-  assert.equal((await client.list('/')).map((e) => e.name), ['reports']);
+  assert.equal(
+    (await client.list('/')).map((e) => e.name),
+    ['reports'],
+  );
   assert.ok((await fsp.stat(path.join(t.root, 'reports'))).isDirectory());
 });
 
@@ -36,7 +39,10 @@ test('client() is connected but not logged in; connect() takes a user and an exp
   assert.is(anonymous.loggedInAs, undefined);
   await rejects(anonymous.list('/'), 'ENOTAUTH');
   const bob = await t.connect('bob');
-  assert.equal({ username: bob.loggedInAs?.username, permissions: bob.loggedInAs?.permissions }, { username: 'bob', permissions: ['read'] });
+  assert.equal(
+    { username: bob.loggedInAs?.username, permissions: bob.loggedInAs?.permissions },
+    { username: 'bob', permissions: ['read'] },
+  );
   assert.ok((await fsp.stat(path.join(t.root, 'bob'))).isDirectory());
   await rejects(t.connect('alice', 'wrong'), 'EAUTH');
   const err = await t.connect('nobody').catch((e: unknown) => e);

@@ -172,7 +172,11 @@ test('a source stream that fails mid-upload rejects the upload and leaves nothin
       this.push(randomData(64 * 1024));
     },
   });
-  const err = await within(client.upload(failing, '/broken').catch((e: unknown) => e), 5000, 'the failing upload');
+  const err = await within(
+    client.upload(failing, '/broken').catch((e: unknown) => e),
+    5000,
+    'the failing upload',
+  );
   assert.ok((err as { code?: string }).code, 'a FileShareError code');
   await waitFor(async () => (await walk(t.root)).length === 0, 3000, 'the temp file to go');
   await client.list('/');
@@ -295,7 +299,10 @@ test('two overwriting uploads of the same file: the result is one of them whole'
   const [a, b] = await Promise.all([t.connect(), t.connect()]);
   const da = randomData(2 * 1024 * 1024);
   const db = randomData(2 * 1024 * 1024);
-  await Promise.all([a.upload(Readable.from([da]), '/f.bin', { overwrite: true }), b.upload(Readable.from([db]), '/f.bin', { overwrite: true })]);
+  await Promise.all([
+    a.upload(Readable.from([da]), '/f.bin', { overwrite: true }),
+    b.upload(Readable.from([db]), '/f.bin', { overwrite: true }),
+  ]);
   const stored = await fsp.readFile(path.join(t.root, 'f.bin'));
   assert.ok(stored.equals(da) || stored.equals(db));
   assert.equal(await walk(t.root), ['f.bin']);

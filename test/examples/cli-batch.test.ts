@@ -28,9 +28,18 @@ interface Run {
 }
 
 function start(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
-  const env: NodeJS.ProcessEnv = { ...process.env, FILESHARE_PASSWORD: 'pw', NO_COLOR: '1', FILESHARE_HISTORY: path.join(tmp, 'history'), ...options.env };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    FILESHARE_PASSWORD: 'pw',
+    NO_COLOR: '1',
+    FILESHARE_HISTORY: path.join(tmp, 'history'),
+    ...options.env,
+  };
   delete env.FORCE_COLOR;
-  const child = spawn(process.execPath, [RUN, APP, '--host', '127.0.0.1', '--port', String(port), '--user', 'alice', ...args], { env, cwd: options.cwd ?? tmp });
+  const child = spawn(process.execPath, [RUN, APP, '--host', '127.0.0.1', '--port', String(port), '--user', 'alice', ...args], {
+    env,
+    cwd: options.cwd ?? tmp,
+  });
   children.add(child);
   let stdout = '';
   let stderr = '';
@@ -82,13 +91,22 @@ test.after(async () => {
 
 test('-b FILE stops at the first failure with its exit code; a leading - lets a line fail', async () => {
   await writeFile(path.join(tmp, 'ok.txt'), 'ok');
-  await writeFile(path.join(tmp, 'batch1'), ['mkdir /b1', '-get /missing.txt', 'put ok.txt /b1/', 'get /nope.txt', 'mkdir /never', ''].join('\n'));
+  await writeFile(
+    path.join(tmp, 'batch1'),
+    ['mkdir /b1', '-get /missing.txt', 'put ok.txt /b1/', 'get /nope.txt', 'mkdir /never', ''].join('\n'),
+  );
   const run = await client(['-b', 'batch1']);
   assert.is(run.code, 4, run.stderr);
   assert.match(run.stderr, /get: no such file or folder: \/missing\.txt/);
   assert.match(run.stderr, /get: no such file or folder: \/nope\.txt/);
   assert.is(await readFile(path.join(root, 'b1', 'ok.txt'), 'utf8'), 'ok');
-  await assert.not.ok(await stat(path.join(root, 'never')).then(() => true, () => false), 'the batch stopped at the failure');
+  await assert.not.ok(
+    await stat(path.join(root, 'never')).then(
+      () => true,
+      () => false,
+    ),
+    'the batch stopped at the failure',
+  );
 
   await writeFile(path.join(tmp, 'batch2'), ['put ok.txt /b1/', ''].join('\n'));
   const exists = await client(['-b', 'batch2']);
@@ -107,7 +125,12 @@ test('-b - and piped stdin behave the same', async () => {
   for (const args of [['-b', '-'], []]) {
     const run = await client(args, ['pwd', 'get /absent.bin', 'mkdir /after', ''].join('\n'));
     assert.is(run.code, 4, `${args.join(' ')}: ${run.stderr}`);
-    assert.not.ok(await stat(path.join(root, 'after')).then(() => true, () => false));
+    assert.not.ok(
+      await stat(path.join(root, 'after')).then(
+        () => true,
+        () => false,
+      ),
+    );
   }
   const ok = await client(['-b', '-'], ['pwd', '-rm /absent.bin', 'ls', ''].join('\n'));
   assert.is(ok.code, 0, ok.stderr);
@@ -135,7 +158,10 @@ test('put -r / get -r through the library, globs in put, get, rm, mput, mget, an
   await utimes(path.join(tmp, 'logs', 'a.log'), 1_600_000_000, 1_600_000_000);
   const into = path.join(tmp, 'fetched');
   await mkdir(into);
-  const globs = await client(['-b', '-'], ['mkdir /logs', 'put -p logs/*.log /logs', 'mput logs/c.txt', 'get -p /logs/*.log fetched', ''].join('\n'));
+  const globs = await client(
+    ['-b', '-'],
+    ['mkdir /logs', 'put -p logs/*.log /logs', 'mput logs/c.txt', 'get -p /logs/*.log fetched', ''].join('\n'),
+  );
   assert.is(globs.code, 0, globs.stderr);
   assert.equal((await readdir(path.join(root, 'logs'))).sort(), ['a.log', 'b.log']);
   assert.is(Math.floor((await stat(path.join(root, 'logs', 'a.log'))).mtimeMs), 1_600_000_000_000);
@@ -167,7 +193,13 @@ test('sync up and down, --dry-run prints the plan, --delete removes extras', asy
   assert.is(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /^~ one\.txt$/m);
   assert.match(dry.stdout, /^- lib\/two\.txt$/m);
-  assert.ok(await stat(path.join(root, 'proj', 'lib', 'two.txt')).then(() => true, () => false), 'a dry run changes nothing');
+  assert.ok(
+    await stat(path.join(root, 'proj', 'lib', 'two.txt')).then(
+      () => true,
+      () => false,
+    ),
+    'a dry run changes nothing',
+  );
   const real = await client(['sync', '--delete', '--checksum', 'proj', '/proj']);
   assert.is(real.code, 0, real.stderr);
   assert.match(real.stdout, /1 changed, 0 unchanged, 1 deleted/);
@@ -181,7 +213,10 @@ test('local paths start where the command was typed, also through npm run client
   const here = path.join(tmp, 'here');
   await mkdir(here);
   await writeFile(path.join(here, 'local.txt'), 'from INIT_CWD');
-  const run = await client(['put', 'local.txt', '/from-init-cwd.txt'], '', { cwd: path.resolve(import.meta.dirname, '../..'), env: { npm_lifecycle_event: 'client', INIT_CWD: here } });
+  const run = await client(['put', 'local.txt', '/from-init-cwd.txt'], '', {
+    cwd: path.resolve(import.meta.dirname, '../..'),
+    env: { npm_lifecycle_event: 'client', INIT_CWD: here },
+  });
   assert.is(run.code, 0, run.stderr);
   assert.is(await readFile(path.join(root, 'from-init-cwd.txt'), 'utf8'), 'from INIT_CWD');
 });
@@ -206,7 +241,13 @@ test('a plain put cut off by Ctrl-C keeps its data; put -c resumes at N bytes an
     server.metrics.off('progress', onProgress);
     stop(run.child);
   }
-  assert.not.ok(await stat(path.join(root, 'big.bin')).then(() => true, () => false), 'nothing under the target name');
+  assert.not.ok(
+    await stat(path.join(root, 'big.bin')).then(
+      () => true,
+      () => false,
+    ),
+    'nothing under the target name',
+  );
   const resumed = await client(['put', '-c', 'big.bin', '/big.bin']);
   assert.is(resumed.code, 0, resumed.stderr);
   const m = /resumed at (\d+) bytes/.exec(resumed.stdout);

@@ -46,10 +46,14 @@ function start(args: string[], options: { env?: Record<string, string | undefine
     ...options.env,
   };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-  const child = spawn(process.execPath, [RUN, APP, '--host', '127.0.0.1', '--port', String(options.port ?? port), '--user', 'alice', ...args], {
-    env: env as NodeJS.ProcessEnv,
-    cwd: tmp,
-  });
+  const child = spawn(
+    process.execPath,
+    [RUN, APP, '--host', '127.0.0.1', '--port', String(options.port ?? port), '--user', 'alice', ...args],
+    {
+      env: env as NodeJS.ProcessEnv,
+      cwd: tmp,
+    },
+  );
   children.add(child);
   let stdout = '';
   let stderr = '';
@@ -58,7 +62,11 @@ function start(args: string[], options: { env?: Record<string, string | undefine
   const done = new Promise<Run>((resolve, reject) => {
     const timer = setTimeout(() => {
       kill(child);
-      reject(new Error(`client ${args.join(' ')} did not exit within ${options.timeoutMs ?? STEP_TIMEOUT_MS} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(
+        new Error(
+          `client ${args.join(' ')} did not exit within ${options.timeoutMs ?? STEP_TIMEOUT_MS} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+        ),
+      );
     }, options.timeoutMs ?? STEP_TIMEOUT_MS);
     child.on('exit', (code) => {
       clearTimeout(timer);
@@ -71,7 +79,10 @@ function start(args: string[], options: { env?: Record<string, string | undefine
 }
 
 /** Run the client to completion, optionally feeding `stdin`. */
-async function client(args: string[], options: { stdin?: string; env?: Record<string, string | undefined>; port?: number } = {}): Promise<Run> {
+async function client(
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string | undefined>; port?: number } = {},
+): Promise<Run> {
   const run = start(args, options);
   try {
     run.child.stdin.end(options.stdin ?? '');
@@ -109,9 +120,17 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = STEP_TIME
   }
 }
 
-async function startServer(options: Partial<FileShareServerOptions> = {}): Promise<{ server: FileShareServer; port: number; root: string }> {
+async function startServer(
+  options: Partial<FileShareServerOptions> = {},
+): Promise<{ server: FileShareServer; port: number; root: string }> {
   const dir = await mkdtemp(path.join(tmp, 'root-'));
-  const s = new FileShareServer({ root: dir, auth: await MemoryAuthProvider.fromPasswords({ alice: 'pw' }), host: '127.0.0.1', port: 0, ...options });
+  const s = new FileShareServer({
+    root: dir,
+    auth: await MemoryAuthProvider.fromPasswords({ alice: 'pw' }),
+    host: '127.0.0.1',
+    port: 0,
+    ...options,
+  });
   servers.add(s);
   const { port: p } = await s.listen();
   return { server: s, port: p, root: dir };
@@ -160,7 +179,10 @@ test('script mode: put, ls, stat, get, mkdir, mv, rm succeed with exit code 0', 
   assert.is(ls.code, 0, ls.stderr);
   assert.is(ls.stdout, 'a.bin\n');
   const entries = JSON.parse(json.stdout) as { name: string; type: string; size: number }[];
-  assert.equal(entries.map((e) => [e.name, e.type, e.size]), [['a.bin', 'file', 200_000]]);
+  assert.equal(
+    entries.map((e) => [e.name, e.type, e.size]),
+    [['a.bin', 'file', 200_000]],
+  );
   assert.is(st.code, 0, st.stderr);
   assert.equal(JSON.parse(st.stdout), { ...JSON.parse(st.stdout), path: '/docs/a.bin', type: 'file', size: 200_000 });
   assert.is(get.code, 0, get.stderr);
@@ -177,7 +199,8 @@ test('ping -u: UDP probes with per-probe lines and ping(8) statistics; a server 
   const probing = await startServer({ udpProbes: true });
   const udp = await client(['ping', '-u', '-c', '5', '-i', '10', '-s', '100'], { port: probing.port });
   assert.is(udp.code, 0, udp.stderr);
-  for (let seq = 1; seq <= 5; seq++) assert.match(udp.stdout, new RegExp(`^udp reply from 127\\.0\\.0\\.1:${probing.port}: seq=${seq} bytes=100 time=[\\d.]+ ms$`, 'm'));
+  for (let seq = 1; seq <= 5; seq++)
+    assert.match(udp.stdout, new RegExp(`^udp reply from 127\\.0\\.0\\.1:${probing.port}: seq=${seq} bytes=100 time=[\\d.]+ ms$`, 'm'));
   assert.match(udp.stdout, new RegExp(`^--- 127\\.0\\.0\\.1:${probing.port} udp: 5 sent, 5 received, 0% lost$`, 'm'));
   assert.match(udp.stdout, /^rtt min\/avg\/p50\/p95\/max = [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ ms, jitter [\d.]+ ms$/m);
   const off = await client(['ping', '-u']);
@@ -297,7 +320,10 @@ test('Ctrl-C (SIGINT) cancels a running upload: exit 130, nothing under the targ
     await waitFor('the server to end the connection', () => !t.server.connectionCount);
     // put keeps an interrupted upload resumable (put -c continues it): hidden, never listed
     const left = await readdir(t.root);
-    assert.ok(left.every((name) => name.startsWith('.fileshare-part-r-')), left.join(', '));
+    assert.ok(
+      left.every((name) => name.startsWith('.fileshare-part-r-')),
+      left.join(', '),
+    );
   } finally {
     kill(run.child);
     await rm(path.join(tmp, 'big.bin'));

@@ -18,7 +18,14 @@ const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
 // The README's screenshot is taken on a lossy link by test/udp/netns.test.ts; this one goes to the
 // temp folder, so that a run never dirties the tree.
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+];
 const SEED_SUMMARY_HEADER = 'Average_Latency_ms,Throughput_MBps,Packet_Loss_percent,Successful_Pings,Total_Pings,Timestamp';
 const SEED_DETAILS_HEADER = 'Run_Timestamp,Seq,Sent_At,Latency_ms,Lost';
 // the UDP probes' columns come after the seed's
@@ -50,7 +57,9 @@ function start(args: string[], cwd: string, password = 'pw'): App {
   const out = { stdout: '', stderr: '' };
   child.stdout!.on('data', (d: Buffer) => (out.stdout += d));
   child.stderr!.on('data', (d: Buffer) => (out.stderr += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   const app = { child, out, exit };
   apps.push(app);
   return app;
@@ -72,7 +81,10 @@ function finished(app: App, ms = 20_000) {
 
 function within<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) =>
+      (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)), ms)),
+  );
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
@@ -129,7 +141,9 @@ async function freePort(): Promise<number> {
 
 test.before(async () => {
   // launched now, used by the browser test: Chromium is slow to start on a busy machine
-  browser = existsSync(CHROMIUM) ? chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 }).catch(() => undefined) : Promise.resolve(undefined);
+  browser = existsSync(CHROMIUM)
+    ? chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 }).catch(() => undefined)
+    : Promise.resolve(undefined);
   root = await tempDir();
   auth = await MemoryAuthProvider.fromPasswords({ alice: 'pw' });
   server = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0, udpProbes: true });
@@ -151,9 +165,15 @@ test('--no-browser: 20 pings, the seed summary block, and both CSV files (append
       const { code } = await finished(app);
       assert.is(code, 0, app.out.stderr);
       const { stdout } = app.out;
-      assert.match(stdout, /=====\n {10}NETWORK PERFORMANCE\n=====\n\nAverage Latency : {2}\d+\.\d\d ms\nThroughput {6}: {2}\d+\.\d\d MB\/s\nPacket Loss {5}: {2}0\.0 %\nSuccessful pings: 20 \/ 20\nTimestamp {7}: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n=====/);
+      assert.match(
+        stdout,
+        /=====\n {10}NETWORK PERFORMANCE\n=====\n\nAverage Latency : {2}\d+\.\d\d ms\nThroughput {6}: {2}\d+\.\d\d MB\/s\nPacket Loss {5}: {2}0\.0 %\nSuccessful pings: 20 \/ 20\nTimestamp {7}: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n=====/,
+      );
       // after the seed's block: the UDP probes, sent with the pings
-      assert.match(stdout, /\nUDP loss 0\.0 % \(20 \/ 20 answered; 0 late, 0 duplicated, 0 reordered\)\nUDP latency min [\d.]+ \/ p50 [\d.]+ \/ p95 [\d.]+ \/ max [\d.]+ ms, jitter [\d.]+ ms\n/);
+      assert.match(
+        stdout,
+        /\nUDP loss 0\.0 % \(20 \/ 20 answered; 0 late, 0 duplicated, 0 reordered\)\nUDP latency min [\d.]+ \/ p50 [\d.]+ \/ p95 [\d.]+ \/ max [\d.]+ ms, jitter [\d.]+ ms\n/,
+      );
     } finally {
       stop(app);
     }
@@ -208,7 +228,7 @@ test('server down or wrong password: clear message, non-zero exit, the seed fail
   assert.not.ok(existsSync(join(cwd, 'latency_details.csv')), 'no ping, no detail rows');
 });
 
-test('a CSV begun with the seed\'s columns keeps them; a server without UDP probes: the summary says so', async () => {
+test("a CSV begun with the seed's columns keeps them; a server without UDP probes: the summary says so", async () => {
   const cwd = await tempDir();
   const plain = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0 });
   const { port: plainPort } = await plain.listen();
@@ -226,16 +246,41 @@ test('a CSV begun with the seed\'s columns keeps them; a server without UDP prob
   }
   const summary = await lines(join(cwd, 'network_summary.csv'));
   assert.is(summary[0], SEED_SUMMARY_HEADER);
-  assert.ok(summary.every((l) => l.split(',').length === 6), summary.join('\n'));
+  assert.ok(
+    summary.every((l) => l.split(',').length === 6),
+    summary.join('\n'),
+  );
   const details = await lines(join(cwd, 'latency_details.csv'));
   assert.is(details.length, 7);
-  assert.ok(details.every((l) => l.split(',').length === 5), details.join('\n'));
+  assert.ok(
+    details.every((l) => l.split(',').length === 5),
+    details.join('\n'),
+  );
 });
 
 test('--svg: the chart as SVG with polylines; --png without Chromium fails clearly but keeps the CSV', async () => {
   const cwd = await tempDir();
   // the PNG rendering itself is checked by hand (Chromium takes ~10 s to start on a busy machine)
-  const app = start(['--port', String(port), '--no-browser', '--count', '15', '--interval', '20', '--throughput-bytes', '0', '--svg', 'chart.svg', '--png', 'chart.png', '--chromium', '/nonexistent/chromium'], cwd);
+  const app = start(
+    [
+      '--port',
+      String(port),
+      '--no-browser',
+      '--count',
+      '15',
+      '--interval',
+      '20',
+      '--throughput-bytes',
+      '0',
+      '--svg',
+      'chart.svg',
+      '--png',
+      'chart.png',
+      '--chromium',
+      '/nonexistent/chromium',
+    ],
+    cwd,
+  );
   try {
     const { code } = await finished(app);
     assert.is(code, 1, 'the PNG step failed');
@@ -267,11 +312,18 @@ test('browser: the live chart keeps updating over SSE under load; SIGINT still p
   const app = start(['--port', String(port), '--duration', '60', '--interval', '50', '--load', '8M'], cwd);
   let page: Page | undefined;
   try {
-    const url = await until(() => /live chart: (http:\/\/\S+)/.exec(app.out.stdout)?.[1], 15_000, () => `the URL\nstdout: ${app.out.stdout}\nstderr: ${app.out.stderr}`);
+    const url = await until(
+      () => /live chart: (http:\/\/\S+)/.exec(app.out.stdout)?.[1],
+      15_000,
+      () => `the URL\nstdout: ${app.out.stdout}\nstderr: ${app.out.stderr}`,
+    );
     page = await within(b.newPage({ viewport: { width: 1100, height: 640 } }), 20_000, 'a page');
     await page.goto(url, { timeout: 15_000 });
     await page.waitForSelector('#chart canvas', { timeout: 15_000 });
-    const read = async () => ({ points: Number(await page!.getAttribute('#chart', 'data-points')), count: Number(await page!.textContent('#count')) });
+    const read = async () => ({
+      points: Number(await page!.getAttribute('#chart', 'data-points')),
+      count: Number(await page!.textContent('#count')),
+    });
     const first = await until(async () => ((await read()).points > 0 ? read() : undefined), 10_000, 'the first points');
     await sleep(1000);
     const second = await read();
@@ -305,7 +357,11 @@ test('browser: the live chart keeps updating over SSE under load; SIGINT still p
     const rows = await lines(join(cwd, 'network_summary.csv'));
     assert.is(rows.length, 2);
     assert.ok(Number(rows[1]!.split(',')[1]) > 0, `load throughput in ${rows[1]}`);
-    assert.equal((await readdir(root)).filter((n) => n.startsWith('.perf-load-') || n.startsWith('.fileshare-part-')), [], 'the scratch file is deleted');
+    assert.equal(
+      (await readdir(root)).filter((n) => n.startsWith('.perf-load-') || n.startsWith('.fileshare-part-')),
+      [],
+      'the scratch file is deleted',
+    );
   } finally {
     await page?.close().catch(() => undefined);
     stop(app);
@@ -319,7 +375,11 @@ test('a server restart mid-run: the app reconnects, counts the lost pings, and f
   let second: FileShareServer | undefined;
   const app = start(['--port', String(restartPort), '--no-browser', '--count', '60', '--interval', '50', '--throughput-bytes', '0'], cwd);
   try {
-    await until(() => app.out.stdout.includes('connected to'), 20_000, () => `the connection\nstdout: ${app.out.stdout}\nstderr: ${app.out.stderr}`);
+    await until(
+      () => app.out.stdout.includes('connected to'),
+      20_000,
+      () => `the connection\nstdout: ${app.out.stdout}\nstderr: ${app.out.stderr}`,
+    );
     await sleep(500);
     await first.close();
     await sleep(300);
@@ -332,9 +392,15 @@ test('a server restart mid-run: the app reconnects, counts the lost pings, and f
     assert.match(app.out.stdout, /Successful pings: \d+ \/ 60/);
     const details = await lines(join(cwd, 'latency_details.csv'));
     assert.is(details.length, 61);
-    assert.ok(details.some((l) => l.split(',')[4] === '1'), 'pings lost during the restart are marked');
+    assert.ok(
+      details.some((l) => l.split(',')[4] === '1'),
+      'pings lost during the restart are marked',
+    );
     // the UDP probes start again on the new connection
-    assert.ok(details.slice(-10).some((l) => l.split(',')[6] === '0'), `probes after the restart:\n${details.slice(-10).join('\n')}`);
+    assert.ok(
+      details.slice(-10).some((l) => l.split(',')[6] === '0'),
+      `probes after the restart:\n${details.slice(-10).join('\n')}`,
+    );
   } finally {
     stop(app);
     await first.close();

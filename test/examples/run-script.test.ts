@@ -16,7 +16,11 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** PIDs of processes started by this test (their command line names its temp folder). */
 function leftovers(dir: string): number[] {
   const result = spawnSync('pgrep', ['-f', dir], { encoding: 'utf8' });
-  return result.stdout.split('\n').filter(Boolean).map(Number).filter((pid) => pid !== process.pid);
+  return result.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => pid !== process.pid);
 }
 
 function portIsOpen(port: number): Promise<boolean> {

@@ -73,7 +73,10 @@ test('first start creates users.json with admin, prints the password once, and i
   const password = (await app.waitFor(/admin password: (\S+)/))[1]!;
   assert.match(app.output(), /user passwd admin/, 'says how to change it');
   const users = await listUsers(path.join(dir, 'users.json'));
-  assert.equal(users.map((u) => u.username), ['admin']);
+  assert.equal(
+    users.map((u) => u.username),
+    ['admin'],
+  );
   assert.equal((await stat(path.join(dir, 'users.json'))).mode & 0o777, 0o600);
   assert.ok(existsSync(path.join(dir, 'server_data')), 'creates the root');
   assert.match(app.output(), /127\.0\.0\.1:\d+/);
@@ -128,7 +131,6 @@ test('user add (stdin) on a running server: bob logs in without a restart; list,
   assert.match(listed.stdout, /^admin\s+\/\s+read,write,delete,admin$/m);
   assert.match(listed.stdout, /^bob\s+\/bob\s+read,write$/m);
 
-
   mark = app.output().length;
   const changed = await user(['passwd', 'bob'], 'bob-pw-2\n');
   assert.is(changed.code, 0, changed.stderr);
@@ -141,7 +143,10 @@ test('user add (stdin) on a running server: bob logs in without a restart; list,
   assert.is(removed.code, 0, removed.stderr);
   await reloaded(mark);
   assert.is(await loginError(app.port, 'bob', 'bob-pw-2'), 'EAUTH');
-  assert.equal((await listUsers(path.join(dir, 'users.json'))).map((u) => u.username), ['admin']);
+  assert.equal(
+    (await listUsers(path.join(dir, 'users.json'))).map((u) => u.username),
+    ['admin'],
+  );
 });
 
 test('transfers and file changes are logged with size and MB/s', async () => {
@@ -240,7 +245,10 @@ test('cert: key (0600) and certificate, fingerprint printed; a client pinning it
   const otherPin = `${fingerprint!.startsWith('00') ? '11' : '00'}${fingerprint!.slice(2)}`;
   const wrongPin = new FileShareClient({ host: '127.0.0.1', port: app.port, tls: { fingerprint256: otherPin } });
   clients.push(wrongPin);
-  const err = await wrongPin.connect().then(() => undefined, (e: unknown) => e);
+  const err = await wrongPin.connect().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(isFileShareError(err) && err.code === 'ETLS', String(err));
 });
 

@@ -52,7 +52,10 @@ test('uploadDir then downloadDir round-trips a nested tree with empty folders, o
   const up = await client.uploadDir(src, '/backup/2024', { concurrency: 4, onProgress: (p) => progress.push(p) });
   assert.is(up.transferred.length, files.size);
   assert.is(up.failed.length, 0);
-  assert.is(up.bytes, [...files.values()].reduce((n, b) => n + b.length, 0));
+  assert.is(
+    up.bytes,
+    [...files.values()].reduce((n, b) => n + b.length, 0),
+  );
   assert.ok(up.foldersCreated >= 6);
   await sameTree(src, path.join(t.root, 'backup', '2024'));
   const last = progress.at(-1)!;
@@ -77,9 +80,17 @@ test('existing files are skipped unless overwrite; include, exclude and filter s
   assert.ok(first.skipped.some((s) => s.path === 'top.txt' && s.reason === 'exists'));
   assert.ok(first.skipped.some((s) => s.path === 'a/one.bin' && s.reason === 'filtered'));
   assert.is(await fsp.readFile(path.join(t.root, 't', 'top.txt'), 'utf8'), 'old');
-  assert.not.ok(await fsp.stat(path.join(t.root, 't', 'a', 'b', 'c')).then(() => true, () => false));
+  assert.not.ok(
+    await fsp.stat(path.join(t.root, 't', 'a', 'b', 'c')).then(
+      () => true,
+      () => false,
+    ),
+  );
   const second = await client.uploadDir(src, '/t', { overwrite: true, include: '*.txt' });
-  assert.equal(second.transferred.map((x) => x.path), ['a/b/c/deep.txt', 'top.txt', 'with space/naïve ünïcödé 日本.txt']);
+  assert.equal(
+    second.transferred.map((x) => x.path),
+    ['a/b/c/deep.txt', 'top.txt', 'with space/naïve ünïcödé 日本.txt'],
+  );
   assert.is(await fsp.readFile(path.join(t.root, 't', 'top.txt'), 'utf8'), 'top');
 
   const dst = await tempDir();
@@ -101,10 +112,19 @@ test('symbolic links are skipped by default; followSymlinks follows those inside
   await fsp.symlink(src, path.join(src, 'dir', 'loop'));
   const client = await t.connect();
   const plain = await client.uploadDir(src, '/p');
-  assert.equal(plain.transferred.map((x) => x.path), ['dir/x.txt', 'real.txt']);
-  assert.equal(plain.skipped.map((s) => `${s.path}:${s.reason}`), ['dir/loop:symlink', 'link.txt:symlink', 'out.txt:symlink', 'outdir:symlink']);
+  assert.equal(
+    plain.transferred.map((x) => x.path),
+    ['dir/x.txt', 'real.txt'],
+  );
+  assert.equal(
+    plain.skipped.map((s) => `${s.path}:${s.reason}`),
+    ['dir/loop:symlink', 'link.txt:symlink', 'out.txt:symlink', 'outdir:symlink'],
+  );
   const followed = await client.uploadDir(src, '/f', { followSymlinks: true });
-  assert.equal(followed.transferred.map((x) => x.path), ['dir/x.txt', 'link.txt', 'real.txt']);
+  assert.equal(
+    followed.transferred.map((x) => x.path),
+    ['dir/x.txt', 'link.txt', 'real.txt'],
+  );
   assert.is(await fsp.readFile(path.join(t.root, 'f', 'link.txt'), 'utf8'), 'real');
   assert.not.ok((await walk(t.root)).some((n) => n.includes('secret')));
 
@@ -128,11 +148,19 @@ test('a failing file mid-tree: without continueOnError the call rejects, with it
   const err = await rejects(client.uploadDir(src, '/stop', { concurrency: 2 }), 'ETOOLARGE');
   assert.match(err.message, /f10\.txt/);
   assert.equal(await tempFiles(t.root), []);
-  assert.not.ok(await fsp.stat(path.join(t.root, 'stop', 'f10.txt')).then(() => true, () => false));
+  assert.not.ok(
+    await fsp.stat(path.join(t.root, 'stop', 'f10.txt')).then(
+      () => true,
+      () => false,
+    ),
+  );
 
   const result = await client.uploadDir(src, '/go', { concurrency: 3, continueOnError: true });
   assert.is(result.transferred.length, 19);
-  assert.equal(result.failed.map((f) => [f.path, f.error.code]), [['f10.txt', 'ETOOLARGE']]);
+  assert.equal(
+    result.failed.map((f) => [f.path, f.error.code]),
+    [['f10.txt', 'ETOOLARGE']],
+  );
   assert.equal(await tempFiles(t.root), []);
   // the connection is still fine
   assert.ok((await client.ping()) >= 0);
@@ -147,7 +175,9 @@ test('cancellation mid-tree rejects with EABORTED and leaves nothing under any t
   const uploading = client.uploadDir(src, '/c', {
     concurrency: 3,
     signal: controller.signal,
-    onProgress: (p) => { if (p.bytesDone > 2 * 1024 * 1024) controller.abort(); },
+    onProgress: (p) => {
+      if (p.bytesDone > 2 * 1024 * 1024) controller.abort();
+    },
   });
   await rejects(uploading, 'EABORTED');
   // the server removes the temporary files of the cancelled uploads as their CANCEL arrives
@@ -162,7 +192,16 @@ test('cancellation mid-tree rejects with EABORTED and leaves nothing under any t
   await client.uploadDir(src, '/full');
   const dst = await tempDir();
   const c2 = new AbortController();
-  await rejects(client.downloadDir('/full', dst, { signal: c2.signal, concurrency: 2, onProgress: (p) => { if (p.bytesDone > 1024 * 1024) c2.abort(); } }), 'EABORTED');
+  await rejects(
+    client.downloadDir('/full', dst, {
+      signal: c2.signal,
+      concurrency: 2,
+      onProgress: (p) => {
+        if (p.bytesDone > 1024 * 1024) c2.abort();
+      },
+    }),
+    'EABORTED',
+  );
   for (const name of await fsp.readdir(dst)) {
     assert.not.match(name, /fileshare-part/);
     assert.ok((await fsp.readFile(path.join(src, name))).equals(await fsp.readFile(path.join(dst, name))), name);
@@ -179,7 +218,10 @@ test('bad arguments and missing folders fail clearly', async () => {
   await rejects(client.downloadDir('/nope', src), 'ENOENT');
   await fsp.writeFile(path.join(t.root, 'file'), 'x');
   await rejects(client.downloadDir('/file', src), 'ENOTDIR');
-  const refused = await client.uploadDir(src, '/x', { concurrency: 0 }).then(() => undefined, (e: Error) => e);
+  const refused = await client.uploadDir(src, '/x', { concurrency: 0 }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   assert.instance(refused, TypeError);
 });
 

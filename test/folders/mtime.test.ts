@@ -61,7 +61,10 @@ test('a bad mtime is refused with EINVAL before anything is stored', async () =>
   const t = await testServer();
   const client = await t.connect();
   const { Readable } = await import('node:stream');
-  const refused = await client.upload(Readable.from([Buffer.from('x')]), '/x', { mtime: -5 }).then(() => undefined, (err: Error) => err);
+  const refused = await client.upload(Readable.from([Buffer.from('x')]), '/x', { mtime: -5 }).then(
+    () => undefined,
+    (err: Error) => err,
+  );
   assert.instance(refused, TypeError);
   const raw = await import('../core/helpers.ts');
   const rc = await raw.RawClient.connect(t.port);

@@ -49,12 +49,22 @@ test('sync up: a second run of an unchanged tree transfers nothing; then new, ch
   assert.equal(paths(dry.plan.extra), ['dir/gone-too', 'gone.txt']);
   assert.equal(paths(dry.plan.folders), ['new']);
   // a dry run changed nothing
-  assert.ok(await fsp.stat(path.join(t.root, 'mirror', 'gone.txt')).then(() => true, () => false));
+  assert.ok(
+    await fsp.stat(path.join(t.root, 'mirror', 'gone.txt')).then(
+      () => true,
+      () => false,
+    ),
+  );
   assert.is(await fsp.readFile(path.join(t.root, 'mirror', 'change.txt'), 'utf8'), 'v1');
 
   const keepExtra = await client.sync(local, '/mirror', { direction: 'up' });
   assert.equal(keepExtra.deleted, []);
-  assert.ok(await fsp.stat(path.join(t.root, 'mirror', 'gone.txt')).then(() => true, () => false));
+  assert.ok(
+    await fsp.stat(path.join(t.root, 'mirror', 'gone.txt')).then(
+      () => true,
+      () => false,
+    ),
+  );
   const real = await client.sync(local, '/mirror', { direction: 'up', delete: true });
   assert.equal(real.deleted, ['dir/gone-too', 'gone.txt']);
   assert.equal(await walk(path.join(t.root, 'mirror')), await walk(local));
@@ -93,7 +103,10 @@ test('sync down: only differences come back, local extras deleted with delete, e
   await write(local, 'mine.txt', 'local only');
   await write(t.root, 'r/one.txt', 'ONE!', Date.UTC(2023, 1, 2));
   const next = await client.sync(local, '/r', { direction: 'down', delete: true });
-  assert.equal(next.transferred.map((x) => x.path), ['one.txt']);
+  assert.equal(
+    next.transferred.map((x) => x.path),
+    ['one.txt'],
+  );
   assert.equal(next.deleted, ['mine.txt']);
   assert.is(await fsp.readFile(path.join(local, 'one.txt'), 'utf8'), 'ONE!');
   await rejects(client.sync(local, '/no-such', { direction: 'down' }), 'ENOENT');
@@ -107,7 +120,10 @@ test('a file on one side where the other has a folder is a conflict, never resol
   const client = await t.connect();
   await rejects(client.sync(local, '/c', { direction: 'up', delete: true }), 'EISDIR');
   const r = await client.sync(local, '/c', { direction: 'up', delete: true, continueOnError: true });
-  assert.equal(r.failed.map((f) => f.path), ['x']);
+  assert.equal(
+    r.failed.map((f) => f.path),
+    ['x'],
+  );
   assert.equal(r.deleted, []);
   assert.is(await fsp.readFile(path.join(t.root, 'c', 'x', 'inside.txt'), 'utf8'), 'a folder there');
 });

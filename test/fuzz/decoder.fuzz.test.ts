@@ -45,10 +45,12 @@ const u32 = fc.oneof(
 );
 
 /** Mostly small bodies, sometimes a few KiB. */
-const body = fc.oneof(
-  { weight: 5, arbitrary: fc.uint8Array({ maxLength: 48 }) },
-  { weight: 1, arbitrary: fc.uint8Array({ minLength: 1024, maxLength: 4096 }) },
-).map((bytes) => Buffer.from(bytes));
+const body = fc
+  .oneof(
+    { weight: 5, arbitrary: fc.uint8Array({ maxLength: 48 }) },
+    { weight: 1, arbitrary: fc.uint8Array({ minLength: 1024, maxLength: 4096 }) },
+  )
+  .map((bytes) => Buffer.from(bytes));
 
 interface PlainFrame {
   readonly type: number;
@@ -97,7 +99,8 @@ const maxFrameSize = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const encode = (frames: readonly PlainFrame[]): Buffer => Buffer.concat(frames.map((f) => encodeFrame(f.type as FrameType, f.stream, f.body)));
+const encode = (frames: readonly PlainFrame[]): Buffer =>
+  Buffer.concat(frames.map((f) => encodeFrame(f.type as FrameType, f.stream, f.body)));
 
 const describe = (f: PlainFrame | Frame) => `${f.type}:${f.stream}:${f.body.toString('hex')}`;
 
@@ -192,7 +195,12 @@ interface FeedResult {
  * first throw every later push (of the remaining chunks, then an empty one) throws the same error.
  */
 function feed(chunks: readonly Buffer[], max: number, mode: Mode): FeedResult {
-  const decoder = new FrameDecoder(max, mode.streamData ? { streamData: true, ...(mode.maxControlFrameSize === undefined ? {} : { maxControlFrameSize: mode.maxControlFrameSize }) } : {});
+  const decoder = new FrameDecoder(
+    max,
+    mode.streamData
+      ? { streamData: true, ...(mode.maxControlFrameSize === undefined ? {} : { maxControlFrameSize: mode.maxControlFrameSize }) }
+      : {},
+  );
   const frames: PlainFrame[] = [];
   let error: FileShareError | undefined;
   let largestAllocation = 0;
@@ -212,7 +220,8 @@ function feed(chunks: readonly Buffer[], max: number, mode: Mode): FeedResult {
       try {
         out = decoder.push(chunk);
       } catch (err) {
-        if (!(err instanceof FileShareError)) throw new Error(`push threw something other than a FileShareError: ${String(err)}`, { cause: err });
+        if (!(err instanceof FileShareError))
+          throw new Error(`push threw something other than a FileShareError: ${String(err)}`, { cause: err });
         assert.is(err.code, 'EPROTO', `push threw ${err.code}: ${err.message}`);
         if (error) assert.ok(err === error, 'a poisoned decoder throws the same error again');
         error = err;
@@ -382,32 +391,44 @@ for (const { streamData, smallCap, label } of MODES) {
   test(`[${label}] mutated valid streams give frames or EPROTO, and keep the frames before the first change`, async () => {
     await checkProperty(
       `decoder/mutations/${label}`,
-      fc.property(fc.array(validFrame, { minLength: 1, maxLength: 12 }), fc.array(mutation, { minLength: 1, maxLength: 4 }), splitPoints, maxFrameSize, controlCap, (frames, mutations, points, extraMax, cap) => {
-        const original = encode(frames);
-        const starts: number[] = [];
-        let offset = 0;
-        for (const f of frames) {
-          starts.push(offset);
-          offset += HEADER_SIZE + f.body.length;
-        }
-        const max = Math.max(LENGTH_OVERHEAD, ...frames.map((f) => f.body.length + LENGTH_OVERHEAD)) + (extraMax % 1024);
-        let bytes = original;
-        let unchanged = original.length;
-        for (const m of mutations) {
-          const next = mutate(bytes, m, starts);
-          bytes = next.bytes;
-          unchanged = Math.min(unchanged, next.from);
-        }
-        const result = assertMatchesReference(bytes, splitAt(bytes, points), max, modeOf(streamData, smallCap, Math.max(cap, largestControl(frames))));
-        // every original frame that lies wholly before the first changed byte comes out intact
-        const intact = transcript(
-          frames.filter((f, i) => starts[i]! + HEADER_SIZE + f.body.length <= unchanged),
-          streamData,
-        );
-        const got = transcript(result.frames, streamData);
-        assert.ok(isPrefix(intact, got) || isPrefix(got, intact), `the untouched prefix:\n  got    ${got.text}\n  intact ${intact.text}`);
-        if (!result.error) assert.ok(isPrefix(intact, got), 'an untouched prefix decodes completely');
-      }),
+      fc.property(
+        fc.array(validFrame, { minLength: 1, maxLength: 12 }),
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        splitPoints,
+        maxFrameSize,
+        controlCap,
+        (frames, mutations, points, extraMax, cap) => {
+          const original = encode(frames);
+          const starts: number[] = [];
+          let offset = 0;
+          for (const f of frames) {
+            starts.push(offset);
+            offset += HEADER_SIZE + f.body.length;
+          }
+          const max = Math.max(LENGTH_OVERHEAD, ...frames.map((f) => f.body.length + LENGTH_OVERHEAD)) + (extraMax % 1024);
+          let bytes = original;
+          let unchanged = original.length;
+          for (const m of mutations) {
+            const next = mutate(bytes, m, starts);
+            bytes = next.bytes;
+            unchanged = Math.min(unchanged, next.from);
+          }
+          const result = assertMatchesReference(
+            bytes,
+            splitAt(bytes, points),
+            max,
+            modeOf(streamData, smallCap, Math.max(cap, largestControl(frames))),
+          );
+          // every original frame that lies wholly before the first changed byte comes out intact
+          const intact = transcript(
+            frames.filter((f, i) => starts[i]! + HEADER_SIZE + f.body.length <= unchanged),
+            streamData,
+          );
+          const got = transcript(result.frames, streamData);
+          assert.ok(isPrefix(intact, got) || isPrefix(got, intact), `the untouched prefix:\n  got    ${got.text}\n  intact ${intact.text}`);
+          if (!result.error) assert.ok(isPrefix(intact, got), 'an untouched prefix decodes completely');
+        },
+      ),
       CI_RUNS,
     );
   });

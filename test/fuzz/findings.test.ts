@@ -34,7 +34,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 /** A bare socket that collects decoded frames. */
-async function raw(port: number): Promise<{ socket: net.Socket; frames: Frame[]; next: (match: (f: Frame) => boolean, ms?: number) => Promise<Frame | undefined> }> {
+async function raw(
+  port: number,
+): Promise<{ socket: net.Socket; frames: Frame[]; next: (match: (f: Frame) => boolean, ms?: number) => Promise<Frame | undefined> }> {
   const socket = net.connect({ host: '127.0.0.1', port });
   socket.on('error', () => {});
   cleanups.push(async () => socket.destroy());
@@ -80,15 +82,32 @@ for (const op of ['discard', 'upload'] as const) {
     r.socket.write(encodeJsonFrame(FrameType.REQUEST, 2, op === 'discard' ? { op } : { op, path: '/after-end.txt' }));
     assert.ok(await r.next((f) => f.stream === 2 && f.type === FrameType.PARTIAL), 'go-ahead');
     const data = Buffer.from('hello');
-    r.socket.write(Buffer.concat([encodeFrame(FrameType.DATA, 2, data), encodeJsonFrame(FrameType.END, 2, { bytes: data.length, sha256: sha256(data) }), encodeFrame(FrameType.DATA, 2, Buffer.from('x'))]));
-    const answer = await r.next((f) => (f.stream === 2 && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR)) || (f.stream === 0 && f.type === FrameType.ERROR));
+    r.socket.write(
+      Buffer.concat([
+        encodeFrame(FrameType.DATA, 2, data),
+        encodeJsonFrame(FrameType.END, 2, { bytes: data.length, sha256: sha256(data) }),
+        encodeFrame(FrameType.DATA, 2, Buffer.from('x')),
+      ]),
+    );
+    const answer = await r.next(
+      (f) =>
+        (f.stream === 2 && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR)) || (f.stream === 0 && f.type === FrameType.ERROR),
+    );
     await sleep(50);
     assert.ok(answer, 'an answer: the final frame of the request, or a connection error');
     assert.is.not(json(answer)?.code, 'EIO', `answered ${answer?.body.toString()}`);
-    assert.equal(errors.map((e) => e.message), [], "the server reported an internal failure ('error' event)");
+    assert.equal(
+      errors.map((e) => e.message),
+      [],
+      "the server reported an internal failure ('error' event)",
+    );
     r.socket.destroy();
     await waitForNoSessions(t);
-    assert.equal((await fsp.readdir(t.root)).filter((n) => n.startsWith('.fileshare-part-')), [], 'no temp file left');
+    assert.equal(
+      (await fsp.readdir(t.root)).filter((n) => n.startsWith('.fileshare-part-')),
+      [],
+      'no temp file left',
+    );
   });
 }
 
@@ -104,7 +123,8 @@ test("a listing is cut into PARTIAL frames within the client's maxFrameSize (doc
   // the peer accepts), and the client dropped the connection (EPROTO).
   const { t } = await server();
   await fsp.mkdir(path.join(t.root, 'many'));
-  for (let i = 0; i < 40; i++) await fsp.writeFile(path.join(t.root, 'many', `entry-${String(i).padStart(3, '0')}-${'n'.repeat(100)}`), 'x');
+  for (let i = 0; i < 40; i++)
+    await fsp.writeFile(path.join(t.root, 'many', `entry-${String(i).padStart(3, '0')}-${'n'.repeat(100)}`), 'x');
   const client = new FileShareClient({ host: '127.0.0.1', port: t.port, maxFrameSize: 4096 });
   cleanups.push(() => client.close());
   await client.connect();
@@ -144,7 +164,8 @@ test('logins queued by a client that has gone do not hold up everyone else', asy
   await first.close();
   const r = await raw(t.port);
   r.socket.write(encodeJsonFrame(FrameType.HELLO, 0, validHello()));
-  for (let id = 1; id <= 64; id++) r.socket.write(encodeJsonFrame(FrameType.REQUEST, id, { op: 'login', username: `user-${id}`, password: 'wrong' }));
+  for (let id = 1; id <= 64; id++)
+    r.socket.write(encodeJsonFrame(FrameType.REQUEST, id, { op: 'login', username: `user-${id}`, password: 'wrong' }));
   await r.next((f) => f.type === FrameType.HELLO);
   await sleep(20);
   r.socket.destroy();

@@ -46,12 +46,18 @@ export function fuzzParameters<Ts>(ciDefault: number): fc.Parameters<Ts> {
  * Run a property like `fc.assert`, but print a one-line report in long mode (runs done, seed,
  * time) so an interrupted time-boxed run still says how much it covered.
  */
-export async function checkProperty<Ts>(name: string, property: fc.IProperty<Ts> | fc.IAsyncProperty<Ts>, ciDefault: number): Promise<void> {
+export async function checkProperty<Ts>(
+  name: string,
+  property: fc.IProperty<Ts> | fc.IAsyncProperty<Ts>,
+  ciDefault: number,
+): Promise<void> {
   const started = Date.now();
   const details = await fc.check(property as fc.IRawProperty<Ts>, fuzzParameters<Ts>(ciDefault));
   if (process.env.FUZZ_REPORT === '1') {
     const status = details.failed ? 'FAILED' : details.interrupted ? 'ok (time limit)' : 'ok';
-    console.log(`[fuzz] ${name}: ${status}, ${details.numRuns} runs, ${details.numSkips} skipped, seed ${details.seed}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `[fuzz] ${name}: ${status}, ${details.numRuns} runs, ${details.numSkips} skipped, seed ${details.seed}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
   }
   if (details.failed) throw new Error(`${name}: ${fc.defaultReportMessage(details)}`);
 }

@@ -9,12 +9,26 @@ import { createHash, type Hash } from 'node:crypto';
 import net from 'node:net';
 import { ERROR_CODES, type FileShareErrorCode } from '../../src/errors.ts';
 import { FrameDecoder } from '../../src/protocol/decoder.ts';
-import { DEFAULT_MAX_FRAME_SIZE, FrameType, LENGTH_OVERHEAD, MAX_MAX_FRAME_SIZE, MAX_PING_BODY, frameTypeName } from '../../src/protocol/frame.ts';
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  FrameType,
+  LENGTH_OVERHEAD,
+  MAX_MAX_FRAME_SIZE,
+  MAX_PING_BODY,
+  frameTypeName,
+} from '../../src/protocol/frame.ts';
 import type { BuiltCase } from './wire-cases.ts';
 
 /** Frame types a server may send (docs/protocol.md §1). */
 const SERVER_TYPES: ReadonlySet<number> = new Set([
-  FrameType.HELLO, FrameType.PARTIAL, FrameType.RESPONSE, FrameType.ERROR, FrameType.DATA, FrameType.CREDIT, FrameType.PONG, FrameType.GOAWAY,
+  FrameType.HELLO,
+  FrameType.PARTIAL,
+  FrameType.RESPONSE,
+  FrameType.ERROR,
+  FrameType.DATA,
+  FrameType.CREDIT,
+  FrameType.PONG,
+  FrameType.GOAWAY,
 ]);
 
 /** A received frame, without DATA bodies (only their length). */
@@ -126,7 +140,8 @@ export async function runCase(
     await waitUntil(() => false, recorder.expectsClose ? 50 : options.quietMs - idle);
   }
   const closedByServer = closed;
-  if (recorder.expectsClose && !closed) recorder.violation('the server sent a connection error (ERROR on stream 0) but did not close the connection');
+  if (recorder.expectsClose && !closed)
+    recorder.violation('the server sent a connection error (ERROR on stream 0) but did not close the connection');
   if (!closed) {
     if (shape.leave === 'end') {
       socket.end();
@@ -184,11 +199,18 @@ class Recorder {
 
   private judge(type: number, stream: number, body: Buffer): void {
     const name = `${frameTypeName(type)} on stream ${stream}`;
-    const seen: { type: number; stream: number; length: number; json?: Record<string, unknown> } = { type, stream, length: body.length + LENGTH_OVERHEAD };
+    const seen: { type: number; stream: number; length: number; json?: Record<string, unknown> } = {
+      type,
+      stream,
+      length: body.length + LENGTH_OVERHEAD,
+    };
     if (this.expectsClose) this.violation(`${name} after the connection error`);
     if (!SERVER_TYPES.has(type)) this.violation(`the server sent ${name}, a frame only a client sends`);
     const limit = this.helloSeen ? (this.built.announcedMaxFrameSize ?? DEFAULT_MAX_FRAME_SIZE) : DEFAULT_MAX_FRAME_SIZE;
-    if (seen.length > limit) this.oversized.push(`${name}: length ${seen.length} > announced maxFrameSize ${limit} (${body.toString('utf8', 0, Math.min(body.length, 120))}...)`);
+    if (seen.length > limit)
+      this.oversized.push(
+        `${name}: length ${seen.length} > announced maxFrameSize ${limit} (${body.toString('utf8', 0, Math.min(body.length, 120))}...)`,
+      );
     if (type === FrameType.HELLO) this.helloSeen = true;
     if (type !== FrameType.DATA && type !== FrameType.CREDIT && type !== FrameType.PONG) {
       try {
@@ -214,7 +236,8 @@ class Recorder {
   private judgeError(stream: number, json: Record<string, unknown> | undefined): void {
     if (!json) return;
     const { code, message } = json;
-    if (typeof code !== 'string' || !ERROR_CODES.has(code as FileShareErrorCode)) this.violation(`ERROR on stream ${stream} with undocumented code ${JSON.stringify(code)}`);
+    if (typeof code !== 'string' || !ERROR_CODES.has(code as FileShareErrorCode))
+      this.violation(`ERROR on stream ${stream} with undocumented code ${JSON.stringify(code)}`);
     if (typeof message !== 'string') this.violation(`ERROR on stream ${stream} without a message`);
     if (code === 'EIO') this.violation(`ERROR EIO on stream ${stream} (an internal server failure): ${String(message)}`);
     if (stream === 0) this.expectsClose = true;
@@ -234,7 +257,9 @@ class Recorder {
       const got = this.downloads.get(stream) ?? { hash: createHash('sha256'), bytes: 0 };
       const sha256 = got.hash.digest('hex');
       if (json.bytes !== got.bytes || json.sha256 !== sha256) {
-        this.violation(`download on stream ${stream} answered ${JSON.stringify(json)} but ${got.bytes} bytes with SHA-256 ${sha256} arrived`);
+        this.violation(
+          `download on stream ${stream} answered ${JSON.stringify(json)} but ${got.bytes} bytes with SHA-256 ${sha256} arrived`,
+        );
       }
     } else if ((op === 'upload' || op === 'discard') && !this.built.unpredictable.has(stream)) {
       const parts = this.built.uploaded.get(stream) ?? [];

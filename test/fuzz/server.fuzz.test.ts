@@ -71,7 +71,11 @@ test.before(async () => {
   process.on('unhandledRejection', onRejection);
   // No login throttle: fuzzed wrong passwords for alice would lock the healthy client out (the
   // throttle has its own tests). Everything else keeps its default.
-  t = await createTestServer({ users: { [USERNAME]: PASSWORD }, server: { loginThrottle: false }, ...(process.env.FUZZ_REAL_AUTH === '1' ? {} : { auth: plainAuth }) });
+  t = await createTestServer({
+    users: { [USERNAME]: PASSWORD },
+    server: { loginThrottle: false },
+    ...(process.env.FUZZ_REAL_AUTH === '1' ? {} : { auth: plainAuth }),
+  });
   t.server.on('error', (err) => serverErrors.push(describe(err)));
   await resetRoot();
 });
@@ -90,7 +94,10 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -24,7 +24,12 @@ export const USERNAME = 'alice';
 export const PASSWORD = 'pw';
 
 /** Files the fuzzer's root is seeded with, so reads, downloads and renames find something. */
-export const SEED_FILES: Readonly<Record<string, number>> = { 'seed.bin': 200 * 1024, 'empty.txt': 0, 'dir/small.txt': 11, 'dir/sub/deep.txt': 3 };
+export const SEED_FILES: Readonly<Record<string, number>> = {
+  'seed.bin': 200 * 1024,
+  'empty.txt': 0,
+  'dir/small.txt': 11,
+  'dir/sub/deep.txt': 3,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Values
@@ -38,10 +43,39 @@ const u32 = fc.oneof(
 const bytes = (maxLength: number, minLength = 0) => fc.uint8Array({ minLength, maxLength }).map((b) => Buffer.from(b));
 
 const PATHS = [
-  '/', '/a.txt', '/dir', '/dir/', '/dir/small.txt', '/dir/sub', '/dir/sub/deep.txt', '/seed.bin', '/empty.txt', '/new', '/new/x.bin',
-  'relative.txt', '', '.', '..', '/..', '/../etc/passwd', '/a/../../b', '//dir//small.txt/', '/dir/./sub/../small.txt',
-  '/.fileshare-part-0123456789abcdef-a.txt', '/dir/.fileshare-part-x', '\u0000', '/a\u0000b', '/\ud800', '/ünïcödé ✓.txt',
-  '/con', '/a:b', '/back\\slash', `/${'n'.repeat(255)}`, `/${'n'.repeat(256)}`, `/${'d/'.repeat(1400)}x`, `/${'x'.repeat(4097)}`,
+  '/',
+  '/a.txt',
+  '/dir',
+  '/dir/',
+  '/dir/small.txt',
+  '/dir/sub',
+  '/dir/sub/deep.txt',
+  '/seed.bin',
+  '/empty.txt',
+  '/new',
+  '/new/x.bin',
+  'relative.txt',
+  '',
+  '.',
+  '..',
+  '/..',
+  '/../etc/passwd',
+  '/a/../../b',
+  '//dir//small.txt/',
+  '/dir/./sub/../small.txt',
+  '/.fileshare-part-0123456789abcdef-a.txt',
+  '/dir/.fileshare-part-x',
+  '\u0000',
+  '/a\u0000b',
+  '/\ud800',
+  '/ünïcödé ✓.txt',
+  '/con',
+  '/a:b',
+  '/back\\slash',
+  `/${'n'.repeat(255)}`,
+  `/${'n'.repeat(256)}`,
+  `/${'d/'.repeat(1400)}x`,
+  `/${'x'.repeat(4097)}`,
 ];
 
 /** A path-like string: mostly meaningful, sometimes arbitrary. */
@@ -54,7 +88,27 @@ const pathString = fc.oneof(
 
 /** Values of the wrong shape for any field. */
 const wildValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(42, -1, 0, 1.5, 1e300, -0, 2 ** 53, 2 ** 53 + 2, Number.MAX_SAFE_INTEGER, true, false, null, '', '0', '5', [], {}, [1, 2], { path: '/' }),
+  fc.constantFrom(
+    42,
+    -1,
+    0,
+    1.5,
+    1e300,
+    -0,
+    2 ** 53,
+    2 ** 53 + 2,
+    Number.MAX_SAFE_INTEGER,
+    true,
+    false,
+    null,
+    '',
+    '0',
+    '5',
+    [],
+    {},
+    [1, 2],
+    { path: '/' },
+  ),
   fc.constant('x'.repeat(5000)),
   fc.constant('\u0000'),
   fc.jsonValue({ maxDepth: 3 }),
@@ -104,19 +158,36 @@ const plausibleArgs: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constantFrom('list', 'stat', 'delete'), path: pathString }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constantFrom('mkdir', 'rmdir'), path: pathString, recursive: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('rename'), from: pathString, to: pathString }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('login'), username: fc.constantFrom(USERNAME, 'bob'), password: fc.constantFrom(PASSWORD, 'wrong') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('login'),
+      username: fc.constantFrom(USERNAME, 'bob'),
+      password: fc.constantFrom(PASSWORD, 'wrong'),
+    }),
+  },
   // logout ends the connection, and with it the case
   { weight: 1, arbitrary: fc.constant({ op: 'logout' }) },
 );
 
 /** How a JSON body goes on the wire. */
-type JsonForm = { form: 'json' } | { form: 'truncated'; at: number } | { form: 'bytes'; bytes: Buffer } | { form: 'nonObject'; text: string } | { form: 'huge' };
+type JsonForm =
+  | { form: 'json' }
+  | { form: 'truncated'; at: number }
+  | { form: 'bytes'; bytes: Buffer }
+  | { form: 'nonObject'; text: string }
+  | { form: 'huge' };
 
 const jsonForm: fc.Arbitrary<JsonForm> = fc.oneof(
   { weight: 12, arbitrary: fc.constant({ form: 'json' as const }) },
   { weight: 2, arbitrary: fc.nat().map((at) => ({ form: 'truncated' as const, at })) },
   { weight: 1, arbitrary: bytes(64).map((b) => ({ form: 'bytes' as const, bytes: b })) },
-  { weight: 1, arbitrary: fc.constantFrom('[1,2]', 'null', '"op"', '42', 'true', '', '{}', '{"op":"stat","__proto__":{"path":"/"}}').map((text) => ({ form: 'nonObject' as const, text })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom('[1,2]', 'null', '"op"', '42', 'true', '', '{}', '{"op":"stat","__proto__":{"path":"/"}}')
+      .map((text) => ({ form: 'nonObject' as const, text })),
+  },
   { weight: 1, arbitrary: fc.constant({ form: 'huge' as const }) },
 );
 
@@ -171,12 +242,26 @@ export type Step =
   | { kind: 'garbage'; bytes: Buffer }
   | { kind: 'badLength'; length: number; type: number; trailing: Buffer }
   | { kind: 'wait'; ms: number }
-  | { kind: 'upload'; op: 'upload' | 'discard'; path: unknown; size: unknown; data: Buffer[]; waitForGoAhead: boolean; end: 'correct' | 'wrongHash' | 'wrongBytes' | 'none'; waitForResult: boolean; cancel: boolean }
+  | {
+      kind: 'upload';
+      op: 'upload' | 'discard';
+      path: unknown;
+      size: unknown;
+      data: Buffer[];
+      waitForGoAhead: boolean;
+      end: 'correct' | 'wrongHash' | 'wrongBytes' | 'none';
+      waitForResult: boolean;
+      cancel: boolean;
+    }
   | { kind: 'download'; path: unknown; credits: number[]; waitForData: boolean; cancel: boolean };
 
 const helloValue = fc.record({
   protocol: fc.oneof({ weight: 8, arbitrary: fc.constant(PROTOCOL_NAME) }, { weight: 1, arbitrary: wildValue }),
-  version: fc.oneof({ weight: 8, arbitrary: fc.constantFrom([1, 0], [1, 7]) }, { weight: 1, arbitrary: fc.constantFrom([2, 0], [0, 9], [1], [1, -1], [1, 0.5], '1.0') }, { weight: 1, arbitrary: wildValue }),
+  version: fc.oneof(
+    { weight: 8, arbitrary: fc.constantFrom([1, 0], [1, 7]) },
+    { weight: 1, arbitrary: fc.constantFrom([2, 0], [0, 9], [1], [1, -1], [1, 0.5], '1.0') },
+    { weight: 1, arbitrary: wildValue },
+  ),
   agent: fc.oneof(fc.constant('fuzz'), wildValue),
   maxFrameSize: fc.oneof(
     { weight: 6, arbitrary: fc.constantFrom(1024 * 1024, 4096, 1024, 16 * 1024 * 1024) },
@@ -192,7 +277,15 @@ const helloValue = fc.record({
 
 /** Steps a well-behaved client could take (on a possibly odd path): they keep the connection open. */
 const benignStep: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('request' as const), stream: fc.constant({ ref: 'next' as const, skip: 0 }), args: plausibleArgs, form: fc.constant({ form: 'json' as const }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('request' as const),
+      stream: fc.constant({ ref: 'next' as const, skip: 0 }),
+      args: plausibleArgs,
+      form: fc.constant({ form: 'json' as const }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('ping' as const), stream: u32, body: bytes(64) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 30 }) }) },
   {
@@ -200,11 +293,22 @@ const benignStep: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('upload' as const),
       op: fc.constantFrom('upload' as const, 'upload' as const, 'discard' as const),
-      path: fc.oneof({ weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 12 }).map((s) => `/up-${s.replace(/[/\0]/g, '_')}`) }, { weight: 1, arbitrary: pathString }, { weight: 1, arbitrary: wildValue }),
+      path: fc.oneof(
+        { weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 12 }).map((s) => `/up-${s.replace(/[/\0]/g, '_')}`) },
+        { weight: 1, arbitrary: pathString },
+        { weight: 1, arbitrary: wildValue },
+      ),
       size: fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: countValue }),
       data: fc.array(fc.oneof(bytes(64, 1), bytes(3000, 1000)), { maxLength: 4 }),
       waitForGoAhead: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
-      end: fc.constantFrom('correct' as const, 'correct' as const, 'correct' as const, 'wrongHash' as const, 'wrongBytes' as const, 'none' as const),
+      end: fc.constantFrom(
+        'correct' as const,
+        'correct' as const,
+        'correct' as const,
+        'wrongHash' as const,
+        'wrongBytes' as const,
+        'none' as const,
+      ),
       waitForResult: fc.boolean(),
       cancel: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
     }),
@@ -213,7 +317,10 @@ const benignStep: fc.Arbitrary<Step> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       kind: fc.constant('download' as const),
-      path: fc.oneof({ weight: 3, arbitrary: fc.constantFrom('/seed.bin', '/dir/small.txt', '/empty.txt') }, { weight: 1, arbitrary: pathString }),
+      path: fc.oneof(
+        { weight: 3, arbitrary: fc.constantFrom('/seed.bin', '/dir/small.txt', '/empty.txt') },
+        { weight: 1, arbitrary: pathString },
+      ),
       credits: fc.array(u32, { maxLength: 3 }),
       waitForData: fc.boolean(),
       cancel: fc.boolean(),
@@ -224,20 +331,48 @@ const benignStep: fc.Arbitrary<Step> = fc.oneof(
 /** Steps that break a rule (some only make a request fail, most are connection errors). */
 const hostileStep: fc.Arbitrary<Step> = fc.oneof(
   { weight: 10, arbitrary: fc.record({ kind: fc.constant('request' as const), stream: requestStream, args: requestArgs, form: jsonForm }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('data' as const), stream: targetStream, body: fc.oneof(bytes(64), bytes(4096, 1024)) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('data' as const), stream: targetStream, body: fc.oneof(bytes(64), bytes(4096, 1024)) }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('end' as const),
       stream: targetStream,
       end: fc.constantFrom('correct' as const, 'wrongHash' as const, 'wrongBytes' as const, 'wild' as const),
-      wild: fc.record({ bytes: countValue, sha256: fc.oneof(fc.constantFrom('', 'AB'.repeat(32), 'g'.repeat(64), '0'.repeat(65)), wildValue) }, { requiredKeys: [] }),
+      wild: fc.record(
+        { bytes: countValue, sha256: fc.oneof(fc.constantFrom('', 'AB'.repeat(32), 'g'.repeat(64), '0'.repeat(65)), wildValue) },
+        { requiredKeys: [] },
+      ),
       form: jsonForm,
     }),
   },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('credit' as const), stream: targetStream, amount: u32, bodyLength: fc.oneof({ weight: 4, arbitrary: fc.constant(4) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 9 }) }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('cancel' as const), stream: targetStream, body: fc.oneof(fc.constant(Buffer.alloc(0)), fc.constant(Buffer.from('{"reason":"fuzz"}')), bytes(32)) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('ping' as const), stream: u32, body: fc.oneof({ weight: 3, arbitrary: bytes(64) }, { weight: 1, arbitrary: bytes(200, 65) }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('credit' as const),
+      stream: targetStream,
+      amount: u32,
+      bodyLength: fc.oneof({ weight: 4, arbitrary: fc.constant(4) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 9 }) }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('cancel' as const),
+      stream: targetStream,
+      body: fc.oneof(fc.constant(Buffer.alloc(0)), fc.constant(Buffer.from('{"reason":"fuzz"}')), bytes(32)),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('ping' as const),
+      stream: u32,
+      body: fc.oneof({ weight: 3, arbitrary: bytes(64) }, { weight: 1, arbitrary: bytes(200, 65) }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('hello' as const), hello: helloValue, form: jsonForm }) },
   {
     weight: 1,
@@ -248,8 +383,22 @@ const hostileStep: fc.Arbitrary<Step> = fc.oneof(
       body: fc.oneof(fc.constant(Buffer.from('{"code":"EIO","message":"x"}')), bytes(32)),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('unknownType' as const), type: fc.oneof(fc.constant(0), fc.integer({ min: 13, max: 255 })), stream: u32, body: bytes(32) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('garbage' as const), bytes: fc.oneof(bytes(64, 1), fc.constant(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('unknownType' as const),
+      type: fc.oneof(fc.constant(0), fc.integer({ min: 13, max: 255 })),
+      stream: u32,
+      body: bytes(32),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('garbage' as const),
+      bytes: fc.oneof(bytes(64, 1), fc.constant(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))),
+    }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -443,7 +592,9 @@ export function buildCase(c: Case): BuiltCase {
         break;
       case 'upload': {
         const id = resolve({ ref: 'next', skip: 0 });
-        request(id, s.op === 'discard' ? { op: 'discard', size: s.size } : { op: 'upload', path: s.path, size: s.size, overwrite: true }, { form: 'json' });
+        request(id, s.op === 'discard' ? { op: 'discard', size: s.size } : { op: 'upload', path: s.path, size: s.size, overwrite: true }, {
+          form: 'json',
+        });
         if (s.waitForGoAhead) actions.push({ waitMs: 500, stream: id, types: [FrameType.PARTIAL, FrameType.ERROR] });
         for (const body of s.data) data(id, body);
         if (s.end !== 'none') end(id, s.end);

@@ -36,9 +36,16 @@ test('upload: an abort right after the call cancels it (file and stream sources)
     }
   }
   // the server may still be discarding what arrived; nothing ever appears under a target name
-  assert.equal((await walk(t.root)).filter((name) => !name.includes('.fileshare-part-')), [], 'an aborted upload was stored');
+  assert.equal(
+    (await walk(t.root)).filter((name) => !name.includes('.fileshare-part-')),
+    [],
+    'an aborted upload was stored',
+  );
   await client.upload(file, '/after.bin');
-  assert.equal((await client.list('/')).map((e) => e.name), ['after.bin']);
+  assert.equal(
+    (await client.list('/')).map((e) => e.name),
+    ['after.bin'],
+  );
 });
 
 test('download: an abort right after the call cancels it (path and stream destinations): EABORTED, no local file', async () => {
@@ -53,10 +60,19 @@ test('download: an abort right after the call cancels it (path and stream destin
       const download = client.download('/a.bin', target, { signal: controller.signal, resume: kind === 'resumable' });
       schedule(() => controller.abort());
       await rejects(within(download, 10_000, `the download aborted ${when}`), 'EABORTED');
-      assert.not.ok(await fsp.stat(target).then(() => true, () => false), `${target} exists after an abort ${when}`);
+      assert.not.ok(
+        await fsp.stat(target).then(
+          () => true,
+          () => false,
+        ),
+        `${target} exists after an abort ${when}`,
+      );
     }
   }
-  assert.equal((await fsp.readdir(local)).filter((name) => !name.endsWith('.fileshare-partial')), []);
+  assert.equal(
+    (await fsp.readdir(local)).filter((name) => !name.endsWith('.fileshare-partial')),
+    [],
+  );
   assert.ok(client.connected);
   assert.is((await client.download('/a.bin', path.join(local, 'ok.bin'))).bytes, 1000);
 });

@@ -95,17 +95,27 @@ test('SIGKILL mid-upload: no target is truncated or lost, leftovers stay hidden,
     const bytes = await sizeOf(path.join(root, partial));
     assert.ok(bytes > 0 && bytes <= (sent.get(u.name) ?? 0), `partial of ${u.name}: ${bytes} bytes, ${sent.get(u.name)} sent`);
     // what the dead server kept is exactly the start of the file: never garbage, never a gap
-    assert.is(await sha256Prefix(path.join(root, partial), bytes), await sha256Prefix(u.file, bytes), `partial of ${u.name} is not a prefix`);
+    assert.is(
+      await sha256Prefix(path.join(root, partial), bytes),
+      await sha256Prefix(u.file, bytes),
+      `partial of ${u.name} is not a prefix`,
+    );
     kept.set(u.name, bytes);
   }
 
   // 3. a restarted server hides the leftovers from listings
   const second = await startServerProcess(root);
   const client2 = await connectTo(second.port);
-  assert.equal((await client2.list('/')).map((e) => e.name), ['a', 'b', 'c']);
+  assert.equal(
+    (await client2.list('/')).map((e) => e.name),
+    ['a', 'b', 'c'],
+  );
   assert.equal(await client2.list('/a'), []);
   assert.equal(await client2.list('/b'), []);
-  assert.equal((await client2.list('/c')).map((e) => e.name), ['existing.bin']);
+  assert.equal(
+    (await client2.list('/c')).map((e) => e.name),
+    ['existing.bin'],
+  );
 
   // 4. resume all three: they continue after the kept bytes and complete with matching SHA-256
   const firstProgress = new Map<string, number>();
@@ -130,7 +140,10 @@ test('SIGKILL mid-upload: no target is truncated or lost, leftovers stay hidden,
     assert.is(results[i]!.sha256, localSha);
     assert.is(await sha256File(path.join(root, u.remote)), localSha, `${u.remote} on the server`);
     const resumedAt = firstProgress.get(u.name) ?? -1;
-    assert.ok(resumedAt >= kept.get(u.name)!, `${u.name} restarted instead of resuming: first progress ${resumedAt}, kept ${kept.get(u.name)}`);
+    assert.ok(
+      resumedAt >= kept.get(u.name)!,
+      `${u.name} restarted instead of resuming: first progress ${resumedAt}, kept ${kept.get(u.name)}`,
+    );
   }
   assert.equal(await tempFiles(root), [], 'temporary files remain after the resumed uploads');
   await client2.close();
@@ -169,7 +182,10 @@ test('a server killed during plain uploads: no target, the old file intact, a hi
   // (after min(resumableUploadTtl, 1 h) without change: 1 s here)
   const again = await startServerProcess(root, { resumableUploadTtl: 1000 });
   const client2 = await connectTo(again.port);
-  assert.equal((await client2.list('/')).map((e) => e.name), ['old.bin']);
+  assert.equal(
+    (await client2.list('/')).map((e) => e.name),
+    ['old.bin'],
+  );
   await waitFor(async () => (await walk(root)).length === 1, 5000, 'the restarted server to sweep the leftovers');
   assert.is(await sha256File(path.join(root, 'old.bin')), oldSha);
 });

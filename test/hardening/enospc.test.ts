@@ -82,14 +82,20 @@ test('server disk full: ENOSPC (announced or not), no partial or temp file, exis
 
   // the server and the connection are fine: list, download, and an upload that fits
   assert.ok(client.connected);
-  assert.equal((await client.list('/')).map((e) => e.name), ['keep.bin']);
+  assert.equal(
+    (await client.list('/')).map((e) => e.name),
+    ['keep.bin'],
+  );
   const back = await client.download('/keep.bin', path.join(local, 'back.bin'));
   assert.is(back.sha256, kept.sha256);
   assert.is(await sha256File(path.join(disk, 'keep.bin')), kept.sha256);
   const small = await makeFile(path.join(local, 'small.bin'), 100 * KiB);
   await client.upload(small, '/small.bin');
   const other = await t.connect();
-  assert.equal((await other.list('/')).map((e) => e.name), ['keep.bin', 'small.bin']);
+  assert.equal(
+    (await other.list('/')).map((e) => e.name),
+    ['keep.bin', 'small.bin'],
+  );
 });
 
 test('a nearly full disk: a resumed upload needs room only for the bytes it still has to send', async () => {
@@ -97,7 +103,10 @@ test('a nearly full disk: a resumed upload needs room only for the bytes it stil
   if (!disk) return;
   const local = await tempDir();
   // a small window keeps the client close behind the disk, so the interruption lands mid-file
-  const t = await testServer({ server: { root: disk, window: 128 * KiB, chunkSize: 64 * KiB }, client: { chunkSize: 64 * KiB, progressIntervalMs: 0 } });
+  const t = await testServer({
+    server: { root: disk, window: 128 * KiB, chunkSize: 64 * KiB },
+    client: { chunkSize: 64 * KiB, progressIntervalMs: 0 },
+  });
   const file = await makeFile(path.join(local, 'f.bin'), 1536 * KiB);
   const first = await t.connect();
   let fired = false;

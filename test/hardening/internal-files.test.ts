@@ -25,10 +25,14 @@ async function interruptedUpload(t: Awaited<ReturnType<typeof testServer>>): Pro
   first.request(2, { op: 'upload', path: '/a.bin', size: 10, resume: { key: KEY } });
   await first.next((f) => f.stream === 2 && f.type === FrameType.PARTIAL);
   first.write([encodeHeader(FrameType.DATA, 2, 5), Buffer.from('first')]);
-  await waitFor(async () => {
-    const [name] = await tempFiles(t.root);
-    return name !== undefined && (await fsp.stat(path.join(t.root, name))).size === 5;
-  }, 5000, 'the first 5 bytes to reach the disk');
+  await waitFor(
+    async () => {
+      const [name] = await tempFiles(t.root);
+      return name !== undefined && (await fsp.stat(path.join(t.root, name))).size === 5;
+    },
+    5000,
+    'the first 5 bytes to reach the disk',
+  );
   first.socket.destroy();
   await waitFor(() => t.server.connectionCount === 0, 5000, 'the server to drop the connection');
   const [partial] = await tempFiles(t.root);
@@ -36,7 +40,10 @@ async function interruptedUpload(t: Awaited<ReturnType<typeof testServer>>): Pro
 }
 
 /** Upload `/a.bin` again (10 new bytes) with the same key; resolves to the final frame's body and type. */
-async function retry(t: Awaited<ReturnType<typeof testServer>>, restart: boolean): Promise<{ type: FrameType; body: Record<string, unknown> }> {
+async function retry(
+  t: Awaited<ReturnType<typeof testServer>>,
+  restart: boolean,
+): Promise<{ type: FrameType; body: Record<string, unknown> }> {
   const data = Buffer.from('0123456789');
   const second = await RawClient.connect(t.port);
   await second.login('alice', 'alice-password');

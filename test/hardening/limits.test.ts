@@ -34,7 +34,8 @@ import {
 test.after.each(dispose);
 
 const MiB = 1024 * 1024;
-const isError = (id: number) => (f: { type: FrameType; stream: number }) => f.stream === id && (f.type === FrameType.ERROR || f.type === FrameType.RESPONSE);
+const isError = (id: number) => (f: { type: FrameType; stream: number }) =>
+  f.stream === id && (f.type === FrameType.ERROR || f.type === FrameType.RESPONSE);
 
 // ---- timeouts ---------------------------------------------------------------------------------
 
@@ -172,12 +173,18 @@ test('maxFileSize: an announced size over the limit is ETOOLARGE before the go-a
   const answer = await raw.next((f) => f.stream === 2, 3000);
   assert.is(answer.type, FrameType.ERROR, 'the server gave the go-ahead');
   assert.is(json(answer).code, 'ETOOLARGE');
-  assert.equal(raw.frames.filter((f) => f.stream === 2), []);
+  assert.equal(
+    raw.frames.filter((f) => f.stream === 2),
+    [],
+  );
   // exactly the limit is fine
   raw.request(3, { op: 'upload', path: '/ok.bin', size: MiB });
   assert.is((await raw.next((f) => f.stream === 3, 3000)).type, FrameType.PARTIAL);
   await sleep(100);
-  assert.not.ok(created.some((name) => name.includes('big.bin')), `a temp file was created for the refused upload: ${created}`);
+  assert.not.ok(
+    created.some((name) => name.includes('big.bin')),
+    `a temp file was created for the refused upload: ${created}`,
+  );
   void watching;
 });
 
@@ -299,12 +306,18 @@ test('homes are chroot-like; a read-only user gets EACCES on every write; delete
   const file = await makeFile(path.join(local, 'a.bin'), 1000);
   await alice.upload(file, '/a.bin');
   await alice.mkdir('/dir');
-  assert.equal((await alice.list('/')).map((e) => e.name), ['a.bin', 'dir']);
+  assert.equal(
+    (await alice.list('/')).map((e) => e.name),
+    ['a.bin', 'dir'],
+  );
   assert.ok(await fsp.stat(path.join(t.root, 'homes', 'alice', 'a.bin')));
   await rejects(alice.list('/../..'), 'EACCES');
 
   const reader = await t.connect('reader');
-  assert.equal((await reader.list('/')).map((e) => e.name), ['a.bin', 'dir']);
+  assert.equal(
+    (await reader.list('/')).map((e) => e.name),
+    ['a.bin', 'dir'],
+  );
   await reader.download('/a.bin', path.join(local, 'copy.bin'));
   await rejects(reader.upload(file, '/b.bin'), 'EACCES');
   await rejects(reader.upload(file, '/a.bin', { overwrite: true }), 'EACCES');
@@ -333,7 +346,10 @@ test('a client made with the public constructor honours localAddress (the basis 
   const client = new FileShareClient({ host: '127.0.0.1', port: t.port, localAddress: '127.0.0.2' });
   defer(() => client.close());
   await client.connect();
-  assert.equal(seen.map((a) => a.replace(/^::ffff:/, '')), ['127.0.0.2']);
+  assert.equal(
+    seen.map((a) => a.replace(/^::ffff:/, '')),
+    ['127.0.0.2'],
+  );
 });
 
 test.run();

@@ -9,7 +9,20 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameType } from '../../src/protocol/frame.ts';
-import { RawClient, dispose, json, makeFile, rejects, sha256File, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
+import {
+  RawClient,
+  dispose,
+  json,
+  makeFile,
+  rejects,
+  sha256File,
+  tempDir,
+  tempFiles,
+  testServer,
+  waitFor,
+  walk,
+  within,
+} from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -54,11 +67,18 @@ test('quota: five concurrent overwrites of one 6 MiB file under 10 MiB: the repl
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
   })();
-  const results = await within(Promise.allSettled(clients.map((c, i) => c.upload(versions[i]!, '/big.bin', { overwrite: true }))), 60_000, 'the overwrites');
+  const results = await within(
+    Promise.allSettled(clients.map((c, i) => c.upload(versions[i]!, '/big.bin', { overwrite: true }))),
+    60_000,
+    'the overwrites',
+  );
   running = false;
   await sampler;
   for (const r of results) if (r.status === 'rejected') assert.is((r.reason as { code?: string }).code, 'EQUOTA');
-  assert.ok(results.some((r) => r.status === 'fulfilled'), 'no overwrite succeeded');
+  assert.ok(
+    results.some((r) => r.status === 'fulfilled'),
+    'no overwrite succeeded',
+  );
   const chunk = 256 * 1024;
   assert.ok(peak - 6 * MiB <= 10 * MiB + 5 * chunk, `${peak} bytes on disk at once under a 10 MiB quota (one 6 MiB file being replaced)`);
   const stored = await sha256File(path.join(t.root, 'carol', 'big.bin'));
@@ -101,20 +121,43 @@ test('quota: uploads waiting for room get the reservation of one that fails, in 
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
   const first = await t.connect('carol');
-  const big = first.upload(Readable.from((async function* () {
-    for (let i = 0; i < 12; i++) yield Buffer.alloc(256 * 1024, 7);
-    await gate;
-    throw new Error('the source failed');
-  })()), '/huge.bin');
+  const big = first.upload(
+    Readable.from(
+      (async function* () {
+        for (let i = 0; i < 12; i++) yield Buffer.alloc(256 * 1024, 7);
+        await gate;
+        throw new Error('the source failed');
+      })(),
+    ),
+    '/huge.bin',
+  );
   big.catch(() => {});
-  await waitFor(async () => {
-    const [temp] = await tempFiles(t.root);
-    return temp !== undefined && (await fsp.stat(path.join(t.root, temp)).then((s) => s.size, () => 0)) === 3 * MiB;
-  }, 10_000, 'the first upload to take the 3 MiB left');
+  await waitFor(
+    async () => {
+      const [temp] = await tempFiles(t.root);
+      return (
+        temp !== undefined &&
+        (await fsp.stat(path.join(t.root, temp)).then(
+          (s) => s.size,
+          () => 0,
+        )) ===
+          3 * MiB
+      );
+    },
+    10_000,
+    'the first upload to take the 3 MiB left',
+  );
   // three 1 MiB streams arrive: no room yet, so they wait rather than fail
   const clients = await Promise.all(Array.from({ length: 3 }, () => t.connect('carol')));
-  const smalls = clients.map((c, i) => c.upload(Readable.from(Array.from({ length: 4 }, () => Buffer.alloc(256 * 1024, i))), `/small${i}.bin`));
-  const settled = smalls.map((p) => p.then(() => 'stored', (err: { code?: string }) => String(err.code)));
+  const smalls = clients.map((c, i) =>
+    c.upload(Readable.from(Array.from({ length: 4 }, () => Buffer.alloc(256 * 1024, i))), `/small${i}.bin`),
+  );
+  const settled = smalls.map((p) =>
+    p.then(
+      () => 'stored',
+      (err: { code?: string }) => String(err.code),
+    ),
+  );
   await waitFor(async () => (await tempFiles(t.root)).length === 4, 10_000, 'the three small uploads to start');
   release(); // the first one fails and gives its 3 MiB back
   await rejects(within(big, 30_000, 'the first upload'), 'EIO').catch(() => {});

@@ -12,7 +12,26 @@ import * as assert from 'uvu/assert';
 import { FileShareClient, FileShareServer, LocalStorage, type Storage } from '../../src/index.ts';
 import { encodeHeader, encodeJsonFrame } from '../../src/protocol/encoder.ts';
 import { FrameType } from '../../src/protocol/frame.ts';
-import { RawClient, authFor, defer, dispose, json, makeFile, relay, sha256, rejects, sha256File, sizeOf, sleep, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
+import {
+  RawClient,
+  authFor,
+  defer,
+  dispose,
+  json,
+  makeFile,
+  relay,
+  sha256,
+  rejects,
+  sha256File,
+  sizeOf,
+  sleep,
+  tempDir,
+  tempFiles,
+  testServer,
+  waitFor,
+  walk,
+  within,
+} from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -24,7 +43,14 @@ const eachChunk = { progressIntervalMs: 0 };
  * Start a resumable upload and cut it off once `atBytes` were sent, with `interrupt` (close the
  * client, abort...). Resolves to the error the upload rejected with.
  */
-async function interruptedUpload(client: FileShareClient, file: string, remote: string, atBytes: number, interrupt: () => void, extra: { overwrite?: boolean } = {}) {
+async function interruptedUpload(
+  client: FileShareClient,
+  file: string,
+  remote: string,
+  atBytes: number,
+  interrupt: () => void,
+  extra: { overwrite?: boolean } = {},
+) {
   let fired = false;
   const attempt = client.upload(file, remote, {
     ...extra,
@@ -58,7 +84,11 @@ test('upload: a dropped connection (client.close() mid-upload) is resumed from t
   await interruptedUpload(first, file, '/data.bin', 4 * MiB, () => void first.close());
   const kept = await keptPartial(t);
   assert.ok(kept.bytes > 0, 'nothing was kept');
-  assert.equal((await walk(t.root)).filter((n) => !n.startsWith('.fileshare-part-')), [], 'something visible appeared');
+  assert.equal(
+    (await walk(t.root)).filter((n) => !n.startsWith('.fileshare-part-')),
+    [],
+    'something visible appeared',
+  );
 
   const second = await t.connect();
   assert.equal(await second.list('/'), [], 'the partial file is listed');
@@ -171,7 +201,10 @@ test('abort over a connection that died silently settles at once (EABORTED); bot
 
   const direct = await t.connect();
   let firstDown = -1;
-  const got = await direct.download('/down.bin', target, { resume: true, onProgress: (p) => (firstDown = firstDown < 0 ? p.bytes : firstDown) });
+  const got = await direct.download('/down.bin', target, {
+    resume: true,
+    onProgress: (p) => (firstDown = firstDown < 0 ? p.bytes : firstDown),
+  });
   assert.is(got.sha256, await sha256File(remote));
   assert.ok(firstDown >= partial, `the download restarted: first progress ${firstDown}, kept ${partial}`);
   const sent = await within(direct.upload(file, '/up.bin', { resume: true }), 10_000, 'the resumed upload'); // takes over from the dead attempt
@@ -205,7 +238,10 @@ test('upload: a graceful restart (close() cutting off the upload after closeTime
 
   const second = await start();
   let firstProgress = -1;
-  const result = await second.client.upload(file, '/r.bin', { resume: true, onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress) });
+  const result = await second.client.upload(file, '/r.bin', {
+    resume: true,
+    onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress),
+  });
   assert.is(result.sha256, await sha256File(file));
   assert.ok(firstProgress >= kept, `restarted from zero: first progress ${firstProgress}, kept ${kept}`);
   assert.equal(await walk(root), ['r.bin']);
@@ -286,7 +322,10 @@ test('download: an aborted download keeps .<name>.fileshare-partial; resume comp
 
   let firstProgress = -1;
   const result = await within(
-    client.download('/movie.bin', target, { resume: true, onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress) }),
+    client.download('/movie.bin', target, {
+      resume: true,
+      onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress),
+    }),
     20_000,
     'the resumed download',
   );
@@ -313,7 +352,10 @@ test('download: a corrupted local partial file → the server answers offset 0 �
   await handle.close();
 
   let firstProgress = -1;
-  const result = await client.download('/report.bin', target, { resume: true, onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress) });
+  const result = await client.download('/report.bin', target, {
+    resume: true,
+    onProgress: (p) => (firstProgress = firstProgress < 0 ? p.bytes : firstProgress),
+  });
   assert.is(result.sha256, sha);
   assert.is(await sha256File(target), sha);
   assert.ok(firstProgress < 2 * MiB, `it appended to a corrupt prefix: first progress ${firstProgress}`);
@@ -387,7 +429,11 @@ test('wire: all bytes kept → the next attempt resumes at offset = size and sen
   first.request(2, { op: 'upload', path: '/r.bin', size: data.length, resume: { key } });
   assert.equal(json(await first.next((f) => f.stream === 2 && f.type === FrameType.PARTIAL)), { offset: 0 });
   first.write([encodeHeader(FrameType.DATA, 2, data.length), data]); // every byte, but no END
-  await waitFor(async () => (await tempFiles(t.root)).length === 1 && (await sizeOf(path.join(t.root, (await tempFiles(t.root))[0]!))) === data.length, 5000, 'the data to reach the disk');
+  await waitFor(
+    async () => (await tempFiles(t.root)).length === 1 && (await sizeOf(path.join(t.root, (await tempFiles(t.root))[0]!))) === data.length,
+    5000,
+    'the data to reach the disk',
+  );
   first.socket.destroy();
   await waitFor(() => t.server.connectionCount === 0, 3000, 'the server to drop the connection');
 
@@ -418,7 +464,11 @@ test('wire: a resumed upload whose whole-file SHA-256 does not match is EINTEGRI
   first.request(2, { op: 'upload', path: '/s.bin', size: data.length, resume: { key } });
   await first.next((f) => f.stream === 2 && f.type === FrameType.PARTIAL);
   first.write([encodeHeader(FrameType.DATA, 2, 100_000), data.subarray(0, 100_000)]);
-  await waitFor(async () => (await tempFiles(t.root)).length === 1 && (await sizeOf(path.join(t.root, (await tempFiles(t.root))[0]!))) === 100_000, 5000, 'the data to reach the disk');
+  await waitFor(
+    async () => (await tempFiles(t.root)).length === 1 && (await sizeOf(path.join(t.root, (await tempFiles(t.root))[0]!))) === 100_000,
+    5000,
+    'the data to reach the disk',
+  );
   first.socket.destroy();
   await waitFor(() => t.server.connectionCount === 0, 3000, 'the server to drop the connection');
 

@@ -31,7 +31,12 @@ test('a link leading outside the root answers the same whether or not its target
       () => client.delete(remote),
       () => client.rename(remote, '/moved'),
     ]) {
-      answers.push(await call().then(() => 'ok', (err: { code?: string }) => String(err.code)));
+      answers.push(
+        await call().then(
+          () => 'ok',
+          (err: { code?: string }) => String(err.code),
+        ),
+      );
     }
     return answers;
   };
@@ -57,7 +62,10 @@ test('a trailing slash names a folder: a file written "file.txt/" is ENOTDIR for
   await rejects(client.rename('/a.txt/', '/b.txt'), 'ENOTDIR');
   await rejects(client.rename('/a.txt', '/b.txt/'), 'ENOTDIR');
   await rejects(client.upload(file, '/new.txt/'), 'EISDIR');
-  assert.equal((await client.list('/')).map((e) => e.name), ['a.txt']);
+  assert.equal(
+    (await client.list('/')).map((e) => e.name),
+    ['a.txt'],
+  );
   assert.is((await client.stat('/a.txt')).size, 100);
   // folders with a trailing slash are fine
   await client.mkdir('/d/');
@@ -65,9 +73,15 @@ test('a trailing slash names a folder: a file written "file.txt/" is ENOTDIR for
   assert.equal(await client.list('/d/'), []);
   await rejects(client.rename('/a.txt', '/d/'), 'ENOTDIR'); // a file cannot become a folder
   await client.rename('/d/', '/e/');
-  assert.equal((await client.list('/')).map((e) => e.name), ['a.txt', 'e']);
+  assert.equal(
+    (await client.list('/')).map((e) => e.name),
+    ['a.txt', 'e'],
+  );
   await client.rmdir('/e/');
-  assert.equal((await client.list('/')).map((e) => e.name), ['a.txt']);
+  assert.equal(
+    (await client.list('/')).map((e) => e.name),
+    ['a.txt'],
+  );
 });
 
 test('download into a Writable: destroyed when the download fails (no error event without a listener, the rejection says why)', async () => {

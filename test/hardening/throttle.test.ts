@@ -134,7 +134,10 @@ test('concurrent logins of one user with the right password all succeed, throttl
   const t = await testServer({ users, server: { loginThrottle: throttle } });
   const clients = await Promise.all(Array.from({ length: 10 }, () => t.client()));
   const results = await Promise.all(clients.map((c) => c.login('alice', 'alice-password')));
-  assert.equal(results.map((r) => r.username), Array(10).fill('alice'));
+  assert.equal(
+    results.map((r) => r.username),
+    Array(10).fill('alice'),
+  );
 });
 
 test('a flood of throttled attempts does not slow down other users (loose ratio)', async () => {
@@ -175,7 +178,10 @@ test('a flood of throttled attempts does not slow down other users (loose ratio)
 
 test('LoginGuard: free attempts, then a delay that doubles up to its cap, then a lockout; forgotten after forgetAfterMs', () => {
   let now = 1_000_000;
-  const guard = new LoginGuard({ freeAttempts: 2, baseDelayMs: 1000, maxDelayMs: 4000, lockoutAfter: 6, lockoutMs: 60_000, forgetAfterMs: 120_000 }, () => now);
+  const guard = new LoginGuard(
+    { freeAttempts: 2, baseDelayMs: 1000, maxDelayMs: 4000, lockoutAfter: 6, lockoutMs: 60_000, forgetAfterMs: 120_000 },
+    () => now,
+  );
   const fail = () => guard.recordFailure('10.0.0.1', 'bob');
   fail();
   assert.is(guard.check('10.0.0.1', 'bob'), 0);

@@ -26,7 +26,11 @@ test('decodes a PING frame from the hex fixture in docs/protocol.md', () => {
 });
 
 test('decodes several frames in one chunk, and zero-length bodies', () => {
-  const bytes = Buffer.concat([encodeFrame(FrameType.CANCEL, 7), encodeCredit(7, 65536), encodeJsonFrame(FrameType.REQUEST, 8, { op: 'ping' })]);
+  const bytes = Buffer.concat([
+    encodeFrame(FrameType.CANCEL, 7),
+    encodeCredit(7, 65536),
+    encodeJsonFrame(FrameType.REQUEST, 8, { op: 'ping' }),
+  ]);
   const frames = new FrameDecoder(1024).push(bytes);
   assert.is(frames.length, 3);
   assert.is(frames[0]!.body.length, 0);
@@ -36,7 +40,11 @@ test('decodes several frames in one chunk, and zero-length bodies', () => {
 
 test('the same frames fed one byte at a time decode identically', () => {
   const payload = Buffer.from('hello, world');
-  const bytes = Buffer.concat([...encodeData(3, payload), encodeJsonFrame(FrameType.END, 3, { bytes: 12 }), encodeFrame(FrameType.PING, 1, hex('ff'))]);
+  const bytes = Buffer.concat([
+    ...encodeData(3, payload),
+    encodeJsonFrame(FrameType.END, 3, { bytes: 12 }),
+    encodeFrame(FrameType.PING, 1, hex('ff')),
+  ]);
   const whole = summary(new FrameDecoder(1024).push(bytes));
   const decoder = new FrameDecoder(1024);
   const split: Frame[] = [];
@@ -117,7 +125,10 @@ test('streamData: a DATA fragment is a view of the received chunk, and limits st
 test('streamData: control frames over the control limit are refused at once; DATA may be larger', () => {
   const decoder = new FrameDecoder(1 << 20, { streamData: true, maxControlFrameSize: 100 });
   assert.is(decoder.push(Buffer.concat(encodeData(1, Buffer.alloc(500)))).length > 0, true);
-  expectProto(() => new FrameDecoder(1 << 20, { streamData: true, maxControlFrameSize: 100 }).push(hex('00000100 02 00000001')), /control frame maximum/);
+  expectProto(
+    () => new FrameDecoder(1 << 20, { streamData: true, maxControlFrameSize: 100 }).push(hex('00000100 02 00000001')),
+    /control frame maximum/,
+  );
 });
 
 test.run();

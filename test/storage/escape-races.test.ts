@@ -42,7 +42,10 @@ test('a descriptor that lands outside the root (a folder swapped for a link afte
   // and a link in the last component is never followed
   await fsp.symlink(path.join(outside, 'secret.txt'), path.join(root, 'leaf'));
   await rejects(openInside(root, path.join(root, 'leaf'), constants.O_RDONLY, '/leaf'), 'EACCES', [root, outside]);
-  const planted = await createInside(root, path.join(root, 'leaf'), '/leaf').then(() => 'created', (err: NodeJS.ErrnoException) => err.code);
+  const planted = await createInside(root, path.join(root, 'leaf'), '/leaf').then(
+    () => 'created',
+    (err: NodeJS.ErrnoException) => err.code,
+  );
   assert.is(planted, 'EEXIST', 'an internal file was opened through a planted link');
   assert.equal(await snapshot(outside), before);
 });
@@ -77,7 +80,14 @@ test('the existence of files outside the root cannot be probed: an outside link 
   await fsp.symlink(path.join(outside, 'missing.txt'), path.join(root, 'to-missing'));
   await fsp.symlink('/nonexistent-fileshare-dir/deeper/file', path.join(root, 'to-missing-dir'));
   const secrets = [root, outside];
-  for (const p of ['/to-existing', '/to-missing', '/to-missing-dir', '/swapped/secret.txt', '/swapped/missing.txt', '/swapped/no/such/deep.txt']) {
+  for (const p of [
+    '/to-existing',
+    '/to-missing',
+    '/to-missing-dir',
+    '/swapped/secret.txt',
+    '/swapped/missing.txt',
+    '/swapped/no/such/deep.txt',
+  ]) {
     await rejects(storage.stat(p), 'EACCES', secrets);
     await rejects(storage.openRead(p), 'EACCES', secrets);
     await rejects(storage.list(p), 'EACCES', secrets);

@@ -77,7 +77,10 @@ export async function snapshot(dir: string): Promise<Record<string, string>> {
 
 /** Does anything exist at `file` (a dangling link included)? */
 export async function exists(file: string): Promise<boolean> {
-  return fsp.lstat(file).then(() => true, () => false);
+  return fsp.lstat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Names in `dir` that are internal temporary files. */

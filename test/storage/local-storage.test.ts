@@ -51,13 +51,19 @@ test('list: sorted by name, files and folders with sizes', async () => {
   await fsp.writeFile(path.join(root, 'docs', 'Z.txt'), '');
   await fsp.writeFile(path.join(root, 'docs', '0.txt'), '0');
   const entries = await storage.list('/docs');
-  assert.equal(entries.map((e) => [e.name, e.type, e.size]), [
-    ['0.txt', 'file', 1],
-    ['Z.txt', 'file', 0],
-    ['a.txt', 'file', 5],
-    ['sub', 'directory', 0],
-  ]);
-  assert.equal((await storage.list('/')).map((e) => e.name), ['docs', 'top.txt']);
+  assert.equal(
+    entries.map((e) => [e.name, e.type, e.size]),
+    [
+      ['0.txt', 'file', 1],
+      ['Z.txt', 'file', 0],
+      ['a.txt', 'file', 5],
+      ['sub', 'directory', 0],
+    ],
+  );
+  assert.equal(
+    (await storage.list('/')).map((e) => e.name),
+    ['docs', 'top.txt'],
+  );
 });
 
 test('list: internal temporary files are hidden; other kinds are skipped', async () => {
@@ -67,7 +73,10 @@ test('list: internal temporary files are hidden; other kinds are skipped', async
   const sock = path.join(root, 'docs', 'sock');
   await new Promise<void>((resolve) => server.listen(sock, resolve));
   try {
-    assert.equal((await storage.list('/docs')).map((e) => e.name), ['a.txt', 'sub']);
+    assert.equal(
+      (await storage.list('/docs')).map((e) => e.name),
+      ['a.txt', 'sub'],
+    );
     await rejects(storage.stat('/docs/sock'), 'EACCES', [root]);
     await rejects(storage.openRead('/docs/sock'), 'EACCES', [root]);
   } finally {

@@ -111,7 +111,10 @@ test('sweep removes expired leftovers and keeps fresh ones and uploads in progre
 
     const removed = await storage.sweep({ resumableTtlMs: 60_000, abandonedTtlMs: 60_000 });
     assert.is(removed, 2);
-    assert.equal((await readdir(root)).sort(), [`.fileshare-part-r-${'c'.repeat(32)}`, `.fileshare-part-r-${'d'.repeat(32)}`, 'keep.txt', 'sub'].sort());
+    assert.equal(
+      (await readdir(root)).sort(),
+      [`.fileshare-part-r-${'c'.repeat(32)}`, `.fileshare-part-r-${'d'.repeat(32)}`, 'keep.txt', 'sub'].sort(),
+    );
     assert.equal(await readdir(path.join(root, 'sub')), []);
     await active.abort();
   }));

@@ -29,7 +29,10 @@ test('scope creates the home if missing and roots a storage there', async () => 
   assert.is((await storage.stat('/homes/alice/music/song.txt')).size, 5);
   assert.is(await alice.usage('/'), 5);
   const again = await storage.scope('homes/alice/');
-  assert.equal((await again.list('/')).map((e) => e.name), ['music']);
+  assert.equal(
+    (await again.list('/')).map((e) => e.name),
+    ['music'],
+  );
 });
 
 test('scope: ENOTDIR through a file; EACCES outside; scope of a scope', async () => {
@@ -88,7 +91,10 @@ test('a home that is itself a link is rooted at its real path', async () => {
   await fsp.writeFile(path.join(root, 'real-home', 'x.txt'), 'x');
   await fsp.symlink('../real-home', path.join(root, 'homes', 'carol'));
   const carol = await storage.scope('/homes/carol');
-  assert.equal((await carol.list('/')).map((e) => e.name), ['x.txt']);
+  assert.equal(
+    (await carol.list('/')).map((e) => e.name),
+    ['x.txt'],
+  );
   await rejects(carol.stat('/../../shared.txt'), 'EACCES', [root]);
 });
 

@@ -59,13 +59,19 @@ test('stat, read, list, usage through links leading outside: EACCES', async () =
 
 test('list skips links leading outside, dangling and looping; lists inside links by their target type', async () => {
   const entries = await storage.list('/');
-  assert.equal(entries.map((e) => [e.name, e.type, e.size]), [
-    ['docs', 'directory', 0],
-    ['in-dir', 'directory', 0],
-    ['in-file', 'file', 6],
-    ['in-rel', 'file', 6],
-  ]);
-  assert.equal((await storage.list('/docs')).map((e) => e.name), ['a.txt']);
+  assert.equal(
+    entries.map((e) => [e.name, e.type, e.size]),
+    [
+      ['docs', 'directory', 0],
+      ['in-dir', 'directory', 0],
+      ['in-file', 'file', 6],
+      ['in-rel', 'file', 6],
+    ],
+  );
+  assert.equal(
+    (await storage.list('/docs')).map((e) => e.name),
+    ['a.txt'],
+  );
 });
 
 test('uploads into, onto or through links leading outside: EACCES, nothing created outside', async () => {
@@ -110,7 +116,10 @@ test('links that stay inside the root are followed', async () => {
   assert.is((await storage.stat('/in-dir')).type, 'directory');
   assert.is((await readAll((await storage.openRead('/in-rel')).stream)).toString(), 'inside');
   assert.is((await readAll((await storage.openRead('/in-dir/a.txt')).stream)).toString(), 'inside');
-  assert.equal((await storage.list('/in-dir')).map((e) => e.name), ['a.txt']);
+  assert.equal(
+    (await storage.list('/in-dir')).map((e) => e.name),
+    ['a.txt'],
+  );
   await storage.mkdir('/in-dir/made');
   assert.ok(await exists(path.join(root, 'docs', 'made')));
   const up = await storage.openUpload('/in-dir/new.txt');

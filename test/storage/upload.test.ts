@@ -72,7 +72,10 @@ test('the target is invisible before commit; the temporary file sits beside it, 
   await rejects(storage.openRead(`/dir/${temps[0]}`), 'EACCES');
   await end(target.stream, '!');
   await target.commit();
-  assert.equal((await storage.list('/dir')).map((e) => [e.name, e.size]), [['pending.txt', 5]]);
+  assert.equal(
+    (await storage.list('/dir')).map((e) => [e.name, e.size]),
+    [['pending.txt', 5]],
+  );
 });
 
 test('abort: no target, no temporary file; twice is fine', async () => {

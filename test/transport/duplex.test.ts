@@ -37,7 +37,11 @@ async function inMemory(options: { highWaterMark?: number } = {}) {
   const [clientSide, serverSide] = duplexPair(options.highWaterMark);
   core.serve(serverSide, { remoteAddress: 'memory', remotePort: 0, secure: false });
   let closed: FileShareError | undefined | 'open' = 'open';
-  const channel = new ClientChannel(resolveClientOptions({}), (error) => (closed = error), () => {});
+  const channel = new ClientChannel(
+    resolveClientOptions({}),
+    (error) => (closed = error),
+    () => {},
+  );
   defer(() => channel.close(false));
   await within(channel.attach(clientSide, 'memory'), 5000, 'the handshake');
   return { root, core, channel, events, clientSide, serverSide, closed: () => closed };
@@ -55,7 +59,10 @@ test('FrameConnection over a Duplex pair: frames both ways, split and joined arb
   });
   for (let i = 1; i <= 20; i++) left.sendJson(FrameType.PARTIAL, i, { i, pad: 'x'.repeat(i * 7) });
   await waitFor(() => got.length === 20, 5000, 'twenty frames through a 16-byte pipe');
-  assert.equal(got.map((f) => [f.type, f.stream, JSON.parse(f.body.toString()).i]), Array.from({ length: 20 }, (_, k) => [FrameType.PARTIAL, k + 1, k + 1]));
+  assert.equal(
+    got.map((f) => [f.type, f.stream, JSON.parse(f.body.toString()).i]),
+    Array.from({ length: 20 }, (_, k) => [FrameType.PARTIAL, k + 1, k + 1]),
+  );
   left.end();
   await within(right.whenClosed(), 5000, 'the other side to close');
   assert.ok(left.isClosed && right.isClosed);
@@ -68,13 +75,17 @@ test('session and handlers over a Duplex: login, mkdir, upload frames, list, sta
   await channel.request('mkdir', { path: '/d' }).done;
   // an upload driven frame by frame, as the client's upload does it
   const body = Buffer.from('in-memory bytes');
-  const request = channel.request('upload', { path: '/d/f.txt', size: body.length }, {
-    onPartial: () => {
-      const connection = channel.requireConnected();
-      connection.sendFrame(FrameType.DATA, request.id, body);
-      connection.send(encodeJsonFrame(FrameType.END, request.id, { bytes: body.length, sha256: sha256(body) }));
+  const request = channel.request(
+    'upload',
+    { path: '/d/f.txt', size: body.length },
+    {
+      onPartial: () => {
+        const connection = channel.requireConnected();
+        connection.sendFrame(FrameType.DATA, request.id, body);
+        connection.send(encodeJsonFrame(FrameType.END, request.id, { bytes: body.length, sha256: sha256(body) }));
+      },
     },
-  });
+  );
   assert.equal(await request.done, { bytes: body.length, sha256: sha256(body) });
   const parts: unknown[] = [];
   const listed = await channel.request('list', { path: '/d' }, { onPartial: (p) => parts.push(...(p.entries as unknown[])) }).done;
@@ -84,7 +95,10 @@ test('session and handlers over a Duplex: login, mkdir, upload frames, list, sta
   assert.is(entry.size, body.length);
   const { readFile } = await import('node:fs/promises');
   assert.is(await readFile(`${root}/d/f.txt`, 'utf8'), 'in-memory bytes');
-  assert.equal(events.filter((e) => ['connection', 'login', 'mkdir', 'upload'].includes(e)), ['connection', 'login', 'mkdir', 'upload']);
+  assert.equal(
+    events.filter((e) => ['connection', 'login', 'mkdir', 'upload'].includes(e)),
+    ['connection', 'login', 'mkdir', 'upload'],
+  );
 });
 
 test('errors over a Duplex: ENOTAUTH before login, EAUTH, and a protocol error closes the session', async () => {
@@ -94,7 +108,10 @@ test('errors over a Duplex: ENOTAUTH before login, EAUTH, and a protocol error c
   // DATA for a stream that never existed is a connection error (EPROTO on stream 0)
   channel.requireConnected().sendFrame(FrameType.DATA, 999, Buffer.from('x'));
   await waitFor(() => closed() !== 'open', 5000, 'the connection to close');
-  assert.throws(() => channel.request('list', { path: '/' }), (err: FileShareError) => err.code === 'EPROTO');
+  assert.throws(
+    () => channel.request('list', { path: '/' }),
+    (err: FileShareError) => err.code === 'EPROTO',
+  );
 });
 
 test('a listing waits while the client does not read, and completes once it does (control-frame backpressure)', async () => {

@@ -129,13 +129,37 @@ test('perf-graph on the lossy link: the live chart shows UDP loss while the TCP 
   await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${link!.clientNs} ${CHROMIUM} "$@"\n`);
   await chmod(wrapper, 0o755);
   link!.setLoss(5);
-  const app = link!.spawnNode(link!.clientNs, PERF_GRAPH, ['--host', link!.serverAddress, '--user', 'alice', '--count', '400', '--interval', '25', '--throughput-bytes', '0', '--window', '10', '--out-dir', dir], {
-    FILESHARE_PASSWORD: 'alice-password',
-    NO_COLOR: '1',
-  });
+  const app = link!.spawnNode(
+    link!.clientNs,
+    PERF_GRAPH,
+    [
+      '--host',
+      link!.serverAddress,
+      '--user',
+      'alice',
+      '--count',
+      '400',
+      '--interval',
+      '25',
+      '--throughput-bytes',
+      '0',
+      '--window',
+      '10',
+      '--out-dir',
+      dir,
+    ],
+    {
+      FILESHARE_PASSWORD: 'alice-password',
+      NO_COLOR: '1',
+    },
+  );
   let out = '';
   app.stdout!.on('data', (d: Buffer) => (out += d));
-  const browser = await chromium.launch({ executablePath: wrapper, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'], timeout: 60_000 });
+  const browser = await chromium.launch({
+    executablePath: wrapper,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+    timeout: 60_000,
+  });
   try {
     const url = (await firstLine(app, /^live chart: /, 60_000)).slice('live chart: '.length).trim();
     const page = await browser.newPage({ viewport: { width: 1100, height: 640 } });

@@ -34,7 +34,10 @@ function run(cmd: string, args: readonly string[], input?: string): string {
 export function lossyLinkUnavailable(): string | undefined {
   if (process.platform !== 'linux') return 'network namespaces need Linux';
   if (process.getuid?.() !== 0) return 'network namespaces need root';
-  for (const tool of [['ip', '-V'], ['nft', '--version']] as const) {
+  for (const tool of [
+    ['ip', '-V'],
+    ['nft', '--version'],
+  ] as const) {
     try {
       run(tool[0], [tool[1]]);
     } catch {
@@ -117,7 +120,9 @@ export function createLossyLink(): LossyLink {
     }
   } catch (err) {
     close();
-    throw new Error(`cannot set up the namespaced link: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`, { cause: err });
+    throw new Error(`cannot set up the namespaced link: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`, {
+      cause: err,
+    });
   }
   let loss = 0;
   let udpBlocked = false;

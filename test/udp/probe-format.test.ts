@@ -104,7 +104,13 @@ test('replay window: each sequence number is accepted once; 0 and numbers older 
 });
 
 test('summary: loss, late, duplicated, reordered, RTT quantiles and RFC 3550 jitter', () => {
-  const r = (rttMs: number | null, extra: Partial<{ late: boolean; duplicates: number; reordered: boolean }> = {}) => ({ rttMs, late: false, duplicates: 0, reordered: false, ...extra });
+  const r = (rttMs: number | null, extra: Partial<{ late: boolean; duplicates: number; reordered: boolean }> = {}) => ({
+    rttMs,
+    late: false,
+    duplicates: 0,
+    reordered: false,
+    ...extra,
+  });
   const records = [r(10), r(12), r(null, { late: true }), r(null), r(14, { reordered: true, duplicates: 2 })];
   const s = summarizeProbes(records, [10, 12, 14], 64, 4450);
   if (!s.available) throw new Error(s.reason);

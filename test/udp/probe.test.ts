@@ -23,7 +23,8 @@ async function udpSocket(address = '127.0.0.1') {
   socket.on('message', (msg) => received.push(msg));
   await new Promise<void>((resolve) => socket.bind(0, address, () => resolve()));
   defer(() => new Promise<void>((resolve) => socket.close(() => resolve())));
-  const send = (msg: Buffer, port: number) => new Promise<void>((resolve, reject) => socket.send(msg, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+  const send = (msg: Buffer, port: number) =>
+    new Promise<void>((resolve, reject) => socket.send(msg, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
   return { socket, received, send };
 }
 
@@ -71,7 +72,10 @@ test('on: probes answered on the TCP port number, with figures and one event per
   // sequence numbers keep increasing across runs (the server refuses repeats)
   const again = await client.probe({ count: 5, intervalMs: 0, timeoutMs: 5000 });
   assert.is(again.available && again.received, 5);
-  assert.equal(events.slice(-5).map((e) => e.seq), [41, 42, 43, 44, 45]);
+  assert.equal(
+    events.slice(-5).map((e) => e.seq),
+    [41, 42, 43, 44, 45],
+  );
 });
 
 test('measure(): the TCP figures keep their names, and the UDP figures come beside them', async () => {
@@ -88,7 +92,10 @@ test('measure(): the TCP figures keep their names, and the UDP figures come besi
   const skipped = await client.measure({ pings: 1, probes: 0, throughputBytes: 0 });
   assert.is(skipped.udp.available, false);
   for (const bad of [{ size: 40 }, { size: 1473 }, { count: -1 }, { timeoutMs: 0 }, { intervalMs: Number.NaN }]) {
-    const err = await client.probe(bad).then(() => undefined, (e: Error) => e);
+    const err = await client.probe(bad).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     assert.instance(err, TypeError, JSON.stringify(bad));
   }
 });
@@ -194,7 +201,13 @@ test('a UDP port that is taken: the server runs without probes and warns', async
   defer(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
   const { FileShareServer } = await import('../../src/server/server.ts');
   const { FileShareClient } = await import('../../src/client/client.ts');
-  const server = new FileShareServer({ root: await tempDir(), auth: await authFor({ alice: 'alice-password' }), host: '127.0.0.1', port: probePort, udpProbes: true });
+  const server = new FileShareServer({
+    root: await tempDir(),
+    auth: await authFor({ alice: 'alice-password' }),
+    host: '127.0.0.1',
+    port: probePort,
+    udpProbes: true,
+  });
   const warnings: string[] = [];
   server.on('warning', (w) => warnings.push(w.message));
   await server.listen();

@@ -123,31 +123,31 @@ async function client(): Promise<Driver> {
   };
 
   function wrap(share: Share): Connection {
-      return {
-        async upload(local, remote) {
-          const { bytes, sha256 } = await share.upload(local, remote, { overwrite: true });
-          return { bytes, sha256 };
-        },
-        async download(remote, local) {
-          const { bytes, sha256 } = await share.download(remote, local);
-          return { bytes, sha256 };
-        },
-        async ping() {
-          await share.ping();
-        },
-        async uploadTree(local, remote) {
-          await share.uploadDir(local, remote, { overwrite: true });
-        },
-        async downloadTree(remote, local) {
-          await share.downloadDir(remote, local, { overwrite: true });
-        },
-        async syncTree(local, remote) {
-          return (await share.sync(local, remote, { direction: 'up' })).transferred.length;
-        },
-        async close() {
-          await share.close();
-        },
-      };
+    return {
+      async upload(local, remote) {
+        const { bytes, sha256 } = await share.upload(local, remote, { overwrite: true });
+        return { bytes, sha256 };
+      },
+      async download(remote, local) {
+        const { bytes, sha256 } = await share.download(remote, local);
+        return { bytes, sha256 };
+      },
+      async ping() {
+        await share.ping();
+      },
+      async uploadTree(local, remote) {
+        await share.uploadDir(local, remote, { overwrite: true });
+      },
+      async downloadTree(remote, local) {
+        await share.downloadDir(remote, local, { overwrite: true });
+      },
+      async syncTree(local, remote) {
+        return (await share.sync(local, remote, { direction: 'up' })).transferred.length;
+      },
+      async close() {
+        await share.close();
+      },
+    };
   }
 }
 

@@ -61,9 +61,7 @@ export class SocketReader {
   /** Hand the next `count` bytes to `onChunk`, which may return false to pause (then `resume()`). */
   bytes(count: number, onChunk: (chunk: Buffer) => boolean): Promise<void> {
     if (count === 0) return Promise.resolve();
-    return new Promise((resolve, reject) =>
-      this.start({ kind: 'bytes', remaining: count, onChunk, resolve, reject }),
-    );
+    return new Promise((resolve, reject) => this.start({ kind: 'bytes', remaining: count, onChunk, resolve, reject }));
   }
 
   /** Undo a pause asked for by a `bytes` consumer. */

@@ -42,10 +42,7 @@ async function transfer(
   const conn = await driver.connect(config);
   try {
     const start = now();
-    const moved =
-      task.kind === 'upload'
-        ? await conn.upload(task.local, task.remote)
-        : await conn.download(task.remote, task.local);
+    const moved = task.kind === 'upload' ? await conn.upload(task.local, task.remote) : await conn.download(task.remote, task.local);
     const elapsed = seconds(start);
     return {
       kind: task.kind,
@@ -101,9 +98,7 @@ async function pingUnderLoad(
     try {
       while (!done && transfers < task.maxTransfers && Date.now() < deadline) {
         const download = transfers % 2 === 0;
-        const op = download
-          ? mover.download(task.remote, task.downloadLocal)
-          : mover.upload(task.local, task.uploadRemote);
+        const op = download ? mover.download(task.remote, task.downloadLocal) : mover.upload(task.local, task.uploadRemote);
         active = true;
         generation++;
         signal();
@@ -184,11 +179,7 @@ async function lanes(
   return { errors, ...(firstError !== undefined ? { firstError } : {}) };
 }
 
-async function small(
-  driver: Driver,
-  config: ClientConfig,
-  task: Extract<ClientTask, { kind: 'small' }>,
-): Promise<SmallResult> {
+async function small(driver: Driver, config: ClientConfig, task: Extract<ClientTask, { kind: 'small' }>): Promise<SmallResult> {
   await mkdir(task.downloadDir, { recursive: true });
   const sequential = task.parallel === 1;
   // "As many in flight as the API allows": a multiplexing API gets its limit on one connection;

@@ -29,10 +29,7 @@ export const concurrency: Workload = {
         ctx.log(`concurrency ${system.id} run ${run}/${ctx.config.runs}`);
         try {
           const session = await withServer(ctx, system, clientTimeout, async (s) => {
-            const { results } = await s.runClient(
-              [{ kind: 'concurrency', clients, local: file.path, remotePrefix: '/c-' }],
-              clientTimeout,
-            );
+            const { results } = await s.runClient([{ kind: 'concurrency', clients, local: file.path, remotePrefix: '/c-' }], clientTimeout);
             const r = results[0] as ConcurrencyResult | undefined;
             if (r === undefined) throw new Error('concurrency: missing result');
             let bad = 0;

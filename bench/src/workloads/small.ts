@@ -40,10 +40,7 @@ async function verify(
   let first: string | undefined;
   for (let i = 0; i < files.length; i++) {
     const original = files[i]!;
-    for (const copy of [
-      path.join(dataDir, remoteName(prefix, i)),
-      path.join(downloadDir, path.basename(original.path)),
-    ]) {
+    for (const copy of [path.join(dataDir, remoteName(prefix, i)), path.join(downloadDir, path.basename(original.path))]) {
       const problem = await verifyCopy(copy, original);
       if (problem !== undefined) {
         bad++;

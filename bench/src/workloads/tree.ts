@@ -22,7 +22,13 @@ const peers = [
 export const TREE_UP: Metric = { ...base, name: 'tree upload files/s', target: peers };
 export const TREE_DOWN: Metric = { ...base, name: 'tree download files/s', target: peers };
 /** A second sync of the unchanged tree: well under a second. */
-export const TREE_SYNC: Metric = { workload: 'tree', name: 'sync of the unchanged tree s', unit: 's', better: 'lower', target: [{ bound: ['<=', 1] }] };
+export const TREE_SYNC: Metric = {
+  workload: 'tree',
+  name: 'sync of the unchanged tree s',
+  unit: 's',
+  better: 'lower',
+  target: [{ bound: ['<=', 1] }],
+};
 
 const FOLDERS = 10;
 const PER_FILE_MS = 100;
@@ -78,7 +84,11 @@ async function runSystem(ctx: BenchContext, tree: Tree, system: SystemDef): Prom
       const up = await verifyTree(tree, path.join(session.dataDir, 'tree'));
       const down = await verifyTree(tree, downloadDir);
       if (up.bad + down.bad > 0) {
-        ctx.recorder.error('tree', system.id, `${up.bad} bad copies on the server, ${down.bad} on the client (${up.first ?? down.first ?? ''})`);
+        ctx.recorder.error(
+          'tree',
+          system.id,
+          `${up.bad} bad copies on the server, ${down.bad} on the client (${up.first ?? down.first ?? ''})`,
+        );
         return;
       }
       const n = tree.files.size;
@@ -86,7 +96,8 @@ async function runSystem(ctx: BenchContext, tree: Tree, system: SystemDef): Prom
       ctx.recorder.add(TREE_UP, system.id, n / r.uploadSeconds, notes);
       ctx.recorder.add(TREE_DOWN, system.id, n / r.downloadSeconds, notes);
       if (r.syncSeconds !== undefined) {
-        if (r.syncTransferred !== 0) ctx.recorder.error('tree', system.id, `the sync of the unchanged tree moved ${r.syncTransferred} file(s)`);
+        if (r.syncTransferred !== 0)
+          ctx.recorder.error('tree', system.id, `the sync of the unchanged tree moved ${r.syncTransferred} file(s)`);
         else ctx.recorder.add(TREE_SYNC, system.id, r.syncSeconds, notes);
       }
     } finally {

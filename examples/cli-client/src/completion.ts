@@ -58,7 +58,8 @@ export async function complete(line: string, cache: ListingCache, getCwd: () => 
     const spec = findCommand(before[0]!);
     if (!spec) return [[], t.partialRaw];
     if (partial.startsWith('-')) {
-      candidates = (spec.options ?? []).flatMap((o) => o.flags.split(/[ ,]+/).filter((f) => f.startsWith('-')))
+      candidates = (spec.options ?? [])
+        .flatMap((o) => o.flags.split(/[ ,]+/).filter((f) => f.startsWith('-')))
         .filter((f) => f.startsWith(partial))
         .map((word) => ({ word, dir: false }));
     } else {
@@ -95,10 +96,12 @@ async function completeKind(kind: CompletionKind, partial: string, cache: Listin
     const entries = await readdir(resolveLocal(folderTyped || '.'), { withFileTypes: true }).catch(() => []);
     names = entries.map((e) => ({ name: e.name, dir: e.isDirectory() }));
   }
-  return names
-    .filter((n) => n.name.startsWith(prefix) && (!dirsOnly || n.dir))
-    // hide dot files unless asked for, as shells do
-    .filter((n) => prefix.startsWith('.') || !n.name.startsWith('.'))
-    .sort((a, b) => (a.name < b.name ? -1 : 1))
-    .map((n) => ({ word: `${folderTyped}${n.name}${n.dir ? '/' : ''}`, dir: n.dir }));
+  return (
+    names
+      .filter((n) => n.name.startsWith(prefix) && (!dirsOnly || n.dir))
+      // hide dot files unless asked for, as shells do
+      .filter((n) => prefix.startsWith('.') || !n.name.startsWith('.'))
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((n) => ({ word: `${folderTyped}${n.name}${n.dir ? '/' : ''}`, dir: n.dir }))
+  );
 }

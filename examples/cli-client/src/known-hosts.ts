@@ -19,7 +19,10 @@ export function hostKey(host: string, port: number): string {
 
 /** `ab:cd..` / `ABCD..` → `AB:CD:..`, or undefined when it is not a SHA-256 (64 hex digits). */
 export function canonicalFingerprint(input: string): string | undefined {
-  const hex = input.replace(/^sha256[:=]?/i, '').replace(/[:\s]/g, '').toUpperCase();
+  const hex = input
+    .replace(/^sha256[:=]?/i, '')
+    .replace(/[:\s]/g, '')
+    .toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(hex)) return undefined;
   return hex.match(/../g)!.join(':');
 }
@@ -66,15 +69,20 @@ export function fetchFingerprint(host: string, port: number, timeoutMs: number):
       if (err) reject(err);
       else resolve(fingerprint!);
     };
-    const timer = setTimeout(() => done(new CliError(`timed out: no TLS handshake with ${key} within ${timeoutMs} ms`, ExitCode.CONNECTION)), timeoutMs);
+    const timer = setTimeout(
+      () => done(new CliError(`timed out: no TLS handshake with ${key} within ${timeoutMs} ms`, ExitCode.CONNECTION)),
+      timeoutMs,
+    );
     socket.once('secureConnect', () => {
       const fp = socket.getPeerCertificate()?.fingerprint256;
       done(fp ? undefined : new CliError(`TLS: ${key} presented no certificate`, ExitCode.CONNECTION), fp);
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNREFUSED') return done(new CliError(`connection refused by ${key} (is the server running?)`, ExitCode.CONNECTION));
+      if (err.code === 'ECONNREFUSED')
+        return done(new CliError(`connection refused by ${key} (is the server running?)`, ExitCode.CONNECTION));
       if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return done(new CliError(`host not found: ${host}`, ExitCode.CONNECTION));
-      if (err.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return done(new CliError(`${key} does not speak TLS (try without --tls)`, ExitCode.CONNECTION));
+      if (err.code === 'ERR_SSL_WRONG_VERSION_NUMBER')
+        return done(new CliError(`${key} does not speak TLS (try without --tls)`, ExitCode.CONNECTION));
       done(new CliError(`TLS handshake with ${key} failed (is it a TLS server?): ${err.message}`, ExitCode.CONNECTION));
     });
   });
@@ -118,7 +126,10 @@ export interface PinOptions {
 export async function resolvePin(o: PinOptions): Promise<string> {
   if (o.explicit !== undefined) {
     const pinned = canonicalFingerprint(o.explicit);
-    if (!pinned) throw new UsageError(`--fingerprint must be a SHA-256 fingerprint (64 hex digits, colons optional), got ${JSON.stringify(o.explicit)}`);
+    if (!pinned)
+      throw new UsageError(
+        `--fingerprint must be a SHA-256 fingerprint (64 hex digits, colons optional), got ${JSON.stringify(o.explicit)}`,
+      );
     return pinned;
   }
   const key = hostKey(o.host, o.port);
@@ -131,10 +142,14 @@ export async function resolvePin(o: PinOptions): Promise<string> {
   const intro = `The authenticity of ${key} can't be established.\nIts TLS certificate has the SHA-256 fingerprint\n  ${fingerprint}`;
   if (!o.acceptNew) {
     if (!o.confirm) {
-      throw new CliError(`unknown TLS server ${key} (certificate SHA256 ${fingerprint}): check the fingerprint with the server's operator, then use --accept-new or --fingerprint`, ExitCode.CONNECTION);
+      throw new CliError(
+        `unknown TLS server ${key} (certificate SHA256 ${fingerprint}): check the fingerprint with the server's operator, then use --accept-new or --fingerprint`,
+        ExitCode.CONNECTION,
+      );
     }
     o.io.err(intro);
-    if (!(await o.confirm('Trust it and continue connecting (yes/no)? '))) throw new CliError(`host key verification failed: ${key} not trusted`, ExitCode.CONNECTION);
+    if (!(await o.confirm('Trust it and continue connecting (yes/no)? ')))
+      throw new CliError(`host key verification failed: ${key} not trusted`, ExitCode.CONNECTION);
   } else {
     o.io.err(intro);
   }

@@ -15,7 +15,8 @@ export async function expandLocal(pattern: string): Promise<string[]> {
   const absolute = resolveLocal(pattern);
   const { root } = path.parse(absolute);
   const parts = absolute.slice(root.length).split(path.sep).filter(Boolean);
-  if (parts.some((p) => p.includes('**'))) throw new UsageError(`${pattern}: '**' is not supported for local paths (use put -r with a folder)`);
+  if (parts.some((p) => p.includes('**')))
+    throw new UsageError(`${pattern}: '**' is not supported for local paths (use put -r with a folder)`);
   let current = [root];
   for (const part of parts) {
     if (!hasGlob(part)) {

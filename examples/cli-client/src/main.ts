@@ -145,17 +145,34 @@ function buildProgram(setExit: (code: ExitCode) => void): Command {
     // `[options] <command> [args]`: an option after the command is the command's (ping -u is UDP, not --user)
     .enablePositionalOptions()
     .addOption(new Option('--host <host>', 'server host name or address').env('FILESHARE_HOST').default('127.0.0.1'))
-    .addOption(new Option('-p, --port <port>', 'server port').env('FILESHARE_PORT').default(4450).argParser(integer('--port', 1, 65535)))
+    .addOption(
+      new Option('-p, --port <port>', 'server port')
+        .env('FILESHARE_PORT')
+        .default(4450)
+        .argParser(integer('--port', 1, 65535)),
+    )
     .addOption(new Option('-u, --user <name>', 'user name (asked for when missing)').env('FILESHARE_USER'))
     .option('--tls', 'connect over TLS, trusting the certificate on first use (known_hosts)')
     .addOption(new Option('--fingerprint <sha256>', "pin the server certificate's SHA-256 fingerprint (implies --tls)"))
-    .addOption(new Option('--known-hosts <file>', 'trusted certificate fingerprints').env('FILESHARE_KNOWN_HOSTS').default(defaultKnownHostsPath(), '~/.fileshare/known_hosts'))
+    .addOption(
+      new Option('--known-hosts <file>', 'trusted certificate fingerprints')
+        .env('FILESHARE_KNOWN_HOSTS')
+        .default(defaultKnownHostsPath(), '~/.fileshare/known_hosts'),
+    )
     .option('--accept-new', 'trust and remember an unknown TLS server without asking (scripts)')
     .addOption(new Option('--timeout <ms>', 'connect and request timeout, ms').argParser(integer('--timeout', 1, 3_600_000)))
     .option('-q, --quiet', 'no progress bars and no transfer summaries')
-    .addOption(new Option('-b, --batch <file>', "run the commands in <file> ('-': stdin), stopping at the first failure; a line starting with '-' may fail"))
+    .addOption(
+      new Option(
+        '-b, --batch <file>',
+        "run the commands in <file> ('-': stdin), stopping at the first failure; a line starting with '-' may fail",
+      ),
+    )
     .option('--no-color', 'plain output (NO_COLOR works too)')
-    .addHelpText('after', '\nThe password comes from FILESHARE_PASSWORD, else a hidden prompt (terminal) or the first line of stdin.\nExit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found, 5 exists/permission, 6 connection, 130 cancelled.')
+    .addHelpText(
+      'after',
+      '\nThe password comes from FILESHARE_PASSWORD, else a hidden prompt (terminal) or the first line of stdin.\nExit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found, 5 exists/permission, 6 connection, 130 cancelled.',
+    )
     .showHelpAfterError(`(run ${NAME} --help for usage)`)
     .exitOverride()
     // connection options go before the command: after it, `-p` is `put -p` (keep times), not the port
@@ -164,7 +181,8 @@ function buildProgram(setExit: (code: ExitCode) => void): Command {
     .allowExcessArguments(true)
     .action(async () => {
       const [unknown] = program.args;
-      if (unknown !== undefined) program.error(`unknown command '${unknown}'`, { exitCode: ExitCode.USAGE, code: 'commander.unknownCommand' });
+      if (unknown !== undefined)
+        program.error(`unknown command '${unknown}'`, { exitCode: ExitCode.USAGE, code: 'commander.unknownCommand' });
       setExit(await interactive(program.opts<GlobalOptions>()));
     });
   for (const spec of COMMANDS.filter((c) => !c.shellOnly)) {

@@ -25,7 +25,10 @@ let cliProgress: typeof import('cli-progress') | undefined;
 export function transferFeedback(io: Io, direction: Direction, label: string): TransferFeedback {
   let bar: SingleBar | undefined;
   if (io.progress && !cliProgress) {
-    import('cli-progress').then((m) => (cliProgress = m.default), () => {});
+    import('cli-progress').then(
+      (m) => (cliProgress = m.default),
+      () => {},
+    );
   }
   const ensureBar = (total: number) => {
     if (bar || !io.progress || !cliProgress) return bar; // until the module is loaded, no bar yet
@@ -85,7 +88,10 @@ export interface FolderFeedback {
 export function folderFeedback(io: Io, direction: Direction, label: string, verbose: boolean): FolderFeedback {
   let bar: SingleBar | undefined;
   if (io.progress && !cliProgress) {
-    import('cli-progress').then((m) => (cliProgress = m.default), () => {});
+    import('cli-progress').then(
+      (m) => (cliProgress = m.default),
+      () => {},
+    );
   }
   const verb = direction === 'upload' ? 'uploaded' : 'downloaded';
   return {

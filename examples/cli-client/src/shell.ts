@@ -106,7 +106,9 @@ export async function runShell(session: Session, io: Io, input: Input, options: 
     return `${color.green(`${session.username}@${session.host}`)}:${color.blue(state.cwd)}> `;
   };
 
-  io.out(`Connected to ${session.host}:${session.port}${session.tls ? ' over TLS' : ''} as ${session.username}. Type 'help' for the commands.`);
+  io.out(
+    `Connected to ${session.host}:${session.port}${session.tls ? ' over TLS' : ''} as ${session.username}. Type 'help' for the commands.`,
+  );
   try {
     while (!state.quitting) {
       rl.setPrompt(prompt());

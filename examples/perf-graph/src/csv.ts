@@ -69,10 +69,20 @@ async function headerOf(file: string): Promise<string | undefined> {
   }
 }
 
-async function append(dir: string, name: string, header: string, seedHeader: string, cells: ReadonlyArray<ReadonlyArray<string | number>>, seedColumns: number): Promise<string> {
+async function append(
+  dir: string,
+  name: string,
+  header: string,
+  seedHeader: string,
+  cells: ReadonlyArray<ReadonlyArray<string | number>>,
+  seedColumns: number,
+): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = join(dir, name);
-  const size = await stat(file).then((s) => s.size, () => -1);
+  const size = await stat(file).then(
+    (s) => s.size,
+    () => -1,
+  );
   // a file with only the seed's columns gets rows with only those
   const seedOnly = size > 0 && (await headerOf(file)) === seedHeader;
   const rows = cells.map((row) => (seedOnly ? row.slice(0, seedColumns) : row).join(','));

@@ -59,7 +59,11 @@ export function startLoad(current: () => FileShareClient | undefined, bytes: num
       await withTimeout(running, 5000);
       detach();
       const client = current();
-      if (client?.connected) await withTimeout(client.delete(path).catch(() => undefined), 5000);
+      if (client?.connected)
+        await withTimeout(
+          client.delete(path).catch(() => undefined),
+          5000,
+        );
     },
   };
 }

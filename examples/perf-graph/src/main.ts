@@ -50,7 +50,14 @@ const program = new Command('perf-graph')
   .option('-n, --count <n>', 'pings to send, 0 = until Ctrl-C (default: 50, or none with --duration)', integer(0))
   .option('-d, --duration <seconds>', 'length of the run', positiveNumber)
   .option('--load <size>', 'upload then download SIZE (e.g. 64M) over and over during the run', parseSize)
-  .addOption(new Option('--throughput-bytes <size>', "without --load: upload SIZE to the server's discard sink at the end to measure throughput, 0 = skip").argParser(parseSize).default(8 * 1024 * 1024, '8M'))
+  .addOption(
+    new Option(
+      '--throughput-bytes <size>',
+      "without --load: upload SIZE to the server's discard sink at the end to measure throughput, 0 = skip",
+    )
+      .argParser(parseSize)
+      .default(8 * 1024 * 1024, '8M'),
+  )
   .option('--window <n>', 'answered pings in the rolling average', integer(1), 10)
   .option('--no-browser', 'terminal only: no web server for the live chart')
   .option('--http-host <addr>', 'address the live chart is served on', '127.0.0.1')
@@ -72,7 +79,8 @@ async function main(): Promise<number> {
   const user = o.user ?? process.env.FILESHARE_USER;
   if (!user) return usage('no user name: pass --user NAME or set FILESHARE_USER');
   const count = o.count ?? (o.duration !== undefined ? 0 : 50);
-  const password = process.env.FILESHARE_PASSWORD ?? (await promptPassword(`password for ${user}@${o.host}:${o.port}: `).catch((err: Error) => err));
+  const password =
+    process.env.FILESHARE_PASSWORD ?? (await promptPassword(`password for ${user}@${o.host}:${o.port}: `).catch((err: Error) => err));
   if (password instanceof Error) return usage(password.message);
 
   const tls: FileShareClientOptions['tls'] = o.fingerprint ? { fingerprint256: o.fingerprint } : o.tls === true;
@@ -96,7 +104,18 @@ async function main(): Promise<number> {
       live = await startLiveServer({
         host: o.httpHost,
         port: o.httpPort,
-        hello: () => ({ user, target: `${o.host}:${o.port}`, intervalMs: o.interval, timeoutMs: o.timeout, planned, window: o.window, loadBytes: o.load ?? 0, load: formatSize(o.load ?? 0), throughputBytes: o.throughputBytes, startedAt }),
+        hello: () => ({
+          user,
+          target: `${o.host}:${o.port}`,
+          intervalMs: o.interval,
+          timeoutMs: o.timeout,
+          planned,
+          window: o.window,
+          loadBytes: o.load ?? 0,
+          load: formatSize(o.load ?? 0),
+          throughputBytes: o.throughputBytes,
+          startedAt,
+        }),
         history: () => ({ points: history, stats }),
       });
     } catch (err) {
@@ -108,7 +127,19 @@ async function main(): Promise<number> {
   }
 
   const result = await run(
-    { client: { host: o.host, port: o.port, tls }, user, password, intervalMs: o.interval, timeoutMs: o.timeout, count, durationMs: (o.duration ?? 0) * 1000, loadBytes: o.load ?? 0, throughputBytes: o.throughputBytes, window: o.window, signal: controller.signal },
+    {
+      client: { host: o.host, port: o.port, tls },
+      user,
+      password,
+      intervalMs: o.interval,
+      timeoutMs: o.timeout,
+      count,
+      durationMs: (o.duration ?? 0) * 1000,
+      loadBytes: o.load ?? 0,
+      throughputBytes: o.throughputBytes,
+      window: o.window,
+      signal: controller.signal,
+    },
     {
       onConnected: (name) => {
         const bound = count ? `${count} pings` : o.duration ? `${o.duration} s` : 'until Ctrl-C';
@@ -124,7 +155,13 @@ async function main(): Promise<number> {
       onWarning: (message) => (line.clear(), console.error(`perf-graph: ${message}`)),
       onInfo: (message) => (line.clear(), console.log(message)),
     },
-  ).catch((err: Error): RunResult => ({ failure: `unexpected error: ${err.message}`, points: history, throughputMBps: 0, planned, reconnects: 0 }));
+  ).catch((err: Error): RunResult => ({
+    failure: `unexpected error: ${err.message}`,
+    points: history,
+    throughputMBps: 0,
+    planned,
+    reconnects: 0,
+  }));
   line.end();
 
   const at = new Date();
@@ -135,9 +172,18 @@ async function main(): Promise<number> {
   if (result.failure) console.error(`perf-graph: ${result.failure}`);
   if (result.connectionLost) console.error(`perf-graph: connection lost: ${result.connectionLost}`);
   if (result.reconnects > 0) console.log(`reconnected ${result.reconnects} time${result.reconnects > 1 ? 's' : ''} during the run`);
-  if (controller.signal.aborted && !result.failure) console.log(`stopped early: ${result.points.length}${planned ? ` of ${planned}` : ''} pings sent`);
-  const written = await report(result, summary, at, { outDir: o.outDir, svg: o.svg, png: o.png, chromium: o.chromium, target, load: (o.load ?? 0) > 0 });
-  const failed = result.failure !== undefined || result.connectionLost !== undefined || (summary.totalPings > 0 && summary.successfulPings === 0);
+  if (controller.signal.aborted && !result.failure)
+    console.log(`stopped early: ${result.points.length}${planned ? ` of ${planned}` : ''} pings sent`);
+  const written = await report(result, summary, at, {
+    outDir: o.outDir,
+    svg: o.svg,
+    png: o.png,
+    chromium: o.chromium,
+    target,
+    load: (o.load ?? 0) > 0,
+  });
+  const failed =
+    result.failure !== undefined || result.connectionLost !== undefined || (summary.totalPings > 0 && summary.successfulPings === 0);
   return failed || !written ? 1 : 0;
 }
 
@@ -148,7 +194,12 @@ function usage(message: string): number {
 
 /** Best effort: the URL is printed anyway. */
 function openBrowser(url: string): void {
-  const [cmd, args] = process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]];
+  const [cmd, args] =
+    process.platform === 'darwin'
+      ? ['open', [url]]
+      : process.platform === 'win32'
+        ? ['cmd', ['/c', 'start', '', url]]
+        : ['xdg-open', [url]];
   const child = spawn(cmd, args, { stdio: 'ignore', detached: true });
   child.on('error', (err) => console.error(`perf-graph: cannot open a browser (${err.message}): open ${url} yourself`));
   child.unref();

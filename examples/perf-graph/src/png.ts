@@ -2,12 +2,26 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+];
 
 /** Render `svg` (width × height) to a PNG file. Throws a readable Error when Chromium is missing or fails. */
-export async function renderPng(svg: string, file: string, size: { width: number; height: number }, executablePath = '/usr/bin/chromium'): Promise<void> {
+export async function renderPng(
+  svg: string,
+  file: string,
+  size: { width: number; height: number },
+  executablePath = '/usr/bin/chromium',
+): Promise<void> {
   if (!existsSync(executablePath)) {
-    throw new Error(`cannot write ${file}: Chromium not found at ${executablePath} (install it, e.g. apt install chromium, or pass --chromium PATH)`);
+    throw new Error(
+      `cannot write ${file}: Chromium not found at ${executablePath} (install it, e.g. apt install chromium, or pass --chromium PATH)`,
+    );
   }
   let chromium;
   try {

@@ -36,7 +36,11 @@ export function udpSummaryOf(result: RunResult): UdpSummary {
   if (probed.length === 0) return { available: false, sent: 0, reason: result.udp?.unavailable ?? 'no UDP probe was sent' };
   const ok = probed.map((p) => p.udpRttMs).filter((x): x is number => x !== null && x !== undefined);
   if (ok.length === 0) {
-    return { available: false, sent: probed.length, reason: `none of ${probed.length} UDP probes was answered: UDP is blocked (firewall, NAT) or the path drops everything` };
+    return {
+      available: false,
+      sent: probed.length,
+      reason: `none of ${probed.length} UDP probes was answered: UDP is blocked (firewall, NAT) or the path drops everything`,
+    };
   }
   const sorted = [...ok].sort((a, b) => a - b);
   let jitter = 0;
@@ -83,7 +87,12 @@ export async function report(result: RunResult, summary: MeasureSummary, at: Dat
   if (result.points.length > 0) await step('ping rows appended to', () => appendDetailRows(opts.outDir, result.points, at));
   if (opts.svg || opts.png) {
     const size = { width: 960, height: 460 };
-    const svg = renderSvg(result.points, { ...size, throughput: opts.load, title: `fileshare latency: ${opts.target}`, subtitle: subtitle(summary, at) });
+    const svg = renderSvg(result.points, {
+      ...size,
+      throughput: opts.load,
+      title: `fileshare latency: ${opts.target}`,
+      subtitle: subtitle(summary, at),
+    });
     if (opts.svg) await step('chart saved as', async () => (await writeFile(opts.svg!, svg), opts.svg!));
     if (opts.png) await step('chart saved as', async () => (await renderPng(svg, opts.png!, size, opts.chromium), opts.png!));
   }

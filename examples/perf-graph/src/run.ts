@@ -87,7 +87,14 @@ export async function run(opts: RunOptions, hooks: RunHooks = {}): Promise<RunRe
     const failure = await session.open();
     if (failure !== undefined) return { failure, points: [], throughputMBps: 0, planned, reconnects: 0 };
     await hooks.onConnected?.(session.client?.loggedInAs?.username ?? opts.user);
-    const load = opts.loadBytes > 0 && !stop.signal.aborted ? startLoad(() => session.client, opts.loadBytes, (m) => hooks.onWarning?.(m)) : undefined;
+    const load =
+      opts.loadBytes > 0 && !stop.signal.aborted
+        ? startLoad(
+            () => session.client,
+            opts.loadBytes,
+            (m) => hooks.onWarning?.(m),
+          )
+        : undefined;
     let wake = () => {};
     udp = new UdpTrack({ intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, signal: stop.signal }, () => wake());
     const points = await pingLoop(session, opts, stop.signal, load, hooks, udp, progress, planned, (fn) => (wake = fn));

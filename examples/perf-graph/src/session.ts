@@ -61,7 +61,11 @@ export class Session {
   async close(): Promise<void> {
     this.closing = true;
     const client = this.client;
-    if (client?.connected) await withTimeout(client.logout().catch(() => undefined), 3000);
+    if (client?.connected)
+      await withTimeout(
+        client.logout().catch(() => undefined),
+        3000,
+      );
     await client?.close();
   }
 
@@ -93,7 +97,9 @@ export class Session {
   }
 
   /** One connect + login; Ctrl-C (the signal) closes the attempt. */
-  private async attempt(): Promise<{ client: FileShareClient; error?: undefined; fatal?: undefined } | { client?: undefined; error: string; fatal: boolean }> {
+  private async attempt(): Promise<
+    { client: FileShareClient; error?: undefined; fatal?: undefined } | { client?: undefined; error: string; fatal: boolean }
+  > {
     const { signal, user } = this.opts;
     if (signal.aborted) return { error: 'interrupted before connecting', fatal: true };
     const client = new FileShareClient({ ...this.opts.client, pingTimeout: this.opts.timeoutMs });

@@ -16,7 +16,16 @@ export interface SvgOptions {
   readonly height?: number;
 }
 
-const COLORS = { latency: '#2563eb', avg: '#f59e0b', lost: '#dc2626', mbps: '#16a34a', udp: '#7c3aed', udpLoss: '#dc2626', axis: '#374151', grid: '#e5e7eb' };
+const COLORS = {
+  latency: '#2563eb',
+  avg: '#f59e0b',
+  lost: '#dc2626',
+  mbps: '#16a34a',
+  udp: '#7c3aed',
+  udpLoss: '#dc2626',
+  axis: '#374151',
+  grid: '#e5e7eb',
+};
 
 export function renderSvg(points: readonly Point[], opts: SvgOptions): string {
   const W = opts.width ?? 960;
@@ -24,7 +33,10 @@ export function renderSvg(points: readonly Point[], opts: SvgOptions): string {
   const m = { left: 64, right: opts.throughput ? 70 : 24, top: 70, bottom: 48 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
-  const tMax = Math.max(1, maxOf(points, (p) => p.t));
+  const tMax = Math.max(
+    1,
+    maxOf(points, (p) => p.t),
+  );
   const msMax = roundUp(maxOf(points, (p) => Math.max(p.rttMs ?? 0, p.avgMs ?? 0, p.udpRttMs ?? 0)) * 1.05);
   const probes = points.some((p) => p.udpRttMs !== undefined);
   const pctMax = Math.min(100, roundUp(Math.max(10, maxOf(points, (p) => p.udpLossRate ?? 0) * 1.15)));
@@ -32,7 +44,9 @@ export function renderSvg(points: readonly Point[], opts: SvgOptions): string {
   const x = (t: number) => m.left + (t / tMax) * pw;
   const y = (v: number, max: number) => m.top + ph - (v / max) * ph;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   out.push(`<text x="${m.left}" y="24" font-size="16" font-weight="600" fill="${COLORS.axis}">${esc(opts.title)}</text>`);
   if (opts.subtitle) out.push(`<text x="${m.left}" y="42" fill="#6b7280">${esc(opts.subtitle)}</text>`);
@@ -52,24 +66,62 @@ export function renderSvg(points: readonly Point[], opts: SvgOptions): string {
     for (const v of ticks(mbMax)) {
       out.push(`<text x="${m.left + pw + 6}" y="${f(y(v, mbMax) + 4)}" fill="${COLORS.mbps}">${label(v)}</text>`);
     }
-    out.push(`<text transform="translate(${W - 14} ${m.top + ph / 2}) rotate(90)" text-anchor="middle" fill="${COLORS.mbps}">throughput (MB/s)</text>`);
-    out.push(polylines(points.map((p) => (p.mbps === null ? null : [x(p.t), y(p.mbps, mbMax)])), COLORS.mbps, 1.5, 'throughput'));
+    out.push(
+      `<text transform="translate(${W - 14} ${m.top + ph / 2}) rotate(90)" text-anchor="middle" fill="${COLORS.mbps}">throughput (MB/s)</text>`,
+    );
+    out.push(
+      polylines(
+        points.map((p) => (p.mbps === null ? null : [x(p.t), y(p.mbps, mbMax)])),
+        COLORS.mbps,
+        1.5,
+        'throughput',
+      ),
+    );
   }
   if (probes) {
-    out.push(polylines(points.map((p) => (p.udpRttMs === undefined || p.udpRttMs === null ? null : [x(p.t), y(p.udpRttMs, msMax)])), COLORS.udp, 1, 'udp-latency'));
-    out.push(`<text x="${m.left + pw - 4}" y="${m.top + 14}" text-anchor="end" fill="${COLORS.udpLoss}">UDP loss ${label(pctMax)} %</text>`);
+    out.push(
+      polylines(
+        points.map((p) => (p.udpRttMs === undefined || p.udpRttMs === null ? null : [x(p.t), y(p.udpRttMs, msMax)])),
+        COLORS.udp,
+        1,
+        'udp-latency',
+      ),
+    );
+    out.push(
+      `<text x="${m.left + pw - 4}" y="${m.top + 14}" text-anchor="end" fill="${COLORS.udpLoss}">UDP loss ${label(pctMax)} %</text>`,
+    );
     out.push(`<text x="${m.left + pw - 4}" y="${m.top + ph - 4}" text-anchor="end" fill="${COLORS.udpLoss}">0 %</text>`);
-    const lossLine = polylines(points.map((p) => (p.udpLossRate === undefined ? null : [x(p.t), y(p.udpLossRate, pctMax)])), COLORS.udpLoss, 2, 'udp-loss');
+    const lossLine = polylines(
+      points.map((p) => (p.udpLossRate === undefined ? null : [x(p.t), y(p.udpLossRate, pctMax)])),
+      COLORS.udpLoss,
+      2,
+      'udp-loss',
+    );
     out.push(lossLine.replace('stroke-linejoin="round"', 'stroke-linejoin="round" stroke-dasharray="6 3"'));
   }
-  out.push(polylines(points.map((p) => (p.rttMs === null ? null : [x(p.t), y(p.rttMs, msMax)])), COLORS.latency, 1.2, 'latency'));
-  out.push(polylines(points.map((p) => (p.avgMs === null ? null : [x(p.t), y(p.avgMs, msMax)])), COLORS.avg, 2, 'rolling-average'));
+  out.push(
+    polylines(
+      points.map((p) => (p.rttMs === null ? null : [x(p.t), y(p.rttMs, msMax)])),
+      COLORS.latency,
+      1.2,
+      'latency',
+    ),
+  );
+  out.push(
+    polylines(
+      points.map((p) => (p.avgMs === null ? null : [x(p.t), y(p.avgMs, msMax)])),
+      COLORS.avg,
+      2,
+      'rolling-average',
+    ),
+  );
   const lost = points.filter((p) => p.rttMs === null);
   out.push(`<g class="lost" fill="${COLORS.lost}">`);
   for (const p of lost) out.push(`<path d="M${f(x(p.t) - 5)} ${m.top + 2}h10l-5 9z"><title>ping ${p.seq} lost</title></path>`);
   out.push('</g>');
   out.push(legend(W - m.right, 58, opts.throughput, probes));
-  if (points.length === 0) out.push(`<text x="${m.left + pw / 2}" y="${m.top + ph / 2}" text-anchor="middle" fill="#6b7280">no pings</text>`);
+  if (points.length === 0)
+    out.push(`<text x="${m.left + pw / 2}" y="${m.top + ph / 2}" text-anchor="middle" fill="#6b7280">no pings</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
@@ -83,7 +135,11 @@ function polylines(coords: ReadonlyArray<readonly [number, number] | null>, colo
   }
   const lines = runs
     .filter((r) => r.length > 0)
-    .map((r) => (r.length === 1 ? `<circle cx="${r[0]!.split(',')[0]}" cy="${r[0]!.split(',')[1]}" r="1.5" fill="${color}"/>` : `<polyline points="${r.join(' ')}"/>`));
+    .map((r) =>
+      r.length === 1
+        ? `<circle cx="${r[0]!.split(',')[0]}" cy="${r[0]!.split(',')[1]}" r="1.5" fill="${color}"/>`
+        : `<polyline points="${r.join(' ')}"/>`,
+    );
   return `<g class="${cls}" fill="none" stroke="${color}" stroke-width="${width}" stroke-linejoin="round">${lines.join('')}</g>`;
 }
 
@@ -99,7 +155,10 @@ function legend(right: number, yPos: number, throughput: boolean, probes: boolea
   const parts: string[] = [];
   for (const [text, color, kind] of [...items].reverse()) {
     xPos -= text.length * 6.5 + 34;
-    const sym = kind === 'line' ? `<line x1="${f(xPos)}" x2="${f(xPos + 20)}" y1="${yPos - 4}" y2="${yPos - 4}" stroke="${color}" stroke-width="2.5"/>` : `<path d="M${f(xPos + 5)} ${yPos - 9}h10l-5 9z" fill="${color}"/>`;
+    const sym =
+      kind === 'line'
+        ? `<line x1="${f(xPos)}" x2="${f(xPos + 20)}" y1="${yPos - 4}" y2="${yPos - 4}" stroke="${color}" stroke-width="2.5"/>`
+        : `<path d="M${f(xPos + 5)} ${yPos - 9}h10l-5 9z" fill="${color}"/>`;
     parts.push(`${sym}<text x="${f(xPos + 25)}" y="${yPos}" fill="#374151">${text}</text>`);
   }
   return `<g class="legend">${parts.join('')}</g>`;

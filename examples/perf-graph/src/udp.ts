@@ -42,7 +42,12 @@ export class UdpTrack {
     const onLost = (e: ProbeLostEvent) => this.settle(fromIndex + e.index - 1, null);
     client.metrics.on('probe', onProbe).on('probeLost', onLost);
     const run = client
-      .probe({ count: count > 0 ? count : 2 ** 31, intervalMs: this.opts.intervalMs, timeoutMs: this.opts.timeoutMs, signal: this.opts.signal })
+      .probe({
+        count: count > 0 ? count : 2 ** 31,
+        intervalMs: this.opts.intervalMs,
+        timeoutMs: this.opts.timeoutMs,
+        signal: this.opts.signal,
+      })
       .then(
         (summary) => {
           this.runs.push(summary);

@@ -33,7 +33,12 @@ export function printHeader(log: Logger, info: BannerInfo): void {
   const fsync = limits.fsync ? 'on' : 'off';
   log.say(`  limits  ${limits.maxConnections} connections, idle timeout ${limits.idleTimeoutS} s, max file size ${size}, fsync ${fsync}`);
   if (info.udpProbesWanted !== undefined) {
-    const probes = info.udpProbePort !== undefined ? `UDP ${info.udpProbePort}, for packet loss measurement (--no-udp-probes turns it off)` : info.udpProbesWanted ? 'off: the UDP port could not be bound' : 'off';
+    const probes =
+      info.udpProbePort !== undefined
+        ? `UDP ${info.udpProbePort}, for packet loss measurement (--no-udp-probes turns it off)`
+        : info.udpProbesWanted
+          ? 'off: the UDP port could not be bound'
+          : 'off';
     log.say(`  probes  ${probes}`);
   }
   if (info.tls) {

@@ -30,13 +30,17 @@ export function logServerEvents(server: FileShareServer, log: Logger, options: E
 
   server.on('connection', (c) => log.event('connection', `#${c.id} from ${hostPort(from(c), c.remotePort)}${c.secure ? ' (TLS)' : ''}`));
   server.on('login', (e) => log.event('login ok', `${user(e.username)} from ${from(e.connection)} ${id(e.connection)}`, paint.ok));
-  server.on('loginFailed', (e) => log.event('login failed', `${user(e.username)} from ${from(e.connection)}: ${e.code} ${id(e.connection)}`, paint.bad));
+  server.on('loginFailed', (e) =>
+    log.event('login failed', `${user(e.username)} from ${from(e.connection)}: ${e.code} ${id(e.connection)}`, paint.bad),
+  );
   server.on('upload', transfer('upload'));
   server.on('download', transfer('download'));
   for (const op of ['delete', 'mkdir', 'rmdir'] as const) {
     server.on(op, (e) => log.event(op, `${user(e.username)} ${clean(e.path)} ${id(e.connection)}`, paint.change));
   }
-  server.on('rename', (e) => log.event('rename', `${user(e.username)} ${clean(e.path)} -> ${clean(e.to)} ${id(e.connection)}`, paint.change));
+  server.on('rename', (e) =>
+    log.event('rename', `${user(e.username)} ${clean(e.path)} -> ${clean(e.to)} ${id(e.connection)}`, paint.change),
+  );
   server.on('requestFailed', (e) => {
     if (e.op === 'login' && e.username === undefined) return; // already logged as `login failed`
     // `stat` of a missing path is how clients ask "does it exist?" (before every put): not a failure

@@ -47,7 +47,9 @@ export async function serve(opts: ServeOptions, defaults: { users: string }): Pr
   const usersFlag = opts.users === defaults.users ? '' : ` --users ${/[\s"'$]/.test(opts.users) ? JSON.stringify(opts.users) : opts.users}`;
   await ensureUsersFile(usersFile, usersFlag, log);
 
-  const auth = new JsonFileAuthProvider(usersFile, { onError: (err) => log.warn(`users file: ${err.message}; the previous users stay in effect`) });
+  const auth = new JsonFileAuthProvider(usersFile, {
+    onError: (err) => log.warn(`users file: ${err.message}; the previous users stay in effect`),
+  });
   try {
     await auth.load(); // fail now, not at the first login
   } catch (err) {
@@ -131,7 +133,11 @@ function listenError(err: unknown, host: string, port: number): AppError {
 function logUserChanges(file: string, log: Logger): () => void {
   const listener = () => {
     listUsers(file).then(
-      (users) => log.event('users reloaded', `${users.length} ${users.length === 1 ? 'user' : 'users'} (${users.map((u) => u.username).join(', ')})`),
+      (users) =>
+        log.event(
+          'users reloaded',
+          `${users.length} ${users.length === 1 ? 'user' : 'users'} (${users.map((u) => u.username).join(', ')})`,
+        ),
       () => undefined,
     );
   };
@@ -147,7 +153,8 @@ function handleSignals(server: FileShareServer, log: Logger, closeTimeoutS: numb
     if (firstAt === 0) {
       firstAt = now;
       const open = server.connectionCount;
-      const waiting = open > 0 ? `; ${open === 1 ? '1 open connection gets' : `${open} open connections get`} up to ${closeTimeoutS} s to finish` : '';
+      const waiting =
+        open > 0 ? `; ${open === 1 ? '1 open connection gets' : `${open} open connections get`} up to ${closeTimeoutS} s to finish` : '';
       log.event('shutting down', `(${signal}${waiting}; press Ctrl-C again to force)`);
       stopWatching();
       server.close().then(
@@ -161,7 +168,10 @@ function handleSignals(server: FileShareServer, log: Logger, closeTimeoutS: numb
         },
       );
     } else if (now - firstAt >= SAME_KEYPRESS_MS) {
-      log.event('forced exit', '(unfinished uploads leave hidden .fileshare-part-* files; the server sweeps them once they are an hour old)');
+      log.event(
+        'forced exit',
+        '(unfinished uploads leave hidden .fileshare-part-* files; the server sweeps them once they are an hour old)',
+      );
       process.exit(130);
     }
   };

@@ -26,7 +26,9 @@ export interface LoadedTls {
 export async function loadTls(keyPath: string | undefined, certPath: string | undefined): Promise<LoadedTls | undefined> {
   if (!keyPath && !certPath) return undefined;
   if (!keyPath || !certPath) {
-    throw new AppError(`--tls-key and --tls-cert go together (missing ${keyPath ? '--tls-cert' : '--tls-key'}); create both with the "cert" command`);
+    throw new AppError(
+      `--tls-key and --tls-cert go together (missing ${keyPath ? '--tls-cert' : '--tls-key'}); create both with the "cert" command`,
+    );
   }
   const read = async (flag: string, path: string) => {
     try {

@@ -3,7 +3,16 @@
  * server (JsonFileAuthProvider) notices the change within a second: no restart needed.
  */
 import { existsSync } from 'node:fs';
-import { ALL_PERMISSIONS, addUser, isFileShareError, listUsers, removeUser, setUserPassword, type Permission, type UserListEntry } from 'fileshare';
+import {
+  ALL_PERMISSIONS,
+  addUser,
+  isFileShareError,
+  listUsers,
+  removeUser,
+  setUserPassword,
+  type Permission,
+  type UserListEntry,
+} from 'fileshare';
 import { InvalidArgumentError } from 'commander';
 import { AppError } from './errors.ts';
 import { formatBytes, table } from './format.ts';
@@ -13,7 +22,10 @@ const LIVE = 'a running server picks this up within a second';
 
 /** `--permissions read,write`: a comma-separated subset of read, write, delete. */
 export function parsePermissions(value: string): Permission[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = items.filter((p) => !ALL_PERMISSIONS.includes(p as Permission));
   if (items.length === 0 || unknown.length > 0) {
     throw new InvalidArgumentError(`expected a comma-separated list of ${ALL_PERMISSIONS.join(', ')}.`);
@@ -28,7 +40,8 @@ export function parsePermissions(value: string): Permission[] {
 const USERNAME = /^[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}$/;
 
 function checkName(name: string): void {
-  if (!USERNAME.test(name)) throw new AppError(`invalid username "${name}": use 1-64 characters of A-Z a-z 0-9 . _ @ -, not starting with "."`);
+  if (!USERNAME.test(name))
+    throw new AppError(`invalid username "${name}": use 1-64 characters of A-Z a-z 0-9 . _ @ -, not starting with "."`);
 }
 
 /** The users in the file, or none when it does not exist yet. */

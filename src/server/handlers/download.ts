@@ -78,7 +78,12 @@ function sameVersion(a: ReadHandle, b: ReadHandle): boolean {
  * SHA-256 state after the first `count` bytes of the file, with the handle it was read from (its
  * version, size and mtime), or undefined if the file is shorter.
  */
-async function hashFirstBytes(storage: Storage, path: string, count: number, highWaterMark: number): Promise<{ hash: Hash; handle: ReadHandle } | undefined> {
+async function hashFirstBytes(
+  storage: Storage,
+  path: string,
+  count: number,
+  highWaterMark: number,
+): Promise<{ hash: Hash; handle: ReadHandle } | undefined> {
   const handle: ReadHandle = await storage.openRead(path, { offset: 0, highWaterMark });
   if (handle.size < count) {
     handle.stream.destroy();

@@ -10,13 +10,19 @@ import type { RequestContext } from '../request-context.ts';
  * needs a file).
  * @internal
  */
-export async function checkFolderSyntax(request: RequestContext, key: string, path: string, missing: 'ENOENT' | 'EISDIR' = 'ENOENT'): Promise<void> {
+export async function checkFolderSyntax(
+  request: RequestContext,
+  key: string,
+  path: string,
+  missing: 'ENOENT' | 'EISDIR' = 'ENOENT',
+): Promise<void> {
   if (!request.namesFolder(key)) return;
   let type: string;
   try {
     type = (await request.storage.stat(path)).type;
   } catch (err) {
-    if ((err as FileShareError).code === 'ENOENT' && missing === 'EISDIR') throw new FileShareError('EISDIR', `a path ending in / names a folder: ${path}/`);
+    if ((err as FileShareError).code === 'ENOENT' && missing === 'EISDIR')
+      throw new FileShareError('EISDIR', `a path ending in / names a folder: ${path}/`);
     if ((err as FileShareError).code === 'ENOENT') return; // the operation itself answers ENOENT
     throw err;
   }

@@ -72,7 +72,16 @@ export const upload: Handler<'upload'> = {
       meter.flush();
       const ms = meter.elapsedMs;
       const mbps = megabytesPerSecond(totals.bytes - target.offset, ms);
-      request.metrics.emit('transfer', { id: request.id, direction: 'upload', path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256, username });
+      request.metrics.emit('transfer', {
+        id: request.id,
+        direction: 'upload',
+        path,
+        bytes: totals.bytes,
+        ms,
+        mbps,
+        sha256: totals.sha256,
+        username,
+      });
       request.emit('upload', { connection: request.connection, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
       return { bytes: totals.bytes, sha256: totals.sha256 };
     } catch (err) {

@@ -14,7 +14,11 @@ import { type CommandContext, type OptionSpec, defineCommand } from './types.ts'
 const GET_OPTIONS: readonly OptionSpec[] = [
   { flags: '-r, --recursive', description: 'download folders with everything in them' },
   { flags: '-f, --force', description: 'overwrite existing local files' },
-  { flags: '-c, --continue', description: 'resume an interrupted download (get always keeps an interrupted download resumable in .<name>.fileshare-partial; the kept part is proved by SHA-256, else it starts over)' },
+  {
+    flags: '-c, --continue',
+    description:
+      'resume an interrupted download (get always keeps an interrupted download resumable in .<name>.fileshare-partial; the kept part is proved by SHA-256, else it starts over)',
+  },
   { flags: '-p, --preserve', description: 'give the local files the remote modification times (always done by -r)' },
   { flags: '-v, --verbose', description: 'with -r: one line per file' },
   jobsOption,
@@ -67,7 +71,13 @@ async function getOne(ctx: CommandContext, remote: string, localArg: string | un
   await downloadFile(ctx, remote, await localTarget(localArg, entry.name), flags);
 }
 
-async function getTree(ctx: CommandContext, remote: string, localArg: string | undefined, flags: TransferFlags, opts: Record<string, unknown>): Promise<void> {
+async function getTree(
+  ctx: CommandContext,
+  remote: string,
+  localArg: string | undefined,
+  flags: TransferFlags,
+  opts: Record<string, unknown>,
+): Promise<void> {
   // the remote root `/` has no name: its contents go straight into the local target
   const name = remoteBasename(remote);
   const target = name ? await localTarget(localArg, name) : path.resolve(localArg ?? '.');

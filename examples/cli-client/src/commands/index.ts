@@ -21,7 +21,27 @@ import { sync } from './sync.ts';
 import { type CommandSpec, usageOf } from './types.ts';
 
 /** In the order `help` shows them. */
-export const COMMANDS: readonly CommandSpec[] = [ls, cd, pwd, put, get, mput, mget, sync, rm, mkdir, rmdir, mv, stat, ping, lls, lcd, lpwd, help, quit];
+export const COMMANDS: readonly CommandSpec[] = [
+  ls,
+  cd,
+  pwd,
+  put,
+  get,
+  mput,
+  mget,
+  sync,
+  rm,
+  mkdir,
+  rmdir,
+  mv,
+  stat,
+  ping,
+  lls,
+  lcd,
+  lpwd,
+  help,
+  quit,
+];
 
 /** The command called `name` or aliased so. */
 export function findCommand(name: string): CommandSpec | undefined {

@@ -16,7 +16,8 @@ export const mv = defineCommand({
     try {
       await ctx.client.rename(from, to);
     } catch (err) {
-      if (hasCode(err, 'EEXIST')) throw new CliError(`remote path already exists: ${to} (mv never overwrites; rm it first)`, ExitCode.CONFLICT);
+      if (hasCode(err, 'EEXIST'))
+        throw new CliError(`remote path already exists: ${to} (mv never overwrites; rm it first)`, ExitCode.CONFLICT);
       throw err;
     }
     if (ctx.interactive) ctx.io.out(`${from} -> ${to}`);

@@ -11,7 +11,8 @@ import { defineCommand } from './types.ts';
 function positiveInt(name: string, max: number) {
   return (value: string) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(n) || n < 1 || n > max)
+      throw new UsageError(`${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`);
     return n;
   };
 }
@@ -22,15 +23,26 @@ export const ping = defineCommand({
   summary: 'measure the round-trip time to the server (ms)',
   options: [
     { flags: '-c, --count <n>', description: 'number of pings', parse: positiveInt('--count', 1_000_000), defaultValue: 1 },
-    { flags: '-i, --interval <ms>', description: 'wait between pings, ms', parse: positiveInt('--interval', 3_600_000), defaultValue: 1000 },
-    { flags: '-W, --wait <ms>', description: 'how long to wait for each answer, ms', parse: positiveInt('--wait', 600_000), defaultValue: 5000 },
+    {
+      flags: '-i, --interval <ms>',
+      description: 'wait between pings, ms',
+      parse: positiveInt('--interval', 3_600_000),
+      defaultValue: 1000,
+    },
+    {
+      flags: '-W, --wait <ms>',
+      description: 'how long to wait for each answer, ms',
+      parse: positiveInt('--wait', 600_000),
+      defaultValue: 5000,
+    },
     { flags: '-u, --udp', description: 'send UDP probes, which show packet loss (TCP pings resend what is lost)' },
     { flags: '-s, --size <bytes>', description: 'with -u: size of each probe, 41-1472 bytes', parse: sizeInRange, defaultValue: 64 },
   ],
   async run(ctx, _args, opts) {
     const count = opts.count as number;
     const where = `${ctx.session.host}:${ctx.session.port}`;
-    if (opts.udp) return udpPing(ctx, where, { count, intervalMs: opts.interval as number, timeoutMs: opts.wait as number, size: opts.size as number });
+    if (opts.udp)
+      return udpPing(ctx, where, { count, intervalMs: opts.interval as number, timeoutMs: opts.wait as number, size: opts.size as number });
     const times: number[] = [];
     let sent = 0;
     for (let seq = 1; seq <= count && !ctx.signal.aborted; seq++) {
@@ -62,12 +74,17 @@ export const ping = defineCommand({
 
 function sizeInRange(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 41 || n > 1472) throw new UsageError(`--size must be an integer from 41 to 1472, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 41 || n > 1472)
+    throw new UsageError(`--size must be an integer from 41 to 1472, got ${JSON.stringify(value)}`);
   return n;
 }
 
 /** `ping -u`: one line per probe as it settles, then ping(8)'s statistics with the UDP figures. */
-async function udpPing(ctx: CommandContext, where: string, o: { count: number; intervalMs: number; timeoutMs: number; size: number }): Promise<void> {
+async function udpPing(
+  ctx: CommandContext,
+  where: string,
+  o: { count: number; intervalMs: number; timeoutMs: number; size: number },
+): Promise<void> {
   const client: FileShareClient = ctx.client;
   const onProbe = (e: ProbeEvent) => ctx.io.out(`udp reply from ${where}: seq=${e.index} bytes=${e.bytes} time=${e.rttMs.toFixed(2)} ms`);
   const onLost = (e: ProbeLostEvent) => ctx.io.out(`no udp reply from ${where}: seq=${e.index} timed out after ${e.timeoutMs} ms`);
@@ -82,9 +99,13 @@ async function udpPing(ctx: CommandContext, where: string, o: { count: number; i
   const r = result;
   if (o.count > 1) {
     const ms = (x: number) => x.toFixed(2);
-    const extra = [r.late && `${r.late} late`, r.duplicated && `${r.duplicated} duplicated`, r.reordered && `${r.reordered} reordered`].filter(Boolean).join(', ');
+    const extra = [r.late && `${r.late} late`, r.duplicated && `${r.duplicated} duplicated`, r.reordered && `${r.reordered} reordered`]
+      .filter(Boolean)
+      .join(', ');
     ctx.io.out(`--- ${where} udp: ${r.sent} sent, ${r.received} received, ${fixedLoss(r.lossPercent)}% lost${extra ? `, ${extra}` : ''}`);
-    ctx.io.out(`rtt min/avg/p50/p95/max = ${ms(r.rtt.min)}/${ms(r.rtt.avg)}/${ms(r.rtt.p50)}/${ms(r.rtt.p95)}/${ms(r.rtt.max)} ms, jitter ${ms(r.jitterMs)} ms`);
+    ctx.io.out(
+      `rtt min/avg/p50/p95/max = ${ms(r.rtt.min)}/${ms(r.rtt.avg)}/${ms(r.rtt.p50)}/${ms(r.rtt.p95)}/${ms(r.rtt.max)} ms, jitter ${ms(r.jitterMs)} ms`,
+    );
   }
 }
 

@@ -17,7 +17,11 @@ import { type CommandContext, type OptionSpec, defineCommand } from './types.ts'
 const PUT_OPTIONS: readonly OptionSpec[] = [
   { flags: '-r, --recursive', description: 'upload folders with everything in them' },
   { flags: '-f, --force', description: 'overwrite existing remote files' },
-  { flags: '-c, --continue', description: 'resume an interrupted upload (put always keeps an interrupted upload resumable; the kept part is proved by SHA-256 on both sides, else it starts over)' },
+  {
+    flags: '-c, --continue',
+    description:
+      'resume an interrupted upload (put always keeps an interrupted upload resumable; the kept part is proved by SHA-256 on both sides, else it starts over)',
+  },
   { flags: '-p, --preserve', description: 'give the remote files the local modification times (always done by -r)' },
   { flags: '-v, --verbose', description: 'with -r: one line per file' },
   jobsOption,
@@ -35,7 +39,8 @@ export const put = defineCommand({
     const sources = await expandLocal(local!);
     // several files: [remote] must be a folder
     const into = remoteArg === undefined ? ctx.cwd : resolveRemote(ctx.cwd, remoteArg);
-    if ((await remoteStat(ctx.client, into))?.type !== 'directory') throw new CliError(`${into} is not a remote folder (several files need one)`, ExitCode.NOT_FOUND);
+    if ((await remoteStat(ctx.client, into))?.type !== 'directory')
+      throw new CliError(`${into} is not a remote folder (several files need one)`, ExitCode.NOT_FOUND);
     for (const source of sources) await putOne(ctx, source, `${into.replace(/\/$/, '')}/`, flagsOf(opts), opts);
   },
 });
@@ -57,7 +62,13 @@ function flagsOf(opts: Record<string, unknown>): TransferFlags {
   return { overwrite: opts.force === true, resume: true, preserveMtime: opts.preserve === true };
 }
 
-async function putOne(ctx: CommandContext, source: string, remoteArg: string | undefined, flags: TransferFlags, opts: Record<string, unknown>): Promise<void> {
+async function putOne(
+  ctx: CommandContext,
+  source: string,
+  remoteArg: string | undefined,
+  flags: TransferFlags,
+  opts: Record<string, unknown>,
+): Promise<void> {
   throwIfAborted(ctx.signal);
   const info = await stat(source).catch((err: unknown) => {
     throw localError(err, displayLocal(source));
@@ -71,7 +82,13 @@ async function putOne(ctx: CommandContext, source: string, remoteArg: string | u
   await uploadFile(ctx, source, target, flags);
 }
 
-async function putTree(ctx: CommandContext, source: string, target: string, flags: TransferFlags, opts: Record<string, unknown>): Promise<void> {
+async function putTree(
+  ctx: CommandContext,
+  source: string,
+  target: string,
+  flags: TransferFlags,
+  opts: Record<string, unknown>,
+): Promise<void> {
   const feedback = folderFeedback(ctx.io, 'upload', target, opts.verbose === true);
   let result;
   try {

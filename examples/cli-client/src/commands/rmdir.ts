@@ -15,7 +15,8 @@ export const rmdir = defineCommand({
       try {
         await ctx.client.rmdir(remote, { recursive: opts.recursive === true });
       } catch (err) {
-        if (hasCode(err, 'ENOTEMPTY')) throw new CliError(`remote folder not empty: ${remote} (use rmdir -r to remove it with its contents)`, ExitCode.CONFLICT);
+        if (hasCode(err, 'ENOTEMPTY'))
+          throw new CliError(`remote folder not empty: ${remote} (use rmdir -r to remove it with its contents)`, ExitCode.CONFLICT);
         throw err;
       }
       if (ctx.interactive) ctx.io.out(`removed ${remote}/`);

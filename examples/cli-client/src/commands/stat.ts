@@ -19,7 +19,9 @@ export const stat = defineCommand({
         continue;
       }
       const size = entry.type === 'directory' ? '-' : `${formatBytes(entry.size)} (${entry.size} bytes)`;
-      ctx.io.out(`  path: ${remote}\n  type: ${entry.type === 'directory' ? 'folder' : 'file'}\n  size: ${size}\n mtime: ${formatTime(entry.mtime)} (${new Date(entry.mtime).toISOString()})`);
+      ctx.io.out(
+        `  path: ${remote}\n  type: ${entry.type === 'directory' ? 'folder' : 'file'}\n  size: ${size}\n mtime: ${formatTime(entry.mtime)} (${new Date(entry.mtime).toISOString()})`,
+      );
     }
   },
 });

@@ -67,9 +67,25 @@ function makePlot() {
     { label: 'time', value: (u, v) => (v === null || v === undefined ? '–' : `${v.toFixed(1)} s`) },
     { label: 'latency', scale: 'ms', stroke: '#2563eb', width: 1, value: (u, v) => ms(v), points: { show: false } },
     { label: `rolling avg (${config.window})`, scale: 'ms', stroke: '#f59e0b', width: 2, value: (u, v) => ms(v), points: { show: false } },
-    { label: 'lost', scale: 'ms', stroke: '#dc2626', fill: '#dc2626', paths: () => null, value: (u, v) => (v === null ? '' : 'lost'), points: { show: true, size: 9, space: 0, fill: '#dc2626' } },
+    {
+      label: 'lost',
+      scale: 'ms',
+      stroke: '#dc2626',
+      fill: '#dc2626',
+      paths: () => null,
+      value: (u, v) => (v === null ? '' : 'lost'),
+      points: { show: true, size: 9, space: 0, fill: '#dc2626' },
+    },
     { label: 'UDP latency', scale: 'ms', stroke: '#7c3aed', width: 1, value: (u, v) => ms(v), points: { show: false } },
-    { label: 'UDP loss, last 1 s', scale: 'pct', stroke: '#dc2626', width: 2, dash: [6, 3], value: (u, v) => (v === null || v === undefined ? '–' : `${v.toFixed(1)} %`), points: { show: false } },
+    {
+      label: 'UDP loss, last 1 s',
+      scale: 'pct',
+      stroke: '#dc2626',
+      width: 2,
+      dash: [6, 3],
+      value: (u, v) => (v === null || v === undefined ? '–' : `${v.toFixed(1)} %`),
+      points: { show: false },
+    },
   ];
   const axes = [
     { label: 'seconds', stroke: '#374151' },
@@ -77,7 +93,15 @@ function makePlot() {
     { scale: 'pct', side: 1, label: 'UDP loss (%)', stroke: '#dc2626', grid: { show: false }, size: 50 },
   ];
   if (config.loadBytes > 0) {
-    series.push({ label: 'throughput', scale: 'mbps', stroke: '#16a34a', width: 1.5, fill: 'rgba(22,163,74,0.08)', value: (u, v) => mbps(v), points: { show: false } });
+    series.push({
+      label: 'throughput',
+      scale: 'mbps',
+      stroke: '#16a34a',
+      width: 1.5,
+      fill: 'rgba(22,163,74,0.08)',
+      value: (u, v) => mbps(v),
+      points: { show: false },
+    });
     axes.push({ scale: 'mbps', side: 1, label: 'throughput (MB/s)', stroke: '#16a34a', grid: { show: false }, size: 60 });
   }
   const fromZero = (u, min, max) => [0, max > 0 ? max * 1.08 : 1];
@@ -86,7 +110,12 @@ function makePlot() {
       width: Math.max(400, chartEl.clientWidth),
       height: 420,
       // the loss axis shows at least 0-10 %, so that a little loss is not drawn as a cliff
-      scales: { x: { time: false }, ms: { range: fromZero }, mbps: { range: fromZero }, pct: { range: (u, min, max) => [0, Math.min(100, Math.max(10, max * 1.15))] } },
+      scales: {
+        x: { time: false },
+        ms: { range: fromZero },
+        mbps: { range: fromZero },
+        pct: { range: (u, min, max) => [0, Math.min(100, Math.max(10, max * 1.15))] },
+      },
       series,
       axes,
       legend: { live: true },
@@ -125,7 +154,8 @@ events.addEventListener('hello', (e) => {
   $('target').textContent = `${config.user}@${config.target}`;
   const load = config.loadBytes > 0 ? `, load ${config.load}` : '';
   const bound = config.planned > 0 ? `${config.planned} pings` : 'until stopped';
-  $('info').textContent = `ping every ${config.intervalMs} ms (lost after ${config.timeoutMs} ms), ${bound}${load}; started ${new Date(config.startedAt).toLocaleString()}`;
+  $('info').textContent =
+    `ping every ${config.intervalMs} ms (lost after ${config.timeoutMs} ms), ${bound}${load}; started ${new Date(config.startedAt).toLocaleString()}`;
   makePlot();
 });
 events.addEventListener('history', (e) => {
