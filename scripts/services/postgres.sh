@@ -31,6 +31,10 @@ start() {
   rm -rf "$dir"
   mkdir -p "$dir"
   chown postgres:postgres "$dir"
+  if ! runuser -u postgres -- test -x "$dir"; then
+    echo "postgres: the user postgres cannot reach $dir: make its parent folders traversable (chmod o+x)" >&2
+    stop; exit 1
+  fi
   local port; port=$(free_port)
   runuser -u postgres -- "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync --no-instructions \
     -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; stop; exit 1; }
