@@ -145,7 +145,9 @@ if (!s3) {
   });
 
   test('overwrite: false holds although radosgw ignores If-None-Match on Complete: a held claim refuses, a stale one is taken over', async () => {
-    const made = await s3Storage(s3, { claimTtl: 1000 });
+    // LastModified has a 1 s resolution, so a claim may look up to 1 s older than it is: the TTL
+    // leaves the blocked commit below several seconds to see the planted claim as held
+    const made = await s3Storage(s3, { claimTtl: 5000 });
     defer(made.remove);
     const { storage } = made;
     const first = await storage.openUpload('/f.bin');
@@ -166,7 +168,7 @@ if (!s3) {
     await new Promise((r) => blocked.stream.on('finish', r));
     await rejects(blocked.commit(), 'EEXIST');
     await blocked.abort();
-    await new Promise((r) => setTimeout(r, 2100)); // LastModified has a 1 s resolution
+    await new Promise((r) => setTimeout(r, 6100)); // past claimTtl, whatever the rounding of LastModified
     const later = await storage.openUpload('/g.bin');
     later.stream.end('y');
     await new Promise((r) => later.stream.on('finish', r));
