@@ -128,6 +128,12 @@ test('perf-graph on the lossy link: the live chart shows UDP loss while the TCP 
   const wrapper = join(dir, 'chromium-in-netns');
   await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${link!.clientNs} ${CHROMIUM} "$@"\n`);
   await chmod(wrapper, 0o755);
+  // the browser first: the app's run lasts only 10 s, and a slow browser start must not outlast it
+  const browser = await chromium.launch({
+    executablePath: wrapper,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+    timeout: 60_000,
+  });
   link!.setLoss(5);
   const app = link!.spawnNode(
     link!.clientNs,
@@ -155,13 +161,9 @@ test('perf-graph on the lossy link: the live chart shows UDP loss while the TCP 
   );
   let out = '';
   app.stdout!.on('data', (d: Buffer) => (out += d));
-  const browser = await chromium.launch({
-    executablePath: wrapper,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-    timeout: 60_000,
-  });
+  const chartLine = firstLine(app, /^live chart: /, 60_000);
   try {
-    const url = (await firstLine(app, /^live chart: /, 60_000)).slice('live chart: '.length).trim();
+    const url = (await chartLine).slice('live chart: '.length).trim();
     const page = await browser.newPage({ viewport: { width: 1100, height: 640 } });
     await page.goto(url, { timeout: 30_000 });
     await page.waitForSelector('#chart canvas', { timeout: 30_000 });
