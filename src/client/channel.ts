@@ -10,25 +10,9 @@ import { type Hello, encodeHello, parseHelloFrame } from '../protocol/hello.ts';
 import type { OperationName, RequestOf } from '../protocol/operations.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
 import { abortError, onAbort, throwIfAborted } from './abort.ts';
-import type { IncomingStream } from '../transport/incoming-stream.ts';
-import type { OutgoingStream } from '../transport/outgoing-stream.ts';
+import { DownloadChannelStream, type PendingRequest, UploadChannelStream } from './channel-streams.ts';
 import type { ResolvedClientOptions } from './options.ts';
 import { checkFingerprint, normalizeFingerprint } from './fingerprint.ts';
-
-/** A request waiting for its final frame. @internal */
-export interface PendingRequest {
-  readonly id: number;
-  readonly op: string;
-  resolve(result: JsonObject): void;
-  reject(error: FileShareError): void;
-  onPartial?(part: JsonObject): void;
-  /** Download data goes here. */
-  incoming?: IncomingStream;
-  /** Upload data comes from here. */
-  outgoing?: OutgoingStream;
-  /** We sent CANCEL: frames the server sent before it saw it (a go-ahead, DATA) are dropped. */
-  cancelled?: boolean;
-}
 
 /**
  * The client's side of one connection: connect (TCP or TLS, with an optional certificate pin),
@@ -209,6 +193,24 @@ export class ClientChannel {
     return { id, done, entry };
   }
 
+  /**
+   * Start an upload (or a discard) stream: the REQUEST now; `onGoAhead` with the server's first
+   * PARTIAL (later ones are not go-aheads), after which the returned stream's `send` streams the data.
+   */
+  startUpload<Op extends 'upload' | 'discard'>(op: Op, args: RequestOf<Op>, onGoAhead: (goAhead: JsonObject) => void): UploadChannelStream {
+    const request = this.request(op, args, { onPartial: firstOnly(onGoAhead) });
+    return new UploadChannelStream(this, request, this.serverHello?.window ?? 0);
+  }
+
+  /**
+   * Start a download stream: the REQUEST now; `onGoAhead` with the server's first PARTIAL (the
+   * file's facts), after which the returned stream's `receive` takes the data.
+   */
+  startDownload(args: RequestOf<'download'>, onGoAhead: (goAhead: JsonObject) => void): DownloadChannelStream {
+    const request = this.request('download', args, { onPartial: firstOnly(onGoAhead) });
+    return new DownloadChannelStream(this, request, this.options.window);
+  }
+
   /** Ask the server to stop a request (it answers with a final ERROR EABORTED). */
   cancel(id: number): void {
     const entry = this.pending.get(id);
@@ -374,6 +376,16 @@ export class ClientChannel {
     // the `close` event carries an error only when the connection ended by itself, not by close()
     this.onClosed(this.closedByUs ? undefined : error);
   }
+}
+
+/** Only the first PARTIAL of a transfer is its go-ahead. */
+function firstOnly(onGoAhead: (goAhead: JsonObject) => void): (part: JsonObject) => void {
+  let seen = false;
+  return (part) => {
+    if (seen) return;
+    seen = true;
+    onGoAhead(part);
+  };
 }
 
 function connectError(err: NodeJS.ErrnoException, host: string, port: number): FileShareError {

@@ -6,8 +6,7 @@ import type { Writable } from 'node:stream';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
 import { ProgressMeter } from '../metrics/progress-meter.ts';
-import { encodeCredit } from '../protocol/encoder.ts';
-import { IncomingStream } from '../transport/incoming-stream.ts';
+import type { DownloadChannelStream } from './channel-streams.ts';
 import { setLocalMtime } from './mtime.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import { watchStall } from './stall-watch.ts';
@@ -52,74 +51,63 @@ export async function download(
   }
   const existing = target.existing;
   const { channel, metrics } = ctx;
-  let incoming: IncomingStream | undefined;
   let offset = 0;
   let remoteMtime: number | undefined;
   let failure: FileShareError | undefined;
   let meter: ProgressMeter | undefined;
-  let request: ReturnType<typeof channel.request>;
+  let stream: DownloadChannelStream;
   try {
     const args = existing
       ? { path: remotePath, offset: existing.bytes, prefixSha256: existing.hash.copy().digest('hex') }
       : { path: remotePath, offset: 0 };
-    request = channel.request('download', args, {
-      onPartial: (part) => {
-        if (incoming || failure) return;
-        const connection = channel.requireConnected();
-        const totalBytes = typeof part.size === 'number' ? part.size : undefined;
-        if (typeof part.mtime === 'number' && Number.isFinite(part.mtime) && part.mtime >= 0) remoteMtime = part.mtime;
-        // the server continues after our partial data only if it hashed the same; else from zero
-        offset = existing && part.offset === existing.bytes ? existing.bytes : 0;
-        meter = new ProgressMeter(
-          { id: request.id, direction: 'download', path: remotePath, totalBytes },
-          (progress) => {
-            reportProgress(options.onProgress, progress);
-            metrics.emit('progress', progress);
-          },
-          ctx.options.progressIntervalMs,
-          offset,
-        );
-        incoming = new IncomingStream(target.open(offset), {
-          seedHash: offset > 0 ? existing?.hash : undefined,
-          window: ctx.options.window,
-          sendCredit: (bytes) => connection.send(encodeCredit(request.id, bytes)),
-          onFailure: (err) => {
-            failure ??= new FileShareError(err.code, `writing the download failed: ${err.message}`, { cause: err });
-            channel.cancel(request.id);
-          },
-          onChunk: (n) => meter?.add(n),
-        });
-        request.entry.incoming = incoming;
-      },
+    stream = channel.startDownload(args, (goAhead) => {
+      if (failure) return;
+      const totalBytes = typeof goAhead.size === 'number' ? goAhead.size : undefined;
+      if (typeof goAhead.mtime === 'number' && Number.isFinite(goAhead.mtime) && goAhead.mtime >= 0) remoteMtime = goAhead.mtime;
+      // the server continues after our partial data only if it hashed the same; else from zero
+      offset = existing && goAhead.offset === existing.bytes ? existing.bytes : 0;
+      meter = new ProgressMeter(
+        { id: stream.id, direction: 'download', path: remotePath, totalBytes },
+        (progress) => {
+          reportProgress(options.onProgress, progress);
+          metrics.emit('progress', progress);
+        },
+        ctx.options.progressIntervalMs,
+        offset,
+      );
+      stream.receive(() => target.open(offset), {
+        seedHash: offset > 0 ? existing?.hash : undefined,
+        onFailure: (err) => {
+          failure ??= new FileShareError(err.code, `writing the download failed: ${err.message}`, { cause: err });
+          stream.cancel();
+        },
+        onChunk: (n) => meter?.add(n),
+      });
     });
   } catch (err) {
     const error = toFileShareError(err);
     await target.abort(true, error);
     throw error;
   }
-  const stopListening = onAbort(signal, () => {
-    failure ??= abortError(signal!);
-    channel.cancel(request.id);
-    incoming?.stop();
+  /** Give up now: tell the server, stop writing, and settle without waiting for its answer. */
+  const giveUp = (error: FileShareError) => {
+    failure ??= error;
+    stream.cancel();
     // A download changes nothing on the server: settle now rather than wait for its answer, which
     // never comes when the connection died silently (the abort hung forever).
-    request.entry.reject(failure);
-  });
+    stream.abandon(failure);
+  };
+  const stopListening = onAbort(signal, () => giveUp(abortError(signal!)));
   const stopWatch = watchStall(ctx, `the download of ${remotePath}`, {
-    moved: () => incoming?.receivedBytes ?? 0,
-    turn: () => (!incoming ? 'server' : incoming.awaitingData ? 'data' : 'client'),
-    fail: (error) => {
-      failure ??= error;
-      channel.cancel(request.id);
-      incoming?.stop();
-      request.entry.reject(failure);
-    },
+    moved: () => stream.receivedBytes,
+    turn: () => (!stream.receiving ? 'server' : stream.awaitingData ? 'data' : 'client'),
+    fail: giveUp,
   });
   try {
-    const response = await request.done;
+    const response = await stream.done;
     if (failure) throw failure;
-    if (!incoming) throw new FileShareError('EPROTO', 'the server finished a download without sending its data stream');
-    const totals = await incoming.finish();
+    if (!stream.receiving) throw new FileShareError('EPROTO', 'the server finished a download without sending its data stream');
+    const totals = await stream.finish();
     const bytes = offset + totals.bytes;
     if (bytes !== response.bytes || totals.sha256 !== response.sha256) {
       throw new FileShareError(
@@ -131,10 +119,10 @@ export async function download(
     meter?.flush();
     const ms = meter?.elapsedMs ?? 0;
     const result: TransferResult = { bytes, sha256: totals.sha256, ms, mbps: megabytesPerSecond(totals.bytes, ms), resumedFrom: offset };
-    metrics.emit('transfer', { id: request.id, direction: 'download', path: remotePath, ...result });
+    metrics.emit('transfer', { id: stream.id, direction: 'download', path: remotePath, ...result });
     return result;
   } catch (err) {
-    incoming?.stop();
+    stream.stop();
     const error = failure ?? toFileShareError(err);
     // data that failed its hash check is never kept; an interruption keeps a resumable download's
     await target.abort(error.code !== 'EINTEGRITY', error);

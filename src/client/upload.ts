@@ -6,12 +6,10 @@ import type { Readable } from 'node:stream';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
 import { ProgressMeter } from '../metrics/progress-meter.ts';
-import type { JsonObject } from '../protocol/fields.ts';
-import { FrameType } from '../protocol/frame.ts';
-import { OutgoingStream } from '../transport/outgoing-stream.ts';
+import type { UploadChannelStream } from './channel-streams.ts';
 import { mtimeMsOf } from './mtime.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
-import { watchStall } from './stall-watch.ts';
+import { type TransferTurn, watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
 
@@ -59,6 +57,30 @@ export async function upload(
 /** The server's kept bytes are not a prefix of our file: start over from byte 0. */
 class RestartNeeded extends Error {}
 
+/**
+ * The states of one upload attempt, and what moves it on. Every state change goes through
+ * {@link UploadAttempt.enter}, which refuses any move not in this table.
+ *
+ * | state | waiting for | event: next state |
+ * |---|---|---|
+ * | `requesting` | the server's go-ahead | go-ahead at 0: `sending`; go-ahead at N > 0: `checking`; abort, stall: `stopping`; answer: `settled` |
+ * | `checking` | our hash of the file's first N bytes | same as the server's: `sending`; different: `stopping` (restart); abort, stall: `stopping`; answer: `settled` |
+ * | `sending` | the source's last byte (and credit) | last byte sent (END): `ending`; source error, abort, stall: `stopping`; answer: `settled` |
+ * | `ending` | the server's verdict on our END | abort (too late to stop a commit: a grace period): `stopping`; answer: `settled` |
+ * | `stopping` | the server's answer to our CANCEL | answer, or the abort's grace over: `settled` |
+ * | `settled` | nothing: the promise has its result | - |
+ */
+type UploadState = 'requesting' | 'checking' | 'sending' | 'ending' | 'stopping' | 'settled';
+
+const UPLOAD_TRANSITIONS: Readonly<Record<UploadState, readonly UploadState[]>> = {
+  requesting: ['checking', 'sending', 'stopping', 'settled'],
+  checking: ['sending', 'stopping', 'settled'],
+  sending: ['ending', 'stopping', 'settled'],
+  ending: ['stopping', 'settled'],
+  stopping: ['settled'],
+  settled: [],
+};
+
 function attempt(
   ctx: TransferContext,
   source: Source,
@@ -67,141 +89,207 @@ function attempt(
   op: 'upload' | 'discard',
   restart: boolean,
 ): Promise<TransferResult> {
-  const { signal } = options;
-  const { channel, metrics } = ctx;
-  const size = source.size;
-  return new Promise<TransferResult>((resolve, reject) => {
-    let request: ReturnType<typeof channel.request>;
-    let outgoing: OutgoingStream | undefined;
-    let offset = 0;
-    let clientSha: string | undefined;
-    let failure: Error | undefined;
-    let meter: ProgressMeter | undefined;
-    let started = false;
+  return new Promise<TransferResult>(
+    (resolve, reject) => new UploadAttempt(ctx, source, remotePath, options, op, restart, resolve, reject),
+  );
+}
 
-    const start = async (part: JsonObject) => {
-      const connection = channel.requireConnected();
-      offset = typeof part.offset === 'number' ? part.offset : 0;
-      let seed: Hash | undefined;
-      if (offset > 0) {
-        if (source.kind !== 'file' || !options.resume || offset > source.size)
-          throw new FileShareError('EPROTO', `the server offered to resume at ${offset} bytes, which this upload cannot do`);
-        seed = await hashFileStart(source.file, offset);
-        if (seed.copy().digest('hex') !== part.prefixSha256) throw new RestartNeeded();
-      }
-      if (failure) return;
-      meter = new ProgressMeter(
-        { id: request.id, direction: 'upload', path: remotePath, totalBytes: size },
-        (progress) => {
-          reportProgress(options.onProgress, progress);
-          metrics.emit('progress', progress);
-        },
-        ctx.options.progressIntervalMs,
-        offset,
-      );
-      const stream =
-        source.kind === 'file' ? createReadStream(source.file, { start: offset, highWaterMark: ctx.options.chunkSize }) : source.stream;
-      outgoing = new OutgoingStream(
-        request.id,
-        stream,
-        channel.serverHello?.window ?? 0,
-        connection.schedule,
-        {
-          onEnd: (bytes, sha256) => {
-            clientSha = sha256;
-            connection.sendJson(FrameType.END, request.id, { bytes: offset + bytes, sha256 });
-          },
-          onError: (err) => stop(new FileShareError(err.code, `reading the upload source failed: ${err.message}`, { cause: err })),
-          onChunk: (n) => meter?.add(n),
-        },
-        seed,
-      );
-      request.entry.outgoing = outgoing;
-      connection.addSender(outgoing);
-    };
+/** One attempt of an upload as a state machine (see {@link UploadState}); it settles its promise exactly once. */
+class UploadAttempt {
+  private state: UploadState = 'requesting';
+  private stream!: UploadChannelStream;
+  /** Where our data starts in the file: the go-ahead's offset (0 unless resumed). */
+  private offset = 0;
+  /** SHA-256 of the whole file, known once END is sent. */
+  private clientSha: string | undefined;
+  /** Why this side gave up (abort, stall, source error, restart); reported instead of the server's EABORTED. */
+  private failure: Error | undefined;
+  private meter: ProgressMeter | undefined;
+  private abortGrace: NodeJS.Timeout | undefined;
+  private readonly cleanups: Array<() => void> = [];
 
-    /** Give up on this attempt: tell the server, stop sending; the promise settles on its answer. */
-    const stop = (reason: Error) => {
-      failure ??= reason;
-      channel.cancel(request.id);
-      if (outgoing) {
-        outgoing.cancel();
-        channel.connection?.removeSender(outgoing);
-      }
-    };
-
+  constructor(
+    private readonly ctx: TransferContext,
+    private readonly source: Source,
+    private readonly remotePath: string,
+    private readonly options: UploadOptions,
+    op: 'upload' | 'discard',
+    restart: boolean,
+    private readonly resolve: (result: TransferResult) => void,
+    private readonly reject: (error: Error) => void,
+  ) {
     try {
-      const args: Record<string, unknown> = op === 'discard' ? { size } : { path: remotePath, size, overwrite: options.overwrite === true };
-      const mtime =
-        options.mtime !== undefined
-          ? mtimeMsOf(options.mtime)
-          : options.preserveMtime && source.kind === 'file'
-            ? Math.floor(source.mtimeMs)
-            : undefined;
-      if (op === 'upload' && mtime !== undefined) args.mtime = mtime;
-      if (options.resume && source.kind === 'file') args.resume = { key: resumeKey(source, remotePath), restart };
-      request = channel.request(op, args, {
-        onPartial: (part) => {
-          if (started || failure) return; // only the first PARTIAL is the go-ahead
-          started = true;
-          start(part).catch((err: Error) => stop(err));
-        },
-      });
+      this.stream = this.sendRequest(op, restart);
     } catch (err) {
       if (source.kind === 'stream') source.stream.destroy();
+      this.state = 'settled';
       reject(toFileShareError(err));
       return;
     }
-    let abortGrace: NodeJS.Timeout | undefined;
-    const stopListening = onAbort(signal, () => {
-      const error = abortError(signal!);
-      stop(error);
-      // Settle without waiting for the server's answer, which never comes when the connection died
-      // silently (the abort hung forever). Before END the server cannot have stored the file: at
-      // once. After END it may be committing: its answer gets requestTimeout to arrive.
-      if (clientSha === undefined) request.entry.reject(error);
-      else abortGrace = setTimeout(() => request.entry.reject(error), ctx.options.requestTimeout);
-    });
-    const stopWatch = watchStall(ctx, `the upload of ${remotePath}`, {
-      moved: () => outgoing?.sentBytes ?? 0,
-      // the server never owes an upload data: only its go-ahead, credit and final answer
-      turn: () => (!started || clientSha !== undefined || (outgoing?.awaitingCredit ?? false) ? 'server' : 'client'),
-      fail: (error) => {
-        stop(error);
-        request.entry.reject(error);
+    const { signal } = options;
+    this.cleanups.push(
+      onAbort(signal, () => this.onAbort(abortError(signal!))),
+      watchStall(ctx, `the upload of ${remotePath}`, {
+        moved: () => this.stream.sentBytes,
+        turn: () => this.turn(),
+        fail: (error) => {
+          this.stop(error);
+          this.stream.abandon(error);
+        },
+      }),
+    );
+    this.stream.done.then(
+      (response) => this.onAnswer(response),
+      (err: FileShareError) => this.fail(err),
+    );
+  }
+
+  private enter(next: UploadState): void {
+    if (!UPLOAD_TRANSITIONS[this.state].includes(next)) throw new Error(`upload state machine: no way from ${this.state} to ${next}`);
+    this.state = next;
+  }
+
+  /** A method rather than a comparison: the state changes behind TypeScript's narrowing (awaits, callbacks). */
+  private isIn(state: UploadState): boolean {
+    return this.state === state;
+  }
+
+  private sendRequest(op: 'upload' | 'discard', restart: boolean): UploadChannelStream {
+    const { source, options, remotePath } = this;
+    const onGoAhead = (goAhead: Record<string, unknown>) => {
+      this.onGoAhead(goAhead).catch((err: Error) => this.stop(err));
+    };
+    if (op === 'discard') return this.ctx.channel.startUpload('discard', { size: source.size }, onGoAhead);
+    const mtime =
+      options.mtime !== undefined
+        ? mtimeMsOf(options.mtime)
+        : options.preserveMtime && source.kind === 'file'
+          ? Math.floor(source.mtimeMs)
+          : undefined;
+    return this.ctx.channel.startUpload(
+      'upload',
+      {
+        path: remotePath,
+        size: source.size,
+        overwrite: options.overwrite === true,
+        ...(mtime !== undefined ? { mtime } : {}),
+        ...(options.resume && source.kind === 'file' ? { resume: { key: resumeKey(source, remotePath), restart } } : {}),
+      },
+      onGoAhead,
+    );
+  }
+
+  /** The server's go-ahead: check a resume offset (`checking`), then stream the data (`sending`). */
+  private async onGoAhead(goAhead: Record<string, unknown>): Promise<void> {
+    if (!this.isIn('requesting')) return; // given up before the go-ahead came
+    const { source, options } = this;
+    this.offset = typeof goAhead.offset === 'number' ? goAhead.offset : 0;
+    let seed: Hash | undefined;
+    if (this.offset > 0) {
+      this.enter('checking');
+      if (source.kind !== 'file' || !options.resume || this.offset > source.size)
+        throw new FileShareError('EPROTO', `the server offered to resume at ${this.offset} bytes, which this upload cannot do`);
+      seed = await hashFileStart(source.file, this.offset);
+      if (seed.copy().digest('hex') !== goAhead.prefixSha256) throw new RestartNeeded();
+      if (!this.isIn('checking')) return; // given up while hashing
+    }
+    this.enter('sending');
+    this.meter = new ProgressMeter(
+      { id: this.stream.id, direction: 'upload', path: this.remotePath, totalBytes: source.size },
+      (progress) => {
+        reportProgress(options.onProgress, progress);
+        this.ctx.metrics.emit('progress', progress);
+      },
+      this.ctx.options.progressIntervalMs,
+      this.offset,
+    );
+    const data =
+      source.kind === 'file'
+        ? createReadStream(source.file, { start: this.offset, highWaterMark: this.ctx.options.chunkSize })
+        : source.stream;
+    this.stream.send(data, {
+      offset: this.offset,
+      seed,
+      onChunk: (n) => this.meter?.add(n),
+      onError: (err) => this.stop(new FileShareError(err.code, `reading the upload source failed: ${err.message}`, { cause: err })),
+      onEnd: (sha256) => {
+        this.clientSha = sha256;
+        this.enter('ending');
       },
     });
-    request.done
-      .then((response) => {
-        const bytes = Number(response.bytes);
-        const sent = outgoing?.sentBytes ?? 0;
-        const confirmed = clientSha !== undefined && response.sha256 === clientSha && bytes === offset + sent;
-        // An abort that crossed the server's commit is too late: the file is stored, so say so
-        // rather than report EABORTED for a file that exists (END was sent, the server confirmed it).
-        if (failure && !confirmed) throw failure;
-        if (!confirmed || clientSha === undefined) {
-          throw new FileShareError(
-            'EINTEGRITY',
-            `the server stored ${bytes} bytes with SHA-256 ${String(response.sha256)}, but ${offset + sent} bytes with ${clientSha} were sent`,
-          );
-        }
-        meter?.flush();
-        const ms = meter?.elapsedMs ?? 0;
-        const result: TransferResult = { bytes, sha256: clientSha, ms, mbps: megabytesPerSecond(sent, ms), resumedFrom: offset };
-        metrics.emit('transfer', { id: request.id, direction: 'upload', path: remotePath, ...result });
-        resolve(result);
-      })
-      .catch((err: FileShareError) => {
-        outgoing?.cancel();
-        if (source.kind === 'stream' && !outgoing) source.stream.destroy();
-        reject(failure ?? err);
-      })
-      .finally(() => {
-        clearTimeout(abortGrace);
-        stopListening();
-        stopWatch();
-      });
-  });
+  }
+
+  /** Give up on this attempt: tell the server, stop sending; the attempt settles on its answer. */
+  private stop(reason: Error): void {
+    if (this.state === 'settled') return;
+    this.failure ??= reason;
+    if (this.state !== 'stopping') this.enter('stopping');
+    this.stream.cancel();
+  }
+
+  private onAbort(error: FileShareError): void {
+    const endSent = this.clientSha !== undefined;
+    this.stop(error);
+    // Settle without waiting for the server's answer, which never comes when the connection died
+    // silently (the abort hung forever). Before END the server cannot have stored the file: at
+    // once. After END it may be committing: its answer gets requestTimeout to arrive.
+    if (!endSent) this.stream.abandon(error);
+    else this.abortGrace = setTimeout(() => this.stream.abandon(error), this.ctx.options.requestTimeout);
+  }
+
+  /** Whose turn it is, for the stall watch: the server never owes an upload data, only its go-ahead, credit and answer. */
+  private turn(): TransferTurn {
+    switch (this.state) {
+      case 'requesting':
+      case 'ending':
+      case 'stopping':
+        return 'server';
+      case 'sending':
+        return this.stream.awaitingCredit ? 'server' : 'client';
+      case 'checking':
+      case 'settled':
+        return 'client';
+    }
+  }
+
+  /** The server's final RESPONSE: the upload is done if it stored what we sent. */
+  private onAnswer(response: Record<string, unknown>): void {
+    const bytes = Number(response.bytes);
+    const sent = this.stream.sentBytes;
+    const { clientSha, offset } = this;
+    const confirmed = clientSha !== undefined && response.sha256 === clientSha && bytes === offset + sent;
+    // An abort that crossed the server's commit is too late: the file is stored, so say so
+    // rather than report EABORTED for a file that exists (END was sent, the server confirmed it).
+    if (this.failure && !confirmed) return this.fail(this.failure);
+    if (!confirmed || clientSha === undefined) {
+      return this.fail(
+        new FileShareError(
+          'EINTEGRITY',
+          `the server stored ${bytes} bytes with SHA-256 ${String(response.sha256)}, but ${offset + sent} bytes with ${clientSha} were sent`,
+        ),
+      );
+    }
+    this.meter?.flush();
+    const ms = this.meter?.elapsedMs ?? 0;
+    const result: TransferResult = { bytes, sha256: clientSha, ms, mbps: megabytesPerSecond(sent, ms), resumedFrom: offset };
+    this.ctx.metrics.emit('transfer', { id: this.stream.id, direction: 'upload', path: this.remotePath, ...result });
+    this.settle();
+    this.resolve(result);
+  }
+
+  private fail(err: Error): void {
+    if (this.state === 'settled') return;
+    this.stream.stopData();
+    if (this.source.kind === 'stream' && !this.stream.sending) this.source.stream.destroy();
+    this.settle();
+    this.reject(this.failure ?? err);
+  }
+
+  private settle(): void {
+    this.enter('settled');
+    clearTimeout(this.abortGrace);
+    for (const cleanup of this.cleanups) cleanup();
+  }
 }
 
 async function openSource(source: string | Readable, declaredSize: number | undefined): Promise<Source> {
