@@ -5,13 +5,14 @@
 // TypeScript entry point when one exists. Without that variable run.mjs always runs the sources.
 //
 // A bundle lives in its app's own node_modules/.cache, so that the app's dependencies resolve from
-// the app's folder exactly as they do for the sources. Only apps that do not locate files relative
-// to their own source (import.meta.url) can be bundled: perf-graph serves its page from src/.
+// the app's folder exactly as they do for the sources, and `import.meta.url` in each source file
+// stays that file's URL (perf-graph serves its page from the folder next to its source).
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { importMetaUrlAsInSources } from './test-bundles.mjs';
 
 /** Entry points (relative to the repository root) that are bundled for the tests. */
-export const BUNDLED_APPS = ['examples/server/src/main.ts', 'examples/cli-client/src/main.ts'];
+export const BUNDLED_APPS = ['examples/server/src/main.ts', 'examples/cli-client/src/main.ts', 'examples/perf-graph/src/main.ts'];
 
 /** Where the bundle of `entry` (an absolute path or one relative to `root`) lives. */
 export function bundlePath(root, entry) {
@@ -41,6 +42,7 @@ export async function buildAppBundles(root) {
         tsconfig: join(root, 'tsconfig.json'),
         sourcemap: 'inline',
         logLevel: 'silent',
+        plugins: [importMetaUrlAsInSources()],
       }),
     ),
   );

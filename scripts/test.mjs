@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: runs every test/**/*.test.ts with uvu (TypeScript through tsx), installing the
-// dependencies first on a fresh clone. `npm test -- core` runs only files whose path (below test/)
+// `npm test`: runs every test/**/*.test.ts with uvu, installing the dependencies first on a fresh
+// clone. The test files run from bundles built at the start (scripts/test-bundles.mjs: esbuild, about
+// a second), with plain node: tsx's loader in every file's process cost half a second of CPU each. `npm test -- core` runs only files whose path (below test/)
 // matches "core"; several filters may be given.
 //
 // Files run in parallel worker processes (one process per file, longest first by the durations of
@@ -15,14 +16,19 @@
 //
 // The example apps' tests start the apps from bundles built once per run (scripts/app-bundles.mjs).
 //
+// Each file's line gives its wall time and the CPU time of its process and of everything it
+// spawned; the end lists the slowest files and the CPU time of the whole run.
+//
 // Environment: TEST_JOBS=<n> sets the number of workers (default: the number of CPUs, at least 2
-// and at most 4); TEST_FILE_TIMEOUT=<seconds> bounds each file (default 600).
+// and at most 4); TEST_FILE_TIMEOUT=<seconds> bounds each file (default 600); TEST_BUNDLES=0 runs
+// the files through tsx instead of bundles.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { buildAppBundles } from './app-bundles.mjs';
 import { ensureDependencies, root } from './ensure-deps.mjs';
+import { buildTestBundles, testBundlePath } from './test-bundles.mjs';
 
 ensureDependencies();
 
@@ -33,6 +39,9 @@ const fileTimeoutMs = (positiveInt(process.env.TEST_FILE_TIMEOUT) ?? 600) * 1000
 const timesFile = join(root, 'node_modules', '.cache', 'fileshare-test-times.json');
 const tsx = import.meta.resolve('tsx');
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
+// USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux architecture Node runs on
+const ticksPerSecond = 100;
+let lastReapedCpuMs = reapedCpuMs() ?? 0;
 
 const files = findTests(testDir)
   .map((path) => relative(testDir, path).split(sep).join('/'))
@@ -59,7 +68,10 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 const started = Date.now();
-const bundles = files.some((name) => name.startsWith('examples/')) ? await prepareBundles() : {};
+const [bundles, bundled] = await Promise.all([
+  files.some((name) => name.startsWith('examples/')) ? prepareBundles() : {},
+  prepareTestBundles(),
+]);
 const results = [];
 await runPool(parallel, files.length === 1 ? 1 : jobs);
 await runPool(alone.sort(byDuration), 1);
@@ -76,6 +88,18 @@ async function prepareBundles() {
   }
 }
 
+/** Bundle the test files (scripts/test-bundles.mjs); whether the files run from their bundles. */
+async function prepareTestBundles() {
+  if (process.env.TEST_BUNDLES === '0') return false;
+  try {
+    await buildTestBundles(root, files);
+    return true;
+  } catch (err) {
+    console.error(`could not bundle the test files (${err.message.split('\n')[0]}): they start through tsx`);
+    return false;
+  }
+}
+
 /** Run `names` with at most `width` files at a time. */
 async function runPool(names, width) {
   const queue = [...names];
@@ -89,7 +113,8 @@ async function runPool(names, width) {
 function runFile(name) {
   const begin = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', tsx, join(testDir, name)], {
+    const command = bundled ? ['--enable-source-maps', testBundlePath(root, name)] : ['--import', tsx, join(testDir, name)];
+    const child = spawn(process.execPath, command, {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       // its own process group, so that a timeout or Ctrl-C also reaches what the file spawned
@@ -102,6 +127,10 @@ function runFile(name) {
       },
     });
     children.add(child);
+    let cpuMs;
+    // the reaped children's CPU time grows when this child is reaped, by its time and that of
+    // every descendant it waited for (the apps a test started, the apps' own children)
+    child.on('exit', () => (cpuMs = reapedCpuDelta()));
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (s) => (output += s));
     child.stderr.setEncoding('utf8').on('data', (s) => (output += s));
@@ -122,17 +151,33 @@ function runFile(name) {
       else if (code !== 0 && total === passed + skipped) note = `exited with ${signal ?? `code ${code}`} after its tests passed`;
       // a file that crashed, hung or failed outside a test counts as one failed test
       if (note) total += 1;
-      const result = { name, ms, output, total, passed, skipped, note, ok: !note && total === passed + skipped };
+      const result = { name, ms, cpuMs, output, total, passed, skipped, note, ok: !note && total === passed + skipped };
       print(result);
       resolve(result);
     });
   });
 }
 
-function print({ name, ms, output, note, ok }) {
+function print({ name, ms, cpuMs, output, note, ok }) {
   const status = ok ? paint('32', 'ok') : paint('31', 'FAIL');
   const body = ok ? summaryless(output) : output;
-  process.stdout.write(`${status} ${name} (${(ms / 1000).toFixed(1)} s)${note ? ` — ${note}` : ''}\n${indent(body)}`);
+  process.stdout.write(`${status} ${name} (${timing(ms, cpuMs)})${note ? ` — ${note}` : ''}\n${indent(body)}`);
+}
+
+/** "12.3 s, 8.1 s CPU": wall time, and the CPU time of the file's process and what it spawned. */
+function timing(ms, cpuMs) {
+  return `${seconds(ms)}${cpuMs === undefined ? '' : `, ${seconds(cpuMs)} CPU`}`;
+}
+
+function seconds(ms) {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** The slowest files, so that a file that grew slow is seen without reading the whole log. */
+function slowest(count) {
+  const top = [...results].sort((a, b) => b.ms - a.ms).slice(0, count);
+  const width = Math.max(...top.map((r) => r.name.length));
+  return top.map((r) => `    ${r.name.padEnd(width)}  ${timing(r.ms, r.cpuMs)}${alone.includes(r.name) ? ' (alone)' : ''}`).join('\n');
 }
 
 function report() {
@@ -146,12 +191,14 @@ function report() {
     );
   }
   if (interrupted) process.stdout.write('\ninterrupted: files not run are not counted\n');
+  if (results.length > 1) process.stdout.write(`\n  Slowest files (wall time, CPU time):\n${slowest(10)}\n`);
+  const cpu = cpuTotalMs();
   process.stdout.write(
     `\n  Files:     ${results.length} (${jobs} in parallel, ${alone.length} alone)` +
       `\n  Total:     ${total}` +
       `\n  Passed:    ${passed}` +
       `\n  Skipped:   ${skipped}` +
-      `\n  Duration:  ${((Date.now() - started) / 1000).toFixed(1)} s\n\n`,
+      `\n  Duration:  ${seconds(Date.now() - started)}${cpu === undefined ? '' : ` (${seconds(cpu)} CPU)`}\n\n`,
   );
   if (!interrupted && filters.length === 0) writeTimes();
   process.exitCode = failed.length > 0 || interrupted || passed + skipped !== total ? 1 : 0;
@@ -234,6 +281,39 @@ function writeTimes() {
   } catch {
     // only an ordering hint for the next run
   }
+}
+
+/**
+ * CPU time (user + system, ms) of the children reaped since the last call, from /proc (Linux
+ * only; undefined elsewhere). A file's process is reaped on its 'exit' event, so the increment
+ * there is its own; two files ending in the same instant may share one figure.
+ */
+function reapedCpuDelta() {
+  const now = reapedCpuMs();
+  if (now === undefined) return undefined;
+  const delta = now - lastReapedCpuMs;
+  lastReapedCpuMs = now;
+  return delta;
+}
+
+/** cutime + cstime of this process, in ms. */
+function reapedCpuMs() {
+  try {
+    // the fields after the command name, which is in parentheses and may hold spaces
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    // fields 16 and 17 of stat(5), counted from 1 with the pid and the name as 1 and 2
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The CPU time of the whole run: this process (with the bundle build) and every file's. */
+function cpuTotalMs() {
+  const reaped = reapedCpuMs();
+  if (reaped === undefined) return undefined;
+  const own = process.cpuUsage();
+  return reaped + (own.user + own.system) / 1000;
 }
 
 function positiveInt(value) {
