@@ -14,7 +14,7 @@ import { StallClock } from '../transport/stall.ts';
 import { OutgoingStream } from '../transport/outgoing-stream.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
-import type { QuotaLedger, QuotaReservation } from './quota-ledger.ts';
+import type { QuotaAccounts, QuotaReservation } from './quota-ledger.ts';
 import type { LoginAnswer, ReceiveOptions, RequestContext, SendOptions, ServerEventSink, StreamTotals } from './request-context.ts';
 
 /** What a request needs from its session (and, through it, from the server). @internal */
@@ -28,7 +28,7 @@ export interface RequestHost {
   readonly peerWindow: number;
   readonly options: ResolvedServerOptions;
   readonly metrics: ServerMetrics;
-  readonly quotas: QuotaLedger;
+  readonly quotas: QuotaAccounts;
   readonly emit: ServerEventSink;
   login(username: string, password: string): Promise<LoginAnswer>;
   resume(token: string): Promise<LoginAnswer>;

@@ -13,7 +13,7 @@ import { stallCheckInterval } from '../transport/stall.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
 import type { Authenticator, LoginGrant } from './authenticator.ts';
 import type { ProbeGrant } from './probe-responder.ts';
-import type { QuotaLedger } from './quota-ledger.ts';
+import type { QuotaAccounts } from './quota-ledger.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { LoginAnswer, ServerEventSink } from './request-context.ts';
@@ -28,7 +28,7 @@ export interface SessionHost {
   readonly storage: Storage;
   readonly metrics: ServerMetrics;
   /** Quota accounts shared by each user's concurrent uploads. */
-  readonly quotas: QuotaLedger;
+  readonly quotas: QuotaAccounts;
   readonly authenticator: Authenticator;
   readonly shuttingDown: boolean;
   /** Emit a server event; listener exceptions never reach the session. */
@@ -129,7 +129,7 @@ export class Session implements RequestHost {
     return this.host.metrics;
   }
 
-  get quotas(): QuotaLedger {
+  get quotas(): QuotaAccounts {
     return this.host.quotas;
   }
 

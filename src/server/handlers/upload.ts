@@ -37,10 +37,10 @@ export const upload: Handler<'upload'> = {
     let target: UploadTarget;
     try {
       // refused before a temporary file exists; a resumed upload is checked once its kept bytes are known
-      if (!resume) claimQuota(request, quota, size, 0);
+      if (!resume) await claimQuota(request, quota, size, 0);
       target = await request.storage.openUpload(path, { overwrite, size, resume, mtime });
     } catch (err) {
-      quota?.reservation.release(0);
+      await quota?.reservation.release(0);
       throw err;
     }
     let keptBytes = 0;
@@ -52,7 +52,7 @@ export const upload: Handler<'upload'> = {
       target.offset,
     );
     try {
-      if (resume) claimQuota(request, quota, size, target.offset);
+      if (resume) await claimQuota(request, quota, size, target.offset);
       const prefix = await hashPrefix(target);
       const totals = await request.receive(target.stream, {
         offset: target.offset,
@@ -98,7 +98,7 @@ export const upload: Handler<'upload'> = {
       }
       throw err;
     } finally {
-      quota?.reservation.release(keptBytes);
+      await quota?.reservation.release(keptBytes);
     }
   },
 };
@@ -162,16 +162,22 @@ async function joinQuota(request: RequestContext, path: string, overwrite: boole
   }
   const reservation = await request.joinQuota();
   // one credit per replaced file: concurrent overwrites of it would otherwise each be credited its size
-  return reservation && { reservation, replaced: reservation.creditReplaced(path, replaced) };
+  if (!reservation) return undefined;
+  try {
+    return { reservation, replaced: await reservation.creditReplaced(path, replaced) };
+  } catch (err) {
+    await reservation.release(0);
+    throw err;
+  }
 }
 
 /**
  * Reserve an announced size (minus the `kept` bytes a resumed upload already has on disk, which
  * the usage counts): refused with EQUOTA before any data is sent when it does not fit.
  */
-function claimQuota(request: RequestContext, quota: QuotaShare | undefined, size: number | undefined, kept: number): void {
+async function claimQuota(request: RequestContext, quota: QuotaShare | undefined, size: number | undefined, kept: number): Promise<void> {
   if (!quota || size === undefined) return;
-  if (!quota.reservation.reserve(size - kept - quota.replaced)) {
+  if (!(await quota.reservation.reserve(size - kept - quota.replaced))) {
     throw new FileShareError('EQUOTA', `${size} bytes do not fit in what is left of the quota of ${request.user.quotaBytes} bytes`);
   }
 }
