@@ -11,6 +11,7 @@ import type { ResolvedServerOptions } from './options.ts';
 import type { ProbeGrant, ProbeResponder } from './probe-responder.ts';
 import { type QuotaAccounts, QuotaLedger } from './quota-ledger.ts';
 import type { ServerEventSink } from './request-context.ts';
+import { ResumeLockTable } from './resume-lock.ts';
 import { Session, type SessionHost } from './session.ts';
 import { SharedQuotaLedger } from './shared-quota-ledger.ts';
 
@@ -28,6 +29,8 @@ export class ServerCore implements SessionHost {
   readonly metrics = new ServerMetrics();
   /** Users' quota accounts: in memory, or shared by every node when the server was given shared quotas. */
   readonly quotas: QuotaAccounts;
+  /** Resume locks: through the shared state when it has them, else left to the storage. */
+  readonly resumeLocks: ResumeLockTable;
   readonly authenticator: Authenticator;
   private storageRoot: Storage | undefined;
   private readonly sessions = new Set<Session>();
@@ -54,6 +57,7 @@ export class ServerCore implements SessionHost {
     );
     const shared = options.sharedState?.quotas;
     this.quotas = shared ? new SharedQuotaLedger(shared, (err) => emit('error', err)) : new QuotaLedger();
+    this.resumeLocks = new ResumeLockTable(options.sharedState?.resumeLocks);
     this.metrics.onListenerError = (err) => emit('error', err);
   }
 

@@ -14,6 +14,7 @@ import type { ServerMetrics } from '../metrics/events.ts';
 import type { Authenticator, LoginGrant } from './authenticator.ts';
 import type { ProbeGrant } from './probe-responder.ts';
 import type { QuotaAccounts } from './quota-ledger.ts';
+import type { ResumeLockTable } from './resume-lock.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { LoginAnswer, ServerEventSink } from './request-context.ts';
@@ -29,6 +30,8 @@ export interface SessionHost {
   readonly metrics: ServerMetrics;
   /** Quota accounts shared by each user's concurrent uploads. */
   readonly quotas: QuotaAccounts;
+  /** Resume locks shared by all nodes, when the server has them. */
+  readonly resumeLocks: ResumeLockTable;
   readonly authenticator: Authenticator;
   readonly shuttingDown: boolean;
   /** Emit a server event; listener exceptions never reach the session. */
@@ -131,6 +134,10 @@ export class Session implements RequestHost {
 
   get quotas(): QuotaAccounts {
     return this.host.quotas;
+  }
+
+  get resumeLocks(): ResumeLockTable {
+    return this.host.resumeLocks;
   }
 
   get emit(): ServerEventSink {

@@ -28,77 +28,83 @@ export const upload: Handler<'upload'> = {
     // a newer attempt of this upload (the client reconnected after a silent drop) stops this one,
     // which keeps its data, and continues from it
     const onTakeover = () => request.abort(new FileShareError('EABORTED', 'a newer attempt of this upload took over'));
-    const resume = parsed && { ...parsed, onTakeover };
     const sizeLimit = smallest(request.limits.maxFileSize, request.user.maxFileSize);
     if (size !== undefined && sizeLimit !== undefined && size > sizeLimit) {
       throw new FileShareError('ETOOLARGE', `${size} bytes exceeds the maximum file size of ${sizeLimit} bytes`);
     }
-    const quota = await joinQuota(request, path, overwrite);
-    let target: UploadTarget;
+    // with resume locks shared by all nodes, the server locks (the storage then needs no lock of its own)
+    const lock = parsed && (await request.lockResume(parsed.key, onTakeover));
+    const resume = parsed && { ...parsed, onTakeover, ...(lock ? { sharedLock: true } : {}) };
     try {
-      // refused before a temporary file exists; a resumed upload is checked once its kept bytes are known
-      if (!resume) await claimQuota(request, quota, size, 0);
-      target = await request.storage.openUpload(path, { overwrite, size, resume, mtime });
-    } catch (err) {
-      await quota?.reservation.release(0);
-      throw err;
-    }
-    let keptBytes = 0;
-    const username = request.user.username;
-    const meter = new ProgressMeter(
-      { id: request.id, direction: 'upload', path, totalBytes: size, username },
-      (progress) => request.metrics.emit('progress', progress),
-      request.limits.progressIntervalMs,
-      target.offset,
-    );
-    try {
-      if (resume) await claimQuota(request, quota, size, target.offset);
-      const prefix = await hashPrefix(target);
-      const totals = await request.receive(target.stream, {
-        offset: target.offset,
-        prefixSha256: prefix?.digest,
-        seedHash: prefix?.hash,
-        maxBytes: sizeLimit === undefined ? undefined : Math.max(0, sizeLimit - target.offset),
-        maxBytesCode: 'ETOOLARGE',
-        // every byte must fit the user's shared quota account (an unannounced stream reserves as it goes)
-        accept: quota && ((received) => quota.reservation.reserveUpTo(received - quota.replaced)),
-        onChunk: (n) => meter.add(n),
-      });
-      if (size !== undefined && totals.bytes !== size) {
-        throw new FileShareError('EINTEGRITY', `announced ${size} bytes but ${totals.bytes} arrived`);
+      const quota = await joinQuota(request, path, overwrite);
+      let target: UploadTarget;
+      try {
+        // refused before a temporary file exists; a resumed upload is checked once its kept bytes are known
+        if (!resume) await claimQuota(request, quota, size, 0);
+        target = await request.storage.openUpload(path, { overwrite, size, resume, mtime });
+      } catch (err) {
+        await quota?.reservation.release(0);
+        throw err;
       }
-      await target.commit();
-      keptBytes = totals.bytes - target.offset - (quota?.replaced ?? 0);
-      meter.flush();
-      const ms = meter.elapsedMs;
-      const mbps = megabytesPerSecond(totals.bytes - target.offset, ms);
-      request.metrics.emit('transfer', {
-        id: request.id,
-        direction: 'upload',
-        path,
-        bytes: totals.bytes,
-        ms,
-        mbps,
-        sha256: totals.sha256,
-        username,
-      });
-      request.emit('upload', { connection: request.connection, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
-      return { bytes: totals.bytes, sha256: totals.sha256 };
-    } catch (err) {
-      // an interruption keeps a resumable upload's data for the next attempt; a bad upload never.
-      // ETIMEDOUT is an interruption too: a connection that died silently ends by the idle timeout.
-      const code = (err as FileShareError).code;
-      if (code === 'ECLOSED' || code === 'EABORTED' || code === 'ETIMEDOUT') {
-        await target.suspend();
-        // a resumable upload's data stays on disk: count it all until the next measurement; a
-        // plain one was discarded by suspend() (before, its reservation was never given back)
-        if (resume) keptBytes = Number.MAX_SAFE_INTEGER;
-      } else {
-        await target.abort();
+      let keptBytes = 0;
+      const username = request.user.username;
+      const meter = new ProgressMeter(
+        { id: request.id, direction: 'upload', path, totalBytes: size, username },
+        (progress) => request.metrics.emit('progress', progress),
+        request.limits.progressIntervalMs,
+        target.offset,
+      );
+      try {
+        if (resume) await claimQuota(request, quota, size, target.offset);
+        const prefix = await hashPrefix(target);
+        const totals = await request.receive(target.stream, {
+          offset: target.offset,
+          prefixSha256: prefix?.digest,
+          seedHash: prefix?.hash,
+          maxBytes: sizeLimit === undefined ? undefined : Math.max(0, sizeLimit - target.offset),
+          maxBytesCode: 'ETOOLARGE',
+          // every byte must fit the user's shared quota account (an unannounced stream reserves as it goes)
+          accept: quota && ((received) => quota.reservation.reserveUpTo(received - quota.replaced)),
+          onChunk: (n) => meter.add(n),
+        });
+        if (size !== undefined && totals.bytes !== size) {
+          throw new FileShareError('EINTEGRITY', `announced ${size} bytes but ${totals.bytes} arrived`);
+        }
+        await target.commit();
+        keptBytes = totals.bytes - target.offset - (quota?.replaced ?? 0);
+        meter.flush();
+        const ms = meter.elapsedMs;
+        const mbps = megabytesPerSecond(totals.bytes - target.offset, ms);
+        request.metrics.emit('transfer', {
+          id: request.id,
+          direction: 'upload',
+          path,
+          bytes: totals.bytes,
+          ms,
+          mbps,
+          sha256: totals.sha256,
+          username,
+        });
+        request.emit('upload', { connection: request.connection, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
+        return { bytes: totals.bytes, sha256: totals.sha256 };
+      } catch (err) {
+        // an interruption keeps a resumable upload's data for the next attempt; a bad upload never.
+        // ETIMEDOUT is an interruption too: a connection that died silently ends by the idle timeout.
+        const code = (err as FileShareError).code;
+        if (code === 'ECLOSED' || code === 'EABORTED' || code === 'ETIMEDOUT') {
+          await target.suspend();
+          // a resumable upload's data stays on disk: count it all until the next measurement; a
+          // plain one was discarded by suspend() (before, its reservation was never given back)
+          if (resume) keptBytes = Number.MAX_SAFE_INTEGER;
+        } else {
+          await target.abort();
+        }
+        throw err;
+      } finally {
+        await quota?.reservation.release(keptBytes);
       }
-      throw err;
     } finally {
-      await quota?.reservation.release(keptBytes);
+      await lock?.release();
     }
   },
 };
