@@ -10,7 +10,14 @@ export { FileShareServer } from './server/server.ts';
 export type { FileShareServerOptions, ServerTlsOptions } from './server/options.ts';
 export type { LoginThrottleOptions } from './server/login-guard.ts';
 export type { UdpProbeOptions } from './server/probe-responder.ts';
-export type { SharedLoginThrottle, SharedState } from './server/shared-state.ts';
+export type {
+  SharedLoginThrottle,
+  SharedQuotaReservation,
+  SharedQuotas,
+  SharedResumeLock,
+  SharedResumeLocks,
+  SharedState,
+} from './server/shared-state.ts';
 export type { ResumptionOptions } from './server/resume-tokens.ts';
 export type {
   ConnectionInfo,

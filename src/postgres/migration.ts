@@ -6,11 +6,12 @@
 import type { Pool, PoolClient } from 'pg';
 
 /** The schema version this release creates. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /**
  * The SQL of each version, in order (documented in docs/scaling.md). Version 1: users, and the
- * login-failure records shared by every node.
+ * login-failure records shared by every node. Version 2: quota accounts and their holders, and
+ * resume locks.
  * @internal
  */
 export function migrationSql(schema: string): string[] {
@@ -31,6 +32,29 @@ export function migrationSql(schema: string): string[] {
       failures      integer NOT NULL,
       blocked_until timestamptz NOT NULL,
       last_failure  timestamptz NOT NULL
+    );`,
+    `CREATE TABLE IF NOT EXISTS ${s}.fileshare_quota_accounts (
+      account    text PRIMARY KEY,
+      free       bigint,
+      epoch      bigint NOT NULL DEFAULT 0,
+      next_order bigint NOT NULL DEFAULT 0
+    );
+    CREATE TABLE IF NOT EXISTS ${s}.fileshare_quota_holders (
+      id         uuid PRIMARY KEY,
+      account    text NOT NULL REFERENCES ${s}.fileshare_quota_accounts ON DELETE CASCADE,
+      ord        bigint NOT NULL,
+      reserved   bigint NOT NULL DEFAULT 0,
+      want_min   bigint,
+      want_max   bigint,
+      verdict    text CHECK (verdict IN ('granted', 'refused')),
+      credit     text,
+      expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS fileshare_quota_holders_account ON ${s}.fileshare_quota_holders (account);
+    CREATE TABLE IF NOT EXISTS ${s}.fileshare_resume_locks (
+      key        text PRIMARY KEY,
+      holder     uuid NOT NULL,
+      expires_at timestamptz NOT NULL
     );`,
   ];
 }

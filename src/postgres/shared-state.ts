@@ -1,12 +1,15 @@
 /**
- * The state several fileshare nodes share, in PostgreSQL: one table of login failures, updated
- * by single atomic statements with the database's clock, so every node counts the same failures
- * whatever its own clock says.
+ * The state several fileshare nodes share, in PostgreSQL: login failures, quota reservations and
+ * resume locks, each changed by atomic statements or row-locked transactions with the database's
+ * clock, so every node sees the same state whatever its own clock says.
  * @module
  */
 import pg from 'pg';
-import type { LoginThrottleOptions, SharedLoginThrottle, SharedState } from 'fileshare';
+import type { LoginThrottleOptions, SharedLoginThrottle, SharedQuotas, SharedResumeLocks, SharedState } from 'fileshare';
+import { Leases } from './leases.ts';
 import { migrate, quoteIdent } from './migration.ts';
+import { PostgresQuotas } from './quotas.ts';
+import { PostgresResumeLocks } from './resume-locks.ts';
 
 /** Options of {@link PostgresSharedState}. */
 export interface PostgresSharedStateOptions {
@@ -16,14 +19,23 @@ export interface PostgresSharedStateOptions {
   readonly schema?: string;
   /** Run {@link migrate} before the first query. @default true */
   readonly migrate?: boolean;
-  /** Longest wait for one query, ms; a slower database fails the login with `EIO`. @default 5000 */
+  /** Longest wait for one query, ms; a slower database fails the login (or upload) with `EIO`. @default 5000 */
   readonly queryTimeout?: number;
+  /**
+   * Lease of a quota reservation or resume lock, ms: this node renews its rows every third of it;
+   * rows of a node that stopped renewing (it died, or lost the database) lapse after it, so
+   * another node may take over its resumable upload. @default 30000
+   */
+  readonly leaseTtl?: number;
+  /** Called when renewing this node's leases failed (they lapse if it keeps failing). Default: ignored. */
+  readonly onError?: (err: Error) => void;
 }
 
 /**
  * {@link SharedState} in PostgreSQL: give the same instance (or one per node over the same
  * database) to every server as `sharedState`. A brute-force attempt spread over the nodes is
- * throttled as if it hit one.
+ * throttled as if it hit one; a user's quota holds across all nodes (uploads through different
+ * nodes share one account); a resumable upload runs on one node at a time.
  *
  * @example
  * ```ts
@@ -35,6 +47,11 @@ export interface PostgresSharedStateOptions {
  * ```
  */
 export class PostgresSharedState implements SharedState, SharedLoginThrottle {
+  /** Quota reservations shared by every node (tables `fileshare_quota_accounts`, `fileshare_quota_holders`). */
+  readonly quotas: SharedQuotas;
+  /** Resume locks shared by every node (table `fileshare_resume_locks`). */
+  readonly resumeLocks: SharedResumeLocks;
+  readonly #leases: Leases;
   readonly #pool: pg.Pool;
   readonly #ownsPool: boolean;
   readonly #schema: string;
@@ -59,6 +76,28 @@ export class PostgresSharedState implements SharedState, SharedLoginThrottle {
     this.#schema = options.schema ?? 'public';
     this.#table = `${quoteIdent(this.#schema)}.fileshare_login_failures`;
     if (options.migrate === false) this.#ready = Promise.resolve();
+    const leaseMs = options.leaseTtl ?? 30_000;
+    if (!Number.isInteger(leaseMs) || leaseMs < 300 || leaseMs > 86_400_000)
+      throw new TypeError(`PostgresSharedState: options.leaseTtl must be an integer from 300 to 86400000 ms, got ${String(leaseMs)}`);
+    const s = quoteIdent(this.#schema);
+    const onError = options.onError ?? (() => {});
+    this.#leases = new Leases(
+      this.#pool,
+      { quota: { table: `${s}.fileshare_quota_holders`, id: 'id' }, resume: { table: `${s}.fileshare_resume_locks`, id: 'holder' } },
+      leaseMs,
+      this.#timeout,
+      onError,
+    );
+    const ready = () => this.ready();
+    this.quotas = new PostgresQuotas(
+      this.#pool,
+      { accounts: `${s}.fileshare_quota_accounts`, holders: `${s}.fileshare_quota_holders` },
+      this.#leases,
+      leaseMs,
+      ready,
+      this.#timeout,
+    );
+    this.resumeLocks = new PostgresResumeLocks(this.#pool, `${s}.fileshare_resume_locks`, this.#leases, ready, this.#timeout);
   }
 
   /** This object: the login throttle shared by every node. */
@@ -128,8 +167,9 @@ export class PostgresSharedState implements SharedState, SharedLoginThrottle {
     await this.#query(`DELETE FROM ${this.#table} WHERE key = ANY($1)`, [keys]);
   }
 
-  /** End the pool if this object made it. */
+  /** Stop renewing leases, and end the pool if this object made it. Close the servers first. */
   async close(): Promise<void> {
+    this.#leases.stop();
     if (this.#ownsPool) await this.#pool.end();
   }
 

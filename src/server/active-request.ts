@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { AuthenticatedUser, Permission } from '../auth/types.ts';
 import { FileShareError } from '../errors.ts';
@@ -14,7 +15,8 @@ import { StallClock } from '../transport/stall.ts';
 import { OutgoingStream } from '../transport/outgoing-stream.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
-import type { QuotaLedger, QuotaReservation } from './quota-ledger.ts';
+import type { QuotaAccounts, QuotaReservation } from './quota-ledger.ts';
+import type { HeldResumeLock, ResumeLockTable } from './resume-lock.ts';
 import type { LoginAnswer, ReceiveOptions, RequestContext, SendOptions, ServerEventSink, StreamTotals } from './request-context.ts';
 
 /** What a request needs from its session (and, through it, from the server). @internal */
@@ -28,7 +30,8 @@ export interface RequestHost {
   readonly peerWindow: number;
   readonly options: ResolvedServerOptions;
   readonly metrics: ServerMetrics;
-  readonly quotas: QuotaLedger;
+  readonly quotas: QuotaAccounts;
+  readonly resumeLocks: ResumeLockTable;
   readonly emit: ServerEventSink;
   login(username: string, password: string): Promise<LoginAnswer>;
   resume(token: string): Promise<LoginAnswer>;
@@ -129,6 +132,19 @@ export class ActiveRequest implements RequestContext {
     const storage = this.storage;
     if (quotaBytes === undefined || !storage.usage) return undefined;
     return this.host.quotas.join(`${username}\0${home ?? ''}`, async () => Math.max(0, quotaBytes - (await storage.usage!('/'))));
+  }
+
+  lockResume(key: string, takeover: () => Promise<void>): Promise<HeldResumeLock | undefined> {
+    const { username, home } = this.user;
+    // one user's key never locks another's upload: the key is only unique within a home
+    const scoped = createHash('sha256')
+      .update(username)
+      .update('\0')
+      .update(home ?? '')
+      .update('\0')
+      .update(key)
+      .digest('hex');
+    return this.host.resumeLocks.acquire(scoped, takeover);
   }
 
   login(username: string, password: string): Promise<LoginAnswer> {

@@ -9,9 +9,11 @@ import { Authenticator } from './authenticator.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { ProbeGrant, ProbeResponder } from './probe-responder.ts';
-import { QuotaLedger } from './quota-ledger.ts';
+import { type QuotaAccounts, QuotaLedger } from './quota-ledger.ts';
 import type { ServerEventSink } from './request-context.ts';
+import { ResumeLockTable } from './resume-lock.ts';
 import { Session, type SessionHost } from './session.ts';
+import { SharedQuotaLedger } from './shared-quota-ledger.ts';
 
 /** Temporary files of ordinary uploads older than this can only be crash leftovers: 1 hour. */
 const ABANDONED_TEMP_TTL = 3_600_000;
@@ -25,7 +27,10 @@ const ABANDONED_TEMP_TTL = 3_600_000;
  */
 export class ServerCore implements SessionHost {
   readonly metrics = new ServerMetrics();
-  readonly quotas = new QuotaLedger();
+  /** Users' quota accounts: in memory, or shared by every node when the server was given shared quotas. */
+  readonly quotas: QuotaAccounts;
+  /** Resume locks: through the shared state when it has them, else left to the storage. */
+  readonly resumeLocks: ResumeLockTable;
   readonly authenticator: Authenticator;
   private storageRoot: Storage | undefined;
   private readonly sessions = new Set<Session>();
@@ -50,6 +55,9 @@ export class ServerCore implements SessionHost {
       options.maxPendingLogins,
       options.resumption,
     );
+    const shared = options.sharedState?.quotas;
+    this.quotas = shared ? new SharedQuotaLedger(shared, (err) => emit('error', err)) : new QuotaLedger();
+    this.resumeLocks = new ResumeLockTable(options.sharedState?.resumeLocks);
     this.metrics.onListenerError = (err) => emit('error', err);
   }
 

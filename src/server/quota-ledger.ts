@@ -50,10 +50,14 @@ interface Account {
   nextOrder: number;
 }
 
-/** An upload's share of its user's quota. @internal */
+/**
+ * An upload's share of its user's quota. The in-memory ledger answers at once; a ledger shared by
+ * several nodes (./shared-quota-ledger.ts) answers with promises.
+ * @internal
+ */
 export interface QuotaReservation {
   /** Reserve `bytes` more at once; false (and nothing reserved) when they do not fit. */
-  reserve(bytes: number): boolean;
+  reserve(bytes: number): boolean | Promise<boolean>;
   /**
    * Grow the reservation to `total` bytes if needed: true when that fits now, else a promise that
    * resolves true once it was granted (first-come first-served) or false when it never can be.
@@ -63,13 +67,22 @@ export interface QuotaReservation {
    * Credit the size of the file at `path` that this upload replaces, unless another upload in
    * progress already holds that credit. Resolves to the bytes credited (`bytes` or 0).
    */
-  creditReplaced(path: string, bytes: number): number;
-  /** The upload is over: `kept` of the reserved bytes stay on disk, the rest is free again. Idempotent. */
-  release(kept: number): void;
+  creditReplaced(path: string, bytes: number): number | Promise<number>;
+  /** The upload is over: `kept` of the reserved bytes stay on disk, the rest is free again. Idempotent; never rejects. */
+  release(kept: number): void | Promise<void>;
+}
+
+/** Where a server keeps its users' quota accounts: its memory, or a store all nodes share. @internal */
+export interface QuotaAccounts {
+  /**
+   * Join the account of `key` (a user and home), measuring the free room with `measure` when
+   * nobody else holds it. Resolves to an empty reservation; call `release` in every case.
+   */
+  join(key: string, measure: () => Promise<number>): Promise<QuotaReservation>;
 }
 
 /** The quota accounts of one server, by user. @internal */
-export class QuotaLedger {
+export class QuotaLedger implements QuotaAccounts {
   private readonly accounts = new Map<string, Account>();
 
   /**

@@ -15,6 +15,7 @@ import type { ConnectionInfo, ServerEvents } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { ProbeGrant } from './probe-responder.ts';
 import type { QuotaReservation } from './quota-ledger.ts';
+import type { HeldResumeLock } from './resume-lock.ts';
 
 /** Emits a server event; a listener's exception never reaches the caller. @internal */
 export type ServerEventSink = <K extends keyof ServerEvents>(event: K, ...args: ServerEvents[K]) => void;
@@ -128,6 +129,13 @@ export interface RequestContext {
    * cannot measure usage). Call `release` on the reservation in every case.
    */
   joinQuota(): Promise<QuotaReservation | undefined>;
+  /**
+   * Lock the resumable upload `key` (as given to the storage) for this attempt through the locks
+   * shared by all nodes; `takeover` stops this attempt when a newer one arrives on this server.
+   * Undefined when the server has no shared resume locks: the storage then locks on its own.
+   * @throws EBUSY (running on another node), EIO (the store failed)
+   */
+  lockResume(key: string, takeover: () => Promise<void>): Promise<HeldResumeLock | undefined>;
   /** Log in on this connection (one attempt at a time). @throws EAUTH, ETHROTTLED, EBUSY, EINVAL */
   login(username: string, password: string): Promise<LoginAnswer>;
   /** Log in on this connection with a resumption token (one attempt at a time). @throws EAUTH, ETHROTTLED, EBUSY, EINVAL */

@@ -13,7 +13,8 @@ import { stallCheckInterval } from '../transport/stall.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
 import type { Authenticator, LoginGrant } from './authenticator.ts';
 import type { ProbeGrant } from './probe-responder.ts';
-import type { QuotaLedger } from './quota-ledger.ts';
+import type { QuotaAccounts } from './quota-ledger.ts';
+import type { ResumeLockTable } from './resume-lock.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { LoginAnswer, ServerEventSink } from './request-context.ts';
@@ -28,7 +29,9 @@ export interface SessionHost {
   readonly storage: Storage;
   readonly metrics: ServerMetrics;
   /** Quota accounts shared by each user's concurrent uploads. */
-  readonly quotas: QuotaLedger;
+  readonly quotas: QuotaAccounts;
+  /** Resume locks shared by all nodes, when the server has them. */
+  readonly resumeLocks: ResumeLockTable;
   readonly authenticator: Authenticator;
   readonly shuttingDown: boolean;
   /** Emit a server event; listener exceptions never reach the session. */
@@ -129,8 +132,12 @@ export class Session implements RequestHost {
     return this.host.metrics;
   }
 
-  get quotas(): QuotaLedger {
+  get quotas(): QuotaAccounts {
     return this.host.quotas;
+  }
+
+  get resumeLocks(): ResumeLockTable {
+    return this.host.resumeLocks;
   }
 
   get emit(): ServerEventSink {

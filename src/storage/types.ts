@@ -67,6 +67,12 @@ export interface ResumeOptions {
    * from the kept bytes. Without it, the newer attempt fails with `EBUSY`.
    */
   readonly onTakeover?: () => Promise<void>;
+  /**
+   * The caller holds this upload's lock in a store every node shares (the server's
+   * `sharedState.resumeLocks`): no other node runs it, so the backend takes no cross-node lock of
+   * its own (S3Storage writes no lock object). Attempts within this process are still serialised.
+   */
+  readonly sharedLock?: boolean;
 }
 
 /** Options for {@link Storage.openUpload}. */

@@ -36,7 +36,14 @@ if (!url) {
     const { rows } = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [schema]);
     assert.equal(
       rows.map((r) => r.table_name),
-      ['fileshare_login_failures', 'fileshare_schema', 'fileshare_users'],
+      [
+        'fileshare_login_failures',
+        'fileshare_quota_accounts',
+        'fileshare_quota_holders',
+        'fileshare_resume_locks',
+        'fileshare_schema',
+        'fileshare_users',
+      ],
     );
     assert.is((await pool.query(`SELECT count(*)::int AS n FROM ${schema}.fileshare_schema`)).rows[0].n, 1);
   });

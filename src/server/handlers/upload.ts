@@ -28,77 +28,83 @@ export const upload: Handler<'upload'> = {
     // a newer attempt of this upload (the client reconnected after a silent drop) stops this one,
     // which keeps its data, and continues from it
     const onTakeover = () => request.abort(new FileShareError('EABORTED', 'a newer attempt of this upload took over'));
-    const resume = parsed && { ...parsed, onTakeover };
     const sizeLimit = smallest(request.limits.maxFileSize, request.user.maxFileSize);
     if (size !== undefined && sizeLimit !== undefined && size > sizeLimit) {
       throw new FileShareError('ETOOLARGE', `${size} bytes exceeds the maximum file size of ${sizeLimit} bytes`);
     }
-    const quota = await joinQuota(request, path, overwrite);
-    let target: UploadTarget;
+    // with resume locks shared by all nodes, the server locks (the storage then needs no lock of its own)
+    const lock = parsed && (await request.lockResume(parsed.key, onTakeover));
+    const resume = parsed && { ...parsed, onTakeover, ...(lock ? { sharedLock: true } : {}) };
     try {
-      // refused before a temporary file exists; a resumed upload is checked once its kept bytes are known
-      if (!resume) claimQuota(request, quota, size, 0);
-      target = await request.storage.openUpload(path, { overwrite, size, resume, mtime });
-    } catch (err) {
-      quota?.reservation.release(0);
-      throw err;
-    }
-    let keptBytes = 0;
-    const username = request.user.username;
-    const meter = new ProgressMeter(
-      { id: request.id, direction: 'upload', path, totalBytes: size, username },
-      (progress) => request.metrics.emit('progress', progress),
-      request.limits.progressIntervalMs,
-      target.offset,
-    );
-    try {
-      if (resume) claimQuota(request, quota, size, target.offset);
-      const prefix = await hashPrefix(target);
-      const totals = await request.receive(target.stream, {
-        offset: target.offset,
-        prefixSha256: prefix?.digest,
-        seedHash: prefix?.hash,
-        maxBytes: sizeLimit === undefined ? undefined : Math.max(0, sizeLimit - target.offset),
-        maxBytesCode: 'ETOOLARGE',
-        // every byte must fit the user's shared quota account (an unannounced stream reserves as it goes)
-        accept: quota && ((received) => quota.reservation.reserveUpTo(received - quota.replaced)),
-        onChunk: (n) => meter.add(n),
-      });
-      if (size !== undefined && totals.bytes !== size) {
-        throw new FileShareError('EINTEGRITY', `announced ${size} bytes but ${totals.bytes} arrived`);
+      const quota = await joinQuota(request, path, overwrite);
+      let target: UploadTarget;
+      try {
+        // refused before a temporary file exists; a resumed upload is checked once its kept bytes are known
+        if (!resume) await claimQuota(request, quota, size, 0);
+        target = await request.storage.openUpload(path, { overwrite, size, resume, mtime });
+      } catch (err) {
+        await quota?.reservation.release(0);
+        throw err;
       }
-      await target.commit();
-      keptBytes = totals.bytes - target.offset - (quota?.replaced ?? 0);
-      meter.flush();
-      const ms = meter.elapsedMs;
-      const mbps = megabytesPerSecond(totals.bytes - target.offset, ms);
-      request.metrics.emit('transfer', {
-        id: request.id,
-        direction: 'upload',
-        path,
-        bytes: totals.bytes,
-        ms,
-        mbps,
-        sha256: totals.sha256,
-        username,
-      });
-      request.emit('upload', { connection: request.connection, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
-      return { bytes: totals.bytes, sha256: totals.sha256 };
-    } catch (err) {
-      // an interruption keeps a resumable upload's data for the next attempt; a bad upload never.
-      // ETIMEDOUT is an interruption too: a connection that died silently ends by the idle timeout.
-      const code = (err as FileShareError).code;
-      if (code === 'ECLOSED' || code === 'EABORTED' || code === 'ETIMEDOUT') {
-        await target.suspend();
-        // a resumable upload's data stays on disk: count it all until the next measurement; a
-        // plain one was discarded by suspend() (before, its reservation was never given back)
-        if (resume) keptBytes = Number.MAX_SAFE_INTEGER;
-      } else {
-        await target.abort();
+      let keptBytes = 0;
+      const username = request.user.username;
+      const meter = new ProgressMeter(
+        { id: request.id, direction: 'upload', path, totalBytes: size, username },
+        (progress) => request.metrics.emit('progress', progress),
+        request.limits.progressIntervalMs,
+        target.offset,
+      );
+      try {
+        if (resume) await claimQuota(request, quota, size, target.offset);
+        const prefix = await hashPrefix(target);
+        const totals = await request.receive(target.stream, {
+          offset: target.offset,
+          prefixSha256: prefix?.digest,
+          seedHash: prefix?.hash,
+          maxBytes: sizeLimit === undefined ? undefined : Math.max(0, sizeLimit - target.offset),
+          maxBytesCode: 'ETOOLARGE',
+          // every byte must fit the user's shared quota account (an unannounced stream reserves as it goes)
+          accept: quota && ((received) => quota.reservation.reserveUpTo(received - quota.replaced)),
+          onChunk: (n) => meter.add(n),
+        });
+        if (size !== undefined && totals.bytes !== size) {
+          throw new FileShareError('EINTEGRITY', `announced ${size} bytes but ${totals.bytes} arrived`);
+        }
+        await target.commit();
+        keptBytes = totals.bytes - target.offset - (quota?.replaced ?? 0);
+        meter.flush();
+        const ms = meter.elapsedMs;
+        const mbps = megabytesPerSecond(totals.bytes - target.offset, ms);
+        request.metrics.emit('transfer', {
+          id: request.id,
+          direction: 'upload',
+          path,
+          bytes: totals.bytes,
+          ms,
+          mbps,
+          sha256: totals.sha256,
+          username,
+        });
+        request.emit('upload', { connection: request.connection, username, path, bytes: totals.bytes, ms, mbps, sha256: totals.sha256 });
+        return { bytes: totals.bytes, sha256: totals.sha256 };
+      } catch (err) {
+        // an interruption keeps a resumable upload's data for the next attempt; a bad upload never.
+        // ETIMEDOUT is an interruption too: a connection that died silently ends by the idle timeout.
+        const code = (err as FileShareError).code;
+        if (code === 'ECLOSED' || code === 'EABORTED' || code === 'ETIMEDOUT') {
+          await target.suspend();
+          // a resumable upload's data stays on disk: count it all until the next measurement; a
+          // plain one was discarded by suspend() (before, its reservation was never given back)
+          if (resume) keptBytes = Number.MAX_SAFE_INTEGER;
+        } else {
+          await target.abort();
+        }
+        throw err;
+      } finally {
+        await quota?.reservation.release(keptBytes);
       }
-      throw err;
     } finally {
-      quota?.reservation.release(keptBytes);
+      await lock?.release();
     }
   },
 };
@@ -162,16 +168,22 @@ async function joinQuota(request: RequestContext, path: string, overwrite: boole
   }
   const reservation = await request.joinQuota();
   // one credit per replaced file: concurrent overwrites of it would otherwise each be credited its size
-  return reservation && { reservation, replaced: reservation.creditReplaced(path, replaced) };
+  if (!reservation) return undefined;
+  try {
+    return { reservation, replaced: await reservation.creditReplaced(path, replaced) };
+  } catch (err) {
+    await reservation.release(0);
+    throw err;
+  }
 }
 
 /**
  * Reserve an announced size (minus the `kept` bytes a resumed upload already has on disk, which
  * the usage counts): refused with EQUOTA before any data is sent when it does not fit.
  */
-function claimQuota(request: RequestContext, quota: QuotaShare | undefined, size: number | undefined, kept: number): void {
+async function claimQuota(request: RequestContext, quota: QuotaShare | undefined, size: number | undefined, kept: number): Promise<void> {
   if (!quota || size === undefined) return;
-  if (!quota.reservation.reserve(size - kept - quota.replaced)) {
+  if (!(await quota.reservation.reserve(size - kept - quota.replaced))) {
     throw new FileShareError('EQUOTA', `${size} bytes do not fit in what is left of the quota of ${request.user.quotaBytes} bytes`);
   }
 }

@@ -87,6 +87,8 @@ export interface S3StorageOptions {
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** Largest object CopyObject copies in one call; larger ones are copied in parts. */
 const MAX_COPY_OBJECT = 5 * 1024 ** 3;
+/** The lock of a resumable upload whose caller holds a lock shared by every node: nothing to write. */
+const NO_LOCK = { release: async () => {}, touch: async () => {} };
 
 /**
  * A {@link Storage} in an S3-compatible bucket. Pass it as the server's `root`; users' homes
@@ -412,7 +414,8 @@ export class S3Storage implements Storage {
       await running.takeover();
       await running.settled;
     }
-    const lock = await context.lock(context.resumeLockKey(resumeKey), context.resumeLockTtlMs, remote);
+    // the server holds a lock every node shares (PostgreSQL): no lock object is needed
+    const lock = resume.sharedLock ? NO_LOCK : await context.lock(context.resumeLockKey(resumeKey), context.resumeLockTtlMs, remote);
     if (!lock) throw s3StorageError('EBUSY', remote, 'this upload is in progress on another node');
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => (settle = resolve));
