@@ -1,6 +1,7 @@
 /**
  * One stateless fileshare node of the two-node test, as its own process (so that it can be
- * SIGKILLed): an S3Storage over the given bucket, users and the login throttle in PostgreSQL.
+ * SIGKILLed): an S3Storage over the given bucket; users, the login throttle, quota reservations and
+ * resume locks in PostgreSQL.
  * Settings come as one JSON argument; it prints `{"port": N}` once listening.
  */
 import { FileShareServer } from '../../src/index.ts';
@@ -17,7 +18,7 @@ interface NodeSettings {
 const settings = JSON.parse(process.argv[2] ?? '{}') as NodeSettings;
 const storage = new S3Storage({ bucket: settings.bucket, ...settings.s3, partSize: 5 * 1024 * 1024, resumeLockTtl: 2000 });
 const auth = new PostgresAuthProvider({ pool: settings.pgUrl, schema: settings.schema });
-const shared = new PostgresSharedState({ pool: settings.pgUrl, schema: settings.schema });
+const shared = new PostgresSharedState({ pool: settings.pgUrl, schema: settings.schema, leaseTtl: 4000 });
 const server = new FileShareServer({
   root: storage,
   auth,

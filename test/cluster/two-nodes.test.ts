@@ -2,7 +2,9 @@
  * Two stateless FileShareServer nodes (separate processes) over one S3 bucket and one
  * PostgreSQL database: a client's upload through node A survives A being SIGKILLed and is resumed
  * through node B with a matching SHA-256; files written through A are served by B; failed logins
- * on one node throttle the other; expired uploads are swept until nothing is left in the bucket.
+ * on one node throttle the other; expired uploads are swept until nothing is left in the bucket;
+ * the resume lock is a row in PostgreSQL (B refuses an upload A holds); one user's quota holds
+ * across both nodes.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,6 +14,7 @@ import { Readable, Writable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { FileShareClient, FileShareError } from '../../src/index.ts';
 import { PostgresAuthProvider } from '../../src/postgres/index.ts';
 import { S3Storage } from '../../src/storage/s3/index.ts';
@@ -106,16 +109,32 @@ else {
     );
     assert.is((await download(onB, '/hello.txt')).toString(), 'from node A');
 
-    // a resumable upload through A; A is SIGKILLed once it saved the state of a finished part
+    // a resumable upload through A. Once A saved the state of a finished part it is stopped
+    // (SIGSTOP: it still holds the upload): B refuses the same upload; then A is SIGKILLed
     const local = await tempDir();
     const data = randomBytes(96 * MiB + 11);
     await writeFile(`${local}/big.bin`, data);
+    const early = await login(b);
     let killed = false;
     let watching = false;
+    let refusedOnB: unknown;
+    let lockRows = -1;
+    let lockObjects: string[] = [];
     const killOnceSaved = async () => {
       for (let i = 0; i < 500 && !killed; i++) {
-        if ((await allKeys(bucket.client, bucket.bucket)).some((k) => k.includes('s3-state/uploads/'))) {
+        const keys = await allKeys(bucket.client, bucket.bucket);
+        if (keys.some((k) => k.includes('s3-state/uploads/'))) {
           killed = true;
+          a.child.kill('SIGSTOP');
+          try {
+            // the lock is a row in PostgreSQL, not an object in the bucket
+            lockRows = (await pool.query(`SELECT count(*)::int AS n FROM ${schema}.fileshare_resume_locks WHERE expires_at > now()`))
+              .rows[0].n;
+            lockObjects = keys.filter((k) => k.includes('s3-state/locks/'));
+            await early.upload(`${local}/big.bin`, '/big.bin', { resume: true });
+          } catch (err) {
+            refusedOnB = err;
+          }
           a.child.kill('SIGKILL');
           return;
         }
@@ -133,10 +152,13 @@ else {
     });
     await rejects(within(attempt, 60_000, 'the upload through A'), 'ECLOSED');
     assert.ok(killed);
+    assert.is(lockRows, 1, 'the resume lock of the upload running on A');
+    assert.equal(lockObjects, [], 'no lock object in the bucket: the lock is shared through PostgreSQL');
+    assert.is((refusedOnB as FileShareError | undefined)?.code, 'EBUSY', `B took the upload A holds: ${String(refusedOnB)}`);
     await waitFor(() => a.child.exitCode !== null || a.child.signalCode !== null, 10_000, 'node A to die');
     assert.is((await pendingUploads(bucket.client, bucket.bucket)).length, 1, 'the kept parts of the upload');
 
-    // resumed through B: EBUSY until A's lock is stale (A cannot release it: it is dead)
+    // resumed through B: EBUSY until A's lock lapses (A cannot release it: it is dead)
     const resumer = await login(b);
     let result: Awaited<ReturnType<FileShareClient['upload']>> | undefined;
     let firstProgress = -1;
@@ -176,7 +198,7 @@ else {
     await rejects(within(interrupted, 60_000, 'the interrupted upload'), 'ECLOSED');
     await waitFor(async () => (await pendingUploads(bucket.client, bucket.bucket)).length === 1, 20_000, 'the kept upload');
     await waitFor(
-      async () => (await allKeys(bucket.client, bucket.bucket)).every((k) => !k.includes('s3-state/locks/')),
+      async () => (await pool.query(`SELECT count(*)::int AS n FROM ${schema}.fileshare_resume_locks`)).rows[0].n === 0,
       20_000,
       'its lock to be released',
     );
@@ -198,6 +220,56 @@ else {
     defer(() => onB2.close());
     await onB2.connect();
     await rejects(onB2.login('bob', 'bob-pw'), 'ETHROTTLED');
+  });
+
+  test("two nodes: one user's quota holds across both under parallel uploads, and a failed upload gives its room back", async () => {
+    const bucket = await freshBucket(s3, 'quota');
+    defer(bucket.remove);
+    const pool = new pg.Pool({ connectionString: url, max: 3 });
+    const schema = `c_${randomBytes(5).toString('hex')}`;
+    defer(async () => {
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+      await pool.end();
+    });
+    const users = new PostgresAuthProvider({ pool, schema });
+    await users.addUser('carol', { password: 'carol-pw', home: 'carol', quotaBytes: 8 * MiB });
+    const settings = { s3, bucket: bucket.bucket, pgUrl: url, schema };
+    const [a, b] = await Promise.all([startNode(settings), startNode(settings)]);
+    const clients = [await login(a, 'carol', 'carol-pw'), await login(b, 'carol', 'carol-pw')];
+    const stored = async () => {
+      const page = await bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.bucket, Prefix: 'carol/' }));
+      return (page.Contents ?? []).reduce((sum, o) => sum + (o.Size ?? 0), 0);
+    };
+
+    // four streams of unknown size, 3 MiB each, two through each node: two fit in 8 MiB
+    const streams = await Promise.allSettled([0, 1, 2, 3].map((i) => clients[i % 2]!.upload(slowStream(3 * MiB), `/s${i}.bin`)));
+    const codes = streams.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as FileShareError).code)).sort();
+    assert.equal(codes, ['EQUOTA', 'EQUOTA', 'ok', 'ok']);
+    assert.is(await stored(), 6 * MiB);
+
+    // announced sizes at once through both nodes: 2 MiB is left (the failed streams gave theirs back)
+    const announced = await Promise.allSettled([0, 1].map((i) => clients[i]!.upload(slowStream(2 * MiB), `/a${i}.bin`, { size: 2 * MiB })));
+    assert.equal(announced.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as FileShareError).code)).sort(), ['EQUOTA', 'ok']);
+    assert.is(await stored(), 8 * MiB);
+    await rejects(clients[1]!.upload(slowStream(1), '/full.bin', { size: 1 }), 'EQUOTA');
+    // room freed on one node is free on the other
+    const kept = (await clients[0]!.list('/')).find((e) => /^s\d\.bin$/.test(e.name))!;
+    await clients[0]!.delete(`/${kept.name}`);
+    await clients[1]!.upload(slowStream(3 * MiB), '/after-delete.bin', { size: 3 * MiB });
+    assert.is((await pool.query(`SELECT count(*)::int AS n FROM ${schema}.fileshare_quota_holders`)).rows[0].n, 0);
+  });
+}
+
+/** A stream of unannounced size: `bytes` in 128 KiB chunks, a little slow so that uploads overlap. */
+function slowStream(bytes: number): Readable {
+  let left = bytes;
+  return new Readable({
+    read() {
+      if (left === 0) return void this.push(null);
+      const n = Math.min(128 * 1024, left);
+      left -= n;
+      setTimeout(() => this.push(randomBytes(n)), 5);
+    },
   });
 }
 
