@@ -13,6 +13,7 @@ import {
   isValidUsername,
   parseUserRecord,
   type Permission,
+  type ResumableUser,
   verifyPassword,
 } from 'fileshare';
 import { migrate, quoteIdent } from './migration.ts';
@@ -133,14 +134,20 @@ export class PostgresAuthProvider implements AuthProvider {
       return null;
     }
     if (!(await verifyPassword(password, row.password_hash))) return null;
-    const record = parseUserRecord(row.username, recordOf(row));
-    return Object.freeze({
-      username: row.username,
-      ...(record.home !== undefined && { home: record.home }),
-      permissions: Object.freeze([...(record.permissions ?? ['read', 'write', 'delete'])]) as Permission[],
-      ...(record.quotaBytes !== undefined && { quotaBytes: record.quotaBytes }),
-      ...(record.maxFileSize !== undefined && { maxFileSize: record.maxFileSize }),
-    });
+    return userOf(row);
+  }
+
+  /**
+   * The user as the table has them now, and their password hash as the credential, for session
+   * resumption: read on every resume, so a password or permission change made through any node
+   * (or straight in the table) refuses the tokens issued before it on every node. `null` for an
+   * unknown user. Rejects only when the database fails.
+   */
+  async lookup(username: string): Promise<ResumableUser | null> {
+    await this.ready();
+    if (!isValidUsername(username)) return null;
+    const row = (await this.#pool.query<UserRow>(`SELECT * FROM ${this.#table} WHERE username = $1`, [username])).rows[0];
+    return row ? { user: userOf(row), credential: row.password_hash } : null;
   }
 
   /**
@@ -220,4 +227,16 @@ function recordOf(row: UserRow): Record<string, unknown> {
     ...(row.quota_bytes !== null && { quotaBytes: Number(row.quota_bytes) }),
     ...(row.max_file_size !== null && { maxFileSize: Number(row.max_file_size) }),
   };
+}
+
+/** A row as the user a login grants. */
+function userOf(row: UserRow): AuthenticatedUser {
+  const record = parseUserRecord(row.username, recordOf(row));
+  return Object.freeze({
+    username: row.username,
+    ...(record.home !== undefined && { home: record.home }),
+    permissions: Object.freeze([...(record.permissions ?? ['read', 'write', 'delete'])]) as Permission[],
+    ...(record.quotaBytes !== undefined && { quotaBytes: record.quotaBytes }),
+    ...(record.maxFileSize !== undefined && { maxFileSize: record.maxFileSize }),
+  });
 }

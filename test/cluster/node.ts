@@ -13,6 +13,8 @@ interface NodeSettings {
   bucket: string;
   pgUrl: string;
   schema: string;
+  /** The session-resumption key every node shares (tokens of one node are valid on all). */
+  resumeKey: string;
 }
 
 const settings = JSON.parse(process.argv[2] ?? '{}') as NodeSettings;
@@ -27,6 +29,7 @@ const server = new FileShareServer({
   port: 0,
   progressIntervalMs: 0,
   loginThrottle: { freeAttempts: 3, baseDelayMs: 60_000 },
+  resumption: { key: settings.resumeKey },
 });
 server.on('error', (err) => console.error(`node error: ${err.message}`));
 const { port } = await server.listen();

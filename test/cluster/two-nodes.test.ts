@@ -15,7 +15,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { FileShareClient, FileShareError } from '../../src/index.ts';
+import { FileShareClient, FileShareError, type ResumeToken } from '../../src/index.ts';
 import { PostgresAuthProvider } from '../../src/postgres/index.ts';
 import { S3Storage } from '../../src/storage/s3/index.ts';
 import { defer, dispose, rejects, tempDir, waitFor, within } from '../core/helpers.ts';
@@ -95,7 +95,7 @@ else {
     const users = new PostgresAuthProvider({ pool, schema });
     await users.addUser('alice', { password: 'alice-pw', home: 'alice' });
     await users.addUser('bob', { password: 'bob-pw', home: 'bob' });
-    const settings = { s3, bucket: bucket.bucket, pgUrl: url, schema };
+    const settings = { s3, bucket: bucket.bucket, pgUrl: url, schema, resumeKey: randomBytes(32).toString('hex') };
     const a = await startNode(settings);
     const b = await startNode(settings);
 
@@ -233,7 +233,7 @@ else {
     });
     const users = new PostgresAuthProvider({ pool, schema });
     await users.addUser('carol', { password: 'carol-pw', home: 'carol', quotaBytes: 8 * MiB });
-    const settings = { s3, bucket: bucket.bucket, pgUrl: url, schema };
+    const settings = { s3, bucket: bucket.bucket, pgUrl: url, schema, resumeKey: randomBytes(32).toString('hex') };
     const [a, b] = await Promise.all([startNode(settings), startNode(settings)]);
     const clients = [await login(a, 'carol', 'carol-pw'), await login(b, 'carol', 'carol-pw')];
     const stored = async () => {
@@ -257,6 +257,51 @@ else {
     await clients[0]!.delete(`/${kept.name}`);
     await clients[1]!.upload(slowStream(3 * MiB), '/after-delete.bin', { size: 3 * MiB });
     assert.is((await pool.query(`SELECT count(*)::int AS n FROM ${schema}.fileshare_quota_holders`)).rows[0].n, 0);
+  });
+}
+
+if (s3 && url) {
+  test('two nodes: a token issued by A resumes on B; a password or permission change refuses earlier tokens on both', async () => {
+    const bucket = await freshBucket(s3, 'tokens');
+    defer(bucket.remove);
+    const pool = new pg.Pool({ connectionString: url, max: 3 });
+    const schema = `c_${randomBytes(5).toString('hex')}`;
+    defer(async () => {
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+      await pool.end();
+    });
+    const users = new PostgresAuthProvider({ pool, schema });
+    await users.addUser('dave', { password: 'dave-pw', home: 'dave' });
+    const settings = { s3, bucket: bucket.bucket, pgUrl: url, schema, resumeKey: randomBytes(32).toString('hex') };
+    const [a, b] = await Promise.all([startNode(settings), startNode(settings)]);
+    const resumeOn = async (node: Node, token: ResumeToken) => {
+      const client = new FileShareClient({ host: '127.0.0.1', port: node.port });
+      defer(() => client.close());
+      await client.connect();
+      return client.resume(token);
+    };
+
+    const first = (await login(a, 'dave', 'dave-pw')).resumeToken!;
+    assert.ok(first, 'a token from the login on A');
+    assert.is((await resumeOn(b, first)).username, 'dave', 'the token of A resumes on B');
+    assert.is((await resumeOn(a, first)).username, 'dave');
+
+    // a new password (here through the users table, as the server app's `user --database` does)
+    await users.setPassword('dave', 'dave-new-pw');
+    await rejects(resumeOn(a, first), 'EAUTH');
+    await rejects(resumeOn(b, first), 'EAUTH');
+
+    const second = (await login(b, 'dave', 'dave-new-pw')).resumeToken!;
+    assert.is((await resumeOn(a, second)).username, 'dave');
+    // fewer permissions: every earlier token is refused, on both nodes
+    await users.addUser('dave', { password: 'dave-new-pw', home: 'dave', permissions: ['read'] }, { replace: true });
+    await rejects(resumeOn(a, second), 'EAUTH');
+    await rejects(resumeOn(b, second), 'EAUTH');
+    const third = await login(a, 'dave', 'dave-new-pw');
+    assert.equal((await resumeOn(b, third.resumeToken!)).permissions, ['read']);
+    // a removed user resumes nowhere
+    await users.removeUser('dave');
+    await rejects(resumeOn(b, third.resumeToken!), 'EAUTH');
   });
 }
 

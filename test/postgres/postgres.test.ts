@@ -64,7 +64,11 @@ if (!url) {
     ]);
     const t = await testServer({ auth });
     const alice = await t.client();
-    assert.equal(await alice.login('alice', 'alice-pw'), { username: 'alice', permissions: ['read', 'write'] });
+    const { resumeToken, ...granted } = await alice.login('alice', 'alice-pw');
+    assert.equal(granted, { username: 'alice', permissions: ['read', 'write'] });
+    // lookup: the provider supports session resumption
+    assert.is(resumeToken?.username, 'alice');
+    assert.is((await (await t.client()).resume(resumeToken)).username, 'alice');
     await rejects(alice.delete('/x'), 'EACCES');
     const { Readable } = await import('node:stream');
     await rejects(alice.upload(Readable.from([Buffer.alloc(2000)]), '/big.bin', { size: 2000 }), 'EQUOTA');
