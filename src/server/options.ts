@@ -92,8 +92,9 @@ export interface FileShareServerOptions {
   udpProbes?: boolean | UdpProbeOptions;
   /**
    * State shared with the other nodes of a cluster (e.g. `PostgresSharedState` from
-   * `fileshare/postgres`): failed logins counted on any node throttle every node. Default: this
-   * node's memory only. See docs/scaling.md.
+   * `fileshare/postgres`): failed logins counted on any node throttle every node, a user's quota
+   * holds across all nodes, and a resumable upload runs on one node at a time. Default: this
+   * node's memory only (resume locks: the storage backend's). See docs/scaling.md.
    */
   sharedState?: SharedState;
   /**
