@@ -84,7 +84,10 @@ test('durations: the nested server options follow the rule, with their old names
   assert.match(optionError(() => new FileShareServer({ root, auth, resumption: { ttl: 0 } })).message, /^options\.resumption\.ttl must be/);
   new JsonFileAuthProvider('users.json', { reloadInterval: 0 });
   new JsonFileAuthProvider('users.json', { reloadIntervalMs: 0 });
-  assert.match(optionError(() => new JsonFileAuthProvider('users.json', { reloadInterval: -1 })).message, /^options\.reloadInterval must be/);
+  assert.match(
+    optionError(() => new JsonFileAuthProvider('users.json', { reloadInterval: -1 })).message,
+    /^options\.reloadInterval must be/,
+  );
 });
 
 test('durations: ping, probe and measure take timeout / interval, and still the old timeoutMs / intervalMs', async () => {
