@@ -2,6 +2,7 @@
  * The users-file auth provider: users in a JSON file, reloaded when the file changes, so a running
  * server picks up `user add` without a restart.
  */
+import { aliased, optionError } from '../options.ts';
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { FileShareError, toFileShareError } from '../errors.ts';
@@ -17,6 +18,8 @@ export interface JsonFileAuthProviderOptions {
    * the file is read once.
    * @default 1000
    */
+  reloadInterval?: number;
+  /** @deprecated The old name of `reloadInterval`. */
   reloadIntervalMs?: number;
   /**
    * Called when loading or reloading fails (missing file, invalid JSON, invalid record); the
@@ -41,7 +44,7 @@ const MISSING = 'missing';
  * The file is read on the first `authenticate()` (or `await provider.load()`), then reloaded when it
  * changes: `fs.watchFile` polls its inode, size and times (this survives editors and tools that
  * replace the file by rename, which `fs.watch` does not), and a login re-checks the file itself
- * when the last check is older than `reloadIntervalMs`. A reload that fails keeps the previous
+ * when the last check is older than `reloadInterval`. A reload that fails keeps the previous
  * users and goes to `onError`; nothing is thrown from the watcher. The watcher never keeps the
  * process alive, and `close()` stops it.
  *
@@ -76,9 +79,10 @@ export class JsonFileAuthProvider implements AuthProvider {
    */
   constructor(path: string, options: JsonFileAuthProviderOptions = {}) {
     if (typeof path !== 'string' || path === '') throw new TypeError(`Invalid users file path: ${JSON.stringify(path)}`);
-    const { reloadIntervalMs = 1000, onError = (err: Error) => process.emitWarning(err) } = options;
+    const { onError = (err: Error) => process.emitWarning(err) } = options;
+    const reloadIntervalMs = aliased(options, 'reloadInterval', 'reloadIntervalMs') ?? 1000;
     if (typeof reloadIntervalMs !== 'number' || !Number.isFinite(reloadIntervalMs) || reloadIntervalMs < 0) {
-      throw new TypeError(`Invalid option "reloadIntervalMs": ${String(reloadIntervalMs)} (expected a number >= 0)`);
+      throw optionError(`options.reloadInterval must be a number >= 0, got ${JSON.stringify(reloadIntervalMs)}`);
     }
     if (typeof onError !== 'function') throw new TypeError(`Invalid option "onError": ${String(onError)} (expected a function)`);
     this.path = path;
@@ -99,7 +103,7 @@ export class JsonFileAuthProvider implements AuthProvider {
 
   /**
    * Check the password against the users in the file (loading it first if needed, and
-   * re-checking it if the last check is older than `reloadIntervalMs`). Resolves to the user or
+   * re-checking it if the last check is older than `reloadInterval`). Resolves to the user or
    * `null`; an unknown user, or any user while the file is missing, costs the same bcrypt work
    * as a wrong password.
    */

@@ -2,6 +2,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import type { Permission } from '../protocol/operations.ts';
 import { FileShareError, toFileShareError } from '../errors.ts';
+import { aliased } from '../options.ts';
 import { ClientMetrics } from '../metrics/events.ts';
 import type { MeasureSummary } from '../metrics/summary.ts';
 import type { Entry, OperationName, RequestOf } from '../protocol/operations.ts';
@@ -53,6 +54,8 @@ export interface FolderCallOptions extends CallOptions {
 /** Options of {@link FileShareClient.ping}. */
 export interface PingOptions extends CallOptions {
   /** Give up (ETIMEDOUT, and a `pingLost` metrics event) after this long, ms. @default the client's `pingTimeout` */
+  timeout?: number;
+  /** @deprecated The old name of `timeout`. */
   timeoutMs?: number;
 }
 
@@ -147,7 +150,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
 
   /**
    * Create a client; it does not connect until {@link FileShareClient.connect | connect()}.
-   * @param options - see {@link FileShareClientOptions}; invalid values throw a TypeError.
+   * @param options - see {@link FileShareClientOptions}; an invalid value throws a TypeError with code `EINVAL`.
    */
   constructor(options: FileShareClientOptions = {}) {
     super();
@@ -388,10 +391,10 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
 
   /**
    * Round-trip time of one ping, in ms. Emits `ping` on {@link metrics}, or `pingLost` and
-   * throws ETIMEDOUT when no answer comes within `timeoutMs`.
+   * throws ETIMEDOUT when no answer comes within `timeout`.
    */
   async ping(options: PingOptions = {}): Promise<number> {
-    const timeoutMs = options.timeoutMs ?? this.opts.pingTimeout;
+    const timeoutMs = aliased(options, 'timeout', 'timeoutMs') ?? this.opts.pingTimeout;
     const { seq, done } = this.requireChannel().ping(timeoutMs, options.signal);
     try {
       const rttMs = await done;
@@ -413,7 +416,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Measure real packet loss with UDP probes: `count` authenticated datagrams every `intervalMs`,
+   * Measure real packet loss with UDP probes: `count` authenticated datagrams every `interval` ms,
    * each answered by the server with one of the same size. Unlike {@link ping}, nothing
    * retransmits them, so a dropped packet shows as a lost probe instead of a latency spike.
    * Emits `probe` and `probeLost` on {@link metrics}. Resolves to `{ available: false, reason }`
@@ -441,7 +444,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
 
   /**
    * Measure the connection as the seed's performance module did, and more: `pings` pings every
-   * `intervalMs` (lost after `timeoutMs`) and, at the same time, `probes` UDP probes, then an
+   * `interval` ms (lost after `timeout`) and, at the same time, `probes` UDP probes, then an
    * upload of `throughputBytes` that the server discards. Resolves to average, min, max, p50, p95
    * latency, jitter, throughput and loss of the TCP pings, and the UDP figures in `udp`.
    */

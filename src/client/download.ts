@@ -72,7 +72,7 @@ export async function download(
           reportProgress(options.onProgress, progress);
           metrics.emit('progress', progress);
         },
-        ctx.options.progressIntervalMs,
+        ctx.options.progressInterval,
         offset,
       );
       stream.receive(() => target.open(offset), {

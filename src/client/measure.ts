@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { FileShareError } from '../errors.ts';
 import type { UdpSummary } from '../metrics/probe-summary.ts';
 import { type MeasureSummary, megabytesPerSecond, summarize } from '../metrics/summary.ts';
+import { aliased, optionError } from '../options.ts';
 import { abortError } from './abort.ts';
 import type { ProbeOptions } from './probe.ts';
 import type { TransferContext } from './transfer-context.ts';
@@ -12,11 +13,15 @@ export interface MeasureOptions {
   /** Number of pings; 0 measures throughput only (latency fields are then `Infinity`, as for a run with no answer). @default 50 */
   pings?: number;
   /** Pause between pings, ms. @default 100 */
+  interval?: number;
+  /** @deprecated The old name of `interval`. */
   intervalMs?: number;
   /** A ping without an answer after this long counts as lost, ms. @default 1000 */
+  timeout?: number;
+  /** @deprecated The old name of `timeout`. */
   timeoutMs?: number;
   /**
-   * UDP probes sent during the pings, every `intervalMs`, each lost after `timeoutMs` (see
+   * UDP probes sent during the pings, every `interval`, each lost after `timeout` (see
    * `client.probe()`); 0 skips them. @default the number of pings
    */
   probes?: number;
@@ -41,24 +46,24 @@ export interface MeasureResult extends MeasureSummary {
 /** @internal */
 export async function measure(
   ctx: TransferContext,
-  ping: (options: { timeoutMs: number }) => Promise<number>,
+  ping: (options: { timeout: number }) => Promise<number>,
   probe: (options: ProbeOptions) => Promise<UdpSummary>,
   options: MeasureOptions = {},
 ): Promise<MeasureResult> {
   const pings = options.pings ?? 50;
-  const intervalMs = options.intervalMs ?? 100;
-  const timeoutMs = options.timeoutMs ?? 1000;
+  const intervalMs = aliased(options, 'interval', 'intervalMs') ?? 100;
+  const timeoutMs = aliased(options, 'timeout', 'timeoutMs') ?? 1000;
   const throughputBytes = options.throughputBytes ?? 4 * 1024 * 1024;
   const { signal } = options;
   if (!Number.isInteger(pings) || pings < 0)
-    throw new TypeError(`options.pings must be a non-negative integer, got ${JSON.stringify(pings)}`);
+    throw optionError(`options.pings must be a non-negative integer, got ${JSON.stringify(pings)}`);
   const probes = options.probes ?? pings;
   if (!Number.isInteger(probes) || probes < 0)
-    throw new TypeError(`options.probes must be a non-negative integer, got ${JSON.stringify(probes)}`);
+    throw optionError(`options.probes must be a non-negative integer, got ${JSON.stringify(probes)}`);
   if (signal?.aborted) throw abortError(signal);
   const probing: Promise<UdpSummary> =
     probes > 0
-      ? probe({ count: probes, intervalMs, timeoutMs, size: options.probeSize ?? 64, ...(signal && { signal }) })
+      ? probe({ count: probes, interval: intervalMs, timeout: timeoutMs, size: options.probeSize ?? 64, ...(signal && { signal }) })
       : Promise.resolve({ available: false, sent: 0, reason: 'not measured (probes: 0)' });
   // settle the probes' promise whatever the pings do, so that its failure is never unhandled
   const probed = probing.then(
@@ -68,7 +73,7 @@ export async function measure(
   const samples: Array<number | null> = [];
   for (let i = 0; i < pings && !signal?.aborted; i++) {
     try {
-      samples.push(await ping({ timeoutMs }));
+      samples.push(await ping({ timeout: timeoutMs }));
     } catch (err) {
       if ((err as FileShareError).code !== 'ETIMEDOUT') throw err;
       samples.push(null);

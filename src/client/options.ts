@@ -1,7 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
-import { positiveInteger } from '../options.ts';
-import { DEFAULT_STALL_BYTES, DEFAULT_STALL_TIMEOUT } from '../transport/stall.ts';
+import { optionError, positiveInteger, resolveTransferOptions } from '../options.ts';
 
 /**
  * TLS settings of the client: any `node:tls` connect options (`ca`, `servername`,
@@ -34,11 +32,13 @@ export interface FileShareClientOptions {
   pingTimeout?: number;
   /** Largest frame accepted from the server, bytes. @default 2097152 */
   maxFrameSize?: number;
-  /** Largest DATA frame body sent, bytes. @default 262144 */
+  /** Largest DATA frame body sent, bytes; at most `window`. @default 262144 */
   chunkSize?: number;
   /** Per-stream flow-control window granted to the server for downloads, bytes. @default 2097152 */
   window?: number;
   /** Minimum interval between progress callbacks and events of one transfer, ms. @default 100 */
+  progressInterval?: number;
+  /** @deprecated The old name of `progressInterval`. */
   progressIntervalMs?: number;
   /**
    * The stall rule of transfers, ms: a download whose data is due from the server must receive at
@@ -52,19 +52,19 @@ export interface FileShareClientOptions {
 }
 
 /** @internal */
-export type ResolvedClientOptions = Required<Omit<FileShareClientOptions, 'tls' | 'localAddress'>> & {
+export type ResolvedClientOptions = Required<Omit<FileShareClientOptions, 'tls' | 'localAddress' | 'progressIntervalMs'>> & {
   tls: ClientTlsOptions | undefined;
   localAddress: string | undefined;
 };
 
 /** @internal */
 export function resolveClientOptions(options: FileShareClientOptions = {}): ResolvedClientOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('FileShareClient options must be an object');
+  if (typeof options !== 'object' || options === null) throw optionError('FileShareClient options must be an object');
   const port = options.port ?? 4450;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`options.port must be 1-65535, got ${JSON.stringify(port)}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw optionError(`options.port must be 1-65535, got ${JSON.stringify(port)}`);
   const host = options.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host.length === 0)
-    throw new TypeError(`options.host must be a non-empty string, got ${JSON.stringify(host)}`);
+    throw optionError(`options.host must be a non-empty string, got ${JSON.stringify(host)}`);
   const resolved: ResolvedClientOptions = {
     host,
     port,
@@ -73,12 +73,7 @@ export function resolveClientOptions(options: FileShareClientOptions = {}): Reso
     connectTimeout: positiveInteger('connectTimeout', options.connectTimeout, 10_000),
     requestTimeout: positiveInteger('requestTimeout', options.requestTimeout, 30_000),
     pingTimeout: positiveInteger('pingTimeout', options.pingTimeout, 5_000),
-    maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 4096, MAX_MAX_FRAME_SIZE),
-    chunkSize: positiveInteger('chunkSize', options.chunkSize, DEFAULT_CHUNK_SIZE, 1024, MAX_MAX_FRAME_SIZE - 5),
-    window: positiveInteger('window', options.window, DEFAULT_WINDOW, 4096, 0xffffffff),
-    progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
-    stallTimeout: positiveInteger('stallTimeout', options.stallTimeout, DEFAULT_STALL_TIMEOUT),
-    stallBytes: positiveInteger('stallBytes', options.stallBytes, DEFAULT_STALL_BYTES),
+    ...resolveTransferOptions(options),
   };
   return resolved;
 }

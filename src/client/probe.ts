@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { FileShareError } from '../errors.ts';
+import { aliased, optionError } from '../options.ts';
 import type { ClientMetrics } from '../metrics/events.ts';
 import { type ProbeRecord, type UdpSummary, summarizeProbes } from '../metrics/probe-summary.ts';
 import type { JsonObject } from '../protocol/fields.ts';
@@ -21,10 +22,14 @@ export interface ProbeOptions {
   /** Probes to send. @default 10 */
   count?: number;
   /** Time between probes, ms (they go out on a fixed schedule, not after each answer). @default 100 */
+  interval?: number;
+  /** @deprecated The old name of `interval`. */
   intervalMs?: number;
   /** Size of each datagram (UDP payload), bytes, 41 to 1472. @default 64 */
   size?: number;
   /** A probe without an answer after this long counts as lost, ms. @default 1000 */
+  timeout?: number;
+  /** @deprecated The old name of `timeout`. */
   timeoutMs?: number;
   /**
    * Stop early: no more probes are sent, and the result covers the probes already answered or
@@ -69,19 +74,22 @@ export interface ProbeContext {
 }
 
 /** @internal */
-export function validateProbeOptions(options: ProbeOptions, maxSize = MAX_PROBE_SIZE): Required<Omit<ProbeOptions, 'signal'>> {
+export function validateProbeOptions(
+  options: ProbeOptions,
+  maxSize = MAX_PROBE_SIZE,
+): { count: number; intervalMs: number; size: number; timeoutMs: number } {
   const count = options.count ?? 10;
-  const intervalMs = options.intervalMs ?? 100;
+  const intervalMs = aliased(options, 'interval', 'intervalMs') ?? 100;
   const size = options.size ?? 64;
-  const timeoutMs = options.timeoutMs ?? 1000;
+  const timeoutMs = aliased(options, 'timeout', 'timeoutMs') ?? 1000;
   if (!Number.isSafeInteger(count) || count < 0)
-    throw new TypeError(`options.count must be a non-negative integer, got ${JSON.stringify(count)}`);
+    throw optionError(`options.count must be a non-negative integer, got ${JSON.stringify(count)}`);
   if (typeof intervalMs !== 'number' || !(intervalMs >= 0) || !Number.isFinite(intervalMs))
-    throw new TypeError(`options.intervalMs must be a non-negative number, got ${JSON.stringify(intervalMs)}`);
+    throw optionError(`options.interval must be a non-negative number, got ${JSON.stringify(intervalMs)}`);
   if (!Number.isInteger(size) || size < MIN_PROBE_SIZE || size > maxSize)
-    throw new TypeError(`options.size must be an integer from ${MIN_PROBE_SIZE} to ${maxSize}, got ${JSON.stringify(size)}`);
+    throw optionError(`options.size must be an integer from ${MIN_PROBE_SIZE} to ${maxSize}, got ${JSON.stringify(size)}`);
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs))
-    throw new TypeError(`options.timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
+    throw optionError(`options.timeout must be a positive number, got ${JSON.stringify(timeoutMs)}`);
   return { count, intervalMs, size, timeoutMs };
 }
 
@@ -91,8 +99,8 @@ interface Outstanding {
 }
 
 /**
- * Send `count` probes every `intervalMs` from a fresh UDP socket and collect the answers: the
- * first valid one within `timeoutMs` is the probe's round trip, a later one makes it late, more
+ * Send `count` probes every `interval` ms from a fresh UDP socket and collect the answers: the
+ * first valid one within `timeout` ms is the probe's round trip, a later one makes it late, more
  * are duplicates. Answers that do not verify (forged, or for another socket) are ignored.
  * @throws ECLOSED when the TCP connection closes during the run
  * @internal

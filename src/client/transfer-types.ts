@@ -18,7 +18,7 @@ export interface TransferResult {
 export interface UploadOptions {
   /** Replace an existing remote file. Without it an existing target fails with `EEXIST`. @default false */
   overwrite?: boolean;
-  /** Called with progress at most every `progressIntervalMs`, and once at the end. */
+  /** Called with progress at most every `progressInterval`, and once at the end. */
   onProgress?: (progress: TransferProgress) => void;
   /**
    * Cancel the upload: it rejects with `EABORTED` and nothing is left under the target name. An
@@ -49,7 +49,7 @@ export interface UploadOptions {
 
 /** Options of `client.download`. */
 export interface DownloadOptions {
-  /** Called with progress at most every `progressIntervalMs`, and once at the end. */
+  /** Called with progress at most every `progressInterval`, and once at the end. */
   onProgress?: (progress: TransferProgress) => void;
   /** Cancel the download: it rejects with `EABORTED`; a local destination file is not created. */
   signal?: AbortSignal;

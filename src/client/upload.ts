@@ -200,7 +200,7 @@ class UploadAttempt {
         reportProgress(options.onProgress, progress);
         this.ctx.metrics.emit('progress', progress);
       },
-      this.ctx.options.progressIntervalMs,
+      this.ctx.options.progressInterval,
       this.offset,
     );
     const data =

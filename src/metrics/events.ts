@@ -49,7 +49,7 @@ export interface ProbeLostEvent {
 /** Direction of a transfer, seen from the client. */
 export type TransferDirection = 'upload' | 'download';
 
-/** Progress of a running transfer (emitted at most every `progressIntervalMs`, and at the end). */
+/** Progress of a running transfer (emitted at most every `progressInterval`, and at the end). */
 export interface TransferProgress {
   /** Request id of the transfer on its connection. */
   readonly id: number;

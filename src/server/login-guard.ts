@@ -1,17 +1,52 @@
+import { aliased, positiveInteger } from '../options.ts';
+
 /** Settings of brute-force protection. */
 export interface LoginThrottleOptions {
   /** Failed logins allowed (per address and per username) before delays start. @default 5 */
   freeAttempts?: number;
   /** First delay after the free attempts, ms; it doubles with every further failure. @default 1000 */
-  baseDelayMs?: number;
+  baseDelay?: number;
   /** Largest growing delay, ms. @default 60000 */
-  maxDelayMs?: number;
+  maxDelay?: number;
   /** Failures after which the address or username is locked out. @default 20 */
   lockoutAfter?: number;
   /** Length of a lockout, ms. @default 900000 (15 minutes) */
-  lockoutMs?: number;
+  lockout?: number;
   /** Failures older than this are forgotten, ms. @default 900000 */
+  forgetAfter?: number;
+  /** @deprecated The old name of `baseDelay`. */
+  baseDelayMs?: number;
+  /** @deprecated The old name of `maxDelay`. */
+  maxDelayMs?: number;
+  /** @deprecated The old name of `lockout`. */
+  lockoutMs?: number;
+  /** @deprecated The old name of `forgetAfter`. */
   forgetAfterMs?: number;
+}
+
+/**
+ * Every setting with its default filled in; the deprecated `…Ms` names carry the same values, for
+ * shared-state implementations written against them.
+ */
+function resolveThrottle(o: LoginThrottleOptions): Required<LoginThrottleOptions> {
+  const duration = (name: string, alias: string, fallback: number) =>
+    positiveInteger(`loginThrottle.${name}`, aliased(o, name, alias, 'loginThrottle.'), fallback, 0);
+  const baseDelay = duration('baseDelay', 'baseDelayMs', 1000);
+  const maxDelay = duration('maxDelay', 'maxDelayMs', 60_000);
+  const lockout = duration('lockout', 'lockoutMs', 900_000);
+  const forgetAfter = duration('forgetAfter', 'forgetAfterMs', 900_000);
+  return {
+    freeAttempts: positiveInteger('loginThrottle.freeAttempts', o.freeAttempts, 5, 0),
+    lockoutAfter: positiveInteger('loginThrottle.lockoutAfter', o.lockoutAfter, 20, 0),
+    baseDelay,
+    maxDelay,
+    lockout,
+    forgetAfter,
+    baseDelayMs: baseDelay,
+    maxDelayMs: maxDelay,
+    lockoutMs: lockout,
+    forgetAfterMs: forgetAfter,
+  };
 }
 
 interface Record {
@@ -39,15 +74,7 @@ export class LoginGuard {
     private readonly now: () => number = Date.now,
   ) {
     this.enabled = options !== false;
-    const o = options || {};
-    this.settings = {
-      freeAttempts: o.freeAttempts ?? 5,
-      baseDelayMs: o.baseDelayMs ?? 1000,
-      maxDelayMs: o.maxDelayMs ?? 60_000,
-      lockoutAfter: o.lockoutAfter ?? 20,
-      lockoutMs: o.lockoutMs ?? 900_000,
-      forgetAfterMs: o.forgetAfterMs ?? 900_000,
-    };
+    this.settings = resolveThrottle(options || {});
   }
 
   private readonly enabled: boolean;
@@ -145,7 +172,7 @@ export class LoginGuard {
   private waitFor(key: string, now: number): number {
     const record = this.records.get(key);
     if (!record) return 0;
-    if (now - record.lastFailure > this.settings.forgetAfterMs && now >= record.blockedUntil) {
+    if (now - record.lastFailure > this.settings.forgetAfter && now >= record.blockedUntil) {
       this.records.delete(key);
       return 0;
     }
@@ -154,18 +181,18 @@ export class LoginGuard {
 
   private fail(key: string, now: number): void {
     let record = this.records.get(key);
-    if (!record || (now - record.lastFailure > this.settings.forgetAfterMs && now >= record.blockedUntil)) {
+    if (!record || (now - record.lastFailure > this.settings.forgetAfter && now >= record.blockedUntil)) {
       record = { failures: 0, blockedUntil: 0, lastFailure: now };
     }
     this.records.delete(key); // re-insert: Map order doubles as least-recently-failed order
     record.failures++;
     record.lastFailure = now;
-    const { freeAttempts, baseDelayMs, maxDelayMs, lockoutAfter, lockoutMs } = this.settings;
+    const { freeAttempts, baseDelay, maxDelay, lockoutAfter, lockout } = this.settings;
     if (record.failures >= lockoutAfter) {
-      record.blockedUntil = now + lockoutMs;
+      record.blockedUntil = now + lockout;
     } else if (record.failures >= freeAttempts) {
       const exponent = Math.min(30, record.failures - freeAttempts);
-      record.blockedUntil = now + Math.min(maxDelayMs, baseDelayMs * 2 ** exponent);
+      record.blockedUntil = now + Math.min(maxDelay, baseDelay * 2 ** exponent);
     }
     this.records.set(key, record);
     if (this.records.size > MAX_KEYS) {

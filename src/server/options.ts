@@ -1,9 +1,7 @@
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { AuthProvider } from '../auth/types.ts';
-import { DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, MAX_MAX_FRAME_SIZE } from '../protocol/frame.ts';
 import type { Storage } from '../storage/types.ts';
-import { positiveInteger } from '../options.ts';
-import { DEFAULT_STALL_BYTES, DEFAULT_STALL_TIMEOUT } from '../transport/stall.ts';
+import { optionError, positiveInteger, resolveTransferOptions } from '../options.ts';
 import type { LoginThrottleOptions } from './login-guard.ts';
 import type { UdpProbeOptions } from './probe-responder.ts';
 import type { SharedState } from './shared-state.ts';
@@ -60,7 +58,7 @@ export interface FileShareServerOptions {
   maxRequestsInFlight?: number;
   /** Largest frame accepted, bytes. @default 2097152 */
   maxFrameSize?: number;
-  /** Largest DATA frame body sent, bytes. @default 262144 */
+  /** Largest DATA frame body sent, bytes; at most `window`. @default 262144 */
   chunkSize?: number;
   /** Per-stream flow-control window granted to uploading clients, bytes. @default 2097152 */
   window?: number;
@@ -74,6 +72,8 @@ export interface FileShareServerOptions {
   /** When `root` is a folder: fsync each uploaded file before it is renamed into place. @default false */
   fsync?: boolean;
   /** Minimum interval between progress events of one transfer, ms. @default 100 */
+  progressInterval?: number;
+  /** @deprecated The old name of `progressInterval`. */
   progressIntervalMs?: number;
   /**
    * Most login attempts in progress at once (waiting for the throttle's turn, or for a bcrypt
@@ -108,7 +108,7 @@ export interface FileShareServerOptions {
 
 /** @internal */
 export type ResolvedServerOptions = Required<
-  Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes' | 'sharedState' | 'resumption'>
+  Omit<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'udpProbes' | 'sharedState' | 'resumption' | 'progressIntervalMs'>
 > &
   Pick<FileShareServerOptions, 'tls' | 'maxFileSize' | 'loginThrottle' | 'sharedState' | 'resumption'> & {
     udpProbes: Required<UdpProbeOptions> | undefined;
@@ -116,19 +116,18 @@ export type ResolvedServerOptions = Required<
 
 /** @internal */
 export function resolveServerOptions(options: FileShareServerOptions): ResolvedServerOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('FileShareServer options must be an object');
+  if (typeof options !== 'object' || options === null) throw optionError('FileShareServer options must be an object');
   const { root, auth } = options;
   if (
     !(typeof root === 'string' && root.length > 0) &&
     !(typeof root === 'object' && root !== null && typeof root.openUpload === 'function')
   ) {
-    throw new TypeError(`options.root must be a folder path or a Storage, got ${JSON.stringify(root)}`);
+    throw optionError(`options.root must be a folder path or a Storage, got ${JSON.stringify(root)}`);
   }
   if (typeof auth !== 'object' || auth === null || typeof auth.authenticate !== 'function') {
-    throw new TypeError('options.auth must be an AuthProvider (an object with an authenticate method)');
+    throw optionError('options.auth must be an AuthProvider (an object with an authenticate method)');
   }
-  const port = options.port ?? 4450;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`options.port must be 0-65535, got ${JSON.stringify(port)}`);
+  const port = positiveInteger('port', options.port, 4450, 0, 65535);
   const resolved: ResolvedServerOptions = {
     root,
     auth,
@@ -141,32 +140,25 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     handshakeTimeout: positiveInteger('handshakeTimeout', options.handshakeTimeout, 10_000),
     loginTimeout: positiveInteger('loginTimeout', options.loginTimeout, 30_000),
     frameTimeout: positiveInteger('frameTimeout', options.frameTimeout, 30_000),
-    stallTimeout: positiveInteger('stallTimeout', options.stallTimeout, DEFAULT_STALL_TIMEOUT),
-    stallBytes: positiveInteger('stallBytes', options.stallBytes, DEFAULT_STALL_BYTES),
+    ...resolveTransferOptions(options),
     resumableUploadTtl: positiveInteger('resumableUploadTtl', options.resumableUploadTtl, 86_400_000),
     maxRequestsInFlight: positiveInteger('maxRequestsInFlight', options.maxRequestsInFlight, 64),
-    maxFrameSize: positiveInteger('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 4096, MAX_MAX_FRAME_SIZE),
-    chunkSize: positiveInteger('chunkSize', options.chunkSize, DEFAULT_CHUNK_SIZE, 1024, MAX_MAX_FRAME_SIZE - 5),
-    window: positiveInteger('window', options.window, DEFAULT_WINDOW, 4096, 0xffffffff),
     maxFileSize: options.maxFileSize === undefined ? undefined : positiveInteger('maxFileSize', options.maxFileSize, 0, 0),
     closeTimeout: positiveInteger('closeTimeout', options.closeTimeout, 10_000, 0),
     fsync: options.fsync ?? false,
-    progressIntervalMs: positiveInteger('progressIntervalMs', options.progressIntervalMs, 100, 0),
     maxPendingLogins: positiveInteger('maxPendingLogins', options.maxPendingLogins, 128),
     loginThrottle: options.loginThrottle,
     udpProbes: resolveUdpProbes(options.udpProbes),
     sharedState: options.sharedState,
     resumption: options.resumption,
   };
-  if (resolved.chunkSize > resolved.window)
-    throw new TypeError(`options.chunkSize (${resolved.chunkSize}) must not exceed options.window (${resolved.window})`);
   return resolved;
 }
 
 function resolveUdpProbes(value: FileShareServerOptions['udpProbes']): Required<UdpProbeOptions> | undefined {
   if (value === undefined || value === false) return undefined;
   if (value !== true && (typeof value !== 'object' || value === null))
-    throw new TypeError(`options.udpProbes must be a boolean or an object, got ${JSON.stringify(value)}`);
+    throw optionError(`options.udpProbes must be a boolean or an object, got ${JSON.stringify(value)}`);
   const limits = value === true ? {} : value;
   return {
     maxPerSecond: positiveInteger('udpProbes.maxPerSecond', limits.maxPerSecond, 500),

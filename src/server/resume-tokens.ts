@@ -14,6 +14,7 @@
  *   home or limits, invalidate every token issued before.
  * @internal
  */
+import { aliased, optionError, positiveInteger } from '../options.ts';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuthenticatedUser } from '../auth/types.ts';
 import { FileShareError } from '../errors.ts';
@@ -27,6 +28,8 @@ export interface ResumptionOptions {
    */
   key?: string | Uint8Array;
   /** How long a token stays valid after the password login, ms. @default 900000 (15 minutes) */
+  ttl?: number;
+  /** @deprecated The old name of `ttl`. */
   ttlMs?: number;
 }
 
@@ -56,10 +59,8 @@ export class ResumeTokens {
 
   constructor(options: ResumptionOptions = {}) {
     const raw = options.key === undefined ? randomBytes(32) : Buffer.from(options.key as string | Uint8Array);
-    if (raw.length < 32) throw new TypeError(`options.resumption.key must be at least 32 bytes, got ${raw.length}`);
-    const ttl = options.ttlMs ?? 900_000;
-    if (!Number.isInteger(ttl) || ttl < 1) throw new TypeError(`options.resumption.ttlMs must be a positive integer, got ${String(ttl)}`);
-    this.ttlMs = ttl;
+    if (raw.length < 32) throw optionError(`options.resumption.key must be at least 32 bytes, got ${raw.length}`);
+    this.ttlMs = positiveInteger('resumption.ttl', aliased(options, 'ttl', 'ttlMs', 'resumption.'), 900_000);
     this.macKey = createHmac('sha256', raw).update('fileshare resume token mac').digest();
     this.stampKey = createHmac('sha256', raw).update('fileshare resume token stamp').digest();
   }

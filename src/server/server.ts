@@ -38,7 +38,7 @@ export class FileShareServer extends EventEmitter<ServerEvents> {
 
   /**
    * Create a server; it does nothing until {@link FileShareServer.listen | listen()}.
-   * @param options - see {@link FileShareServerOptions}; invalid values throw a TypeError.
+   * @param options - see {@link FileShareServerOptions}; an invalid value throws a TypeError with code `EINVAL`.
    */
   constructor(options: FileShareServerOptions) {
     super();

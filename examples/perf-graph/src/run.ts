@@ -173,7 +173,7 @@ async function measureThroughput(session: Session, opts: RunOptions, hooks: RunH
   const onAbort = () => void client.close();
   opts.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const summary = await client.measure({ pings: 1, intervalMs: 0, timeoutMs: opts.timeoutMs, throughputBytes: opts.throughputBytes });
+    const summary = await client.measure({ pings: 1, interval: 0, timeout: opts.timeoutMs, throughputBytes: opts.throughputBytes });
     return summary.throughputMBps;
   } catch (err) {
     hooks.onWarning?.(`throughput not measured: ${opts.signal.aborted ? 'interrupted' : err instanceof Error ? err.message : String(err)}`);

@@ -54,7 +54,7 @@ export class Session {
   async ping(): Promise<number | null> {
     const client = this.client;
     if (!client?.connected) return null;
-    return client.ping({ timeoutMs: this.opts.timeoutMs }).catch(() => null);
+    return client.ping({ timeout: this.opts.timeoutMs }).catch(() => null);
   }
 
   /** Log out (bounded) and close; no reconnection after this. */

@@ -44,8 +44,8 @@ export class UdpTrack {
     const run = client
       .probe({
         count: count > 0 ? count : 2 ** 31,
-        intervalMs: this.opts.intervalMs,
-        timeoutMs: this.opts.timeoutMs,
+        interval: this.opts.intervalMs,
+        timeout: this.opts.timeoutMs,
         signal: this.opts.signal,
       })
       .then(

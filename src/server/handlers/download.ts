@@ -49,7 +49,7 @@ export const download: Handler<'download'> = {
     const meter = new ProgressMeter(
       { id: request.id, direction: 'download', path, totalBytes: handle.size, username },
       (progress) => request.metrics.emit('progress', progress),
-      request.limits.progressIntervalMs,
+      request.limits.progressInterval,
       offset,
     );
     try {

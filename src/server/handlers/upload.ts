@@ -51,7 +51,7 @@ export const upload: Handler<'upload'> = {
       const meter = new ProgressMeter(
         { id: request.id, direction: 'upload', path, totalBytes: size, username },
         (progress) => request.metrics.emit('progress', progress),
-        request.limits.progressIntervalMs,
+        request.limits.progressInterval,
         target.offset,
       );
       try {

@@ -53,7 +53,7 @@ export const ping = defineCommand({
       }
       sent++;
       try {
-        const ms = await ctx.client.ping({ timeoutMs: opts.wait as number });
+        const ms = await ctx.client.ping({ timeout: opts.wait as number });
         times.push(ms);
         ctx.io.out(`reply from ${where}: seq=${seq} time=${ms.toFixed(2)} ms`);
       } catch (err) {
@@ -91,7 +91,7 @@ async function udpPing(
   client.metrics.on('probe', onProbe).on('probeLost', onLost);
   let result;
   try {
-    result = await client.probe({ count: o.count, intervalMs: o.intervalMs, timeoutMs: o.timeoutMs, size: o.size, signal: ctx.signal });
+    result = await client.probe({ count: o.count, interval: o.intervalMs, timeout: o.timeoutMs, size: o.size, signal: ctx.signal });
   } finally {
     client.metrics.off('probe', onProbe).off('probeLost', onLost);
   }
