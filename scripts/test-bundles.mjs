@@ -5,8 +5,8 @@
 // into common chunks, about a second for the whole suite) and runs the bundles with plain node.
 //
 // What a bundle must keep from the sources:
-// - `import.meta.url` in a source file is that file's URL, not the bundle's: tests locate fixtures,
-//   scripts and the repository root with it (a plugin writes each module's own URL in).
+// - `import.meta.url` (`.dirname`, `.filename`) in a source file is that file's, not the bundle's:
+//   tests locate fixtures, scripts and the repository root with it (a plugin writes each one in).
 // - Packages stay imports, resolved at run time as from the sources. A package that resolves to a
 //   copy of its own (an example app's `node_modules`, such as its commander) is imported by its
 //   absolute path, since from the bundle's folder the name would find the root's copy.
@@ -19,7 +19,7 @@
 // two runs in one checkout do not pull the files from under each other.
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /**
@@ -130,8 +130,9 @@ function sourcesAsWritten(root) {
 }
 
 /**
- * An esbuild plugin: `import.meta.url` in each of our source files (not in packages) is that
- * file's own URL, so that code which locates files next to its source works from a bundle too.
+ * An esbuild plugin: `import.meta.url` (and `.dirname`, `.filename`) in each of our source files (not
+ * in packages) is that file's own, so that code which locates files next to its source works from a
+ * bundle too.
  */
 export function importMetaUrlAsInSources() {
   const nodeModules = `${sep}node_modules${sep}`;
@@ -141,10 +142,11 @@ export function importMetaUrlAsInSources() {
       build.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
         if (args.path.includes(nodeModules)) return undefined;
         const source = await readFile(args.path, 'utf8');
-        if (!source.includes('import.meta.url')) return undefined;
-        const url = JSON.stringify(pathToFileURL(args.path).href);
+        if (!/\bimport\.meta\.(url|dirname|filename)\b/.test(source)) return undefined;
+        const own = { url: pathToFileURL(args.path).href, dirname: dirname(args.path), filename: args.path };
+        const contents = source.replace(/\bimport\.meta\.(url|dirname|filename)\b/g, (_, key) => JSON.stringify(own[key]));
         const loader = /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js';
-        return { contents: source.replaceAll('import.meta.url', url), loader, resolveDir: join(args.path, '..') };
+        return { contents, loader, resolveDir: dirname(args.path) };
       });
     },
   };
