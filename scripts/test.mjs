@@ -26,9 +26,9 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { buildAppBundles } from './app-bundles.mjs';
+import { BUNDLED_APPS, buildAppBundles, bundlePath } from './app-bundles.mjs';
 import { ensureDependencies, root } from './ensure-deps.mjs';
-import { buildTestBundles, testBundlePath } from './test-bundles.mjs';
+import { buildTestBundles } from './test-bundles.mjs';
 
 ensureDependencies();
 
@@ -68,35 +68,42 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 const started = Date.now();
-const [bundles, bundled] = await Promise.all([
-  files.some((name) => name.startsWith('examples/')) ? prepareBundles() : {},
-  prepareTestBundles(),
-]);
+const [appsBundled, testBundles] = await Promise.all([prepareBundles(), prepareTestBundles()]);
+const bundleEnv = {
+  FILESHARE_APP_BUNDLES: appsBundled ? '1' : '0',
+  // for test/node-entry.ts: the processes tests start, by source file
+  FILESHARE_TEST_PROCESS_BUNDLES: JSON.stringify({
+    ...testBundles?.processes,
+    ...(appsBundled ? Object.fromEntries(BUNDLED_APPS.map((entry) => [join(root, entry), bundlePath(root, entry)])) : {}),
+  }),
+};
 const results = [];
 await runPool(parallel, files.length === 1 ? 1 : jobs);
 await runPool(alone.sort(byDuration), 1);
 report();
 
-/** Build the example apps' bundles; the environment that makes scripts/run.mjs use them. */
+/** Build the example apps' bundles, which scripts/run.mjs then starts; whether that worked. */
 async function prepareBundles() {
+  if (process.env.TEST_BUNDLES === '0') return false;
   try {
     await buildAppBundles(root);
-    return { FILESHARE_APP_BUNDLES: '1' };
+    return true;
   } catch (err) {
     console.error(`could not bundle the example apps (${err.message.split('\n')[0]}): they start through tsx`);
-    return { FILESHARE_APP_BUNDLES: '0' };
+    return false;
   }
 }
 
-/** Bundle the test files (scripts/test-bundles.mjs); whether the files run from their bundles. */
+/** Bundle the test files (scripts/test-bundles.mjs); undefined when they start through tsx. */
 async function prepareTestBundles() {
-  if (process.env.TEST_BUNDLES === '0') return false;
+  if (process.env.TEST_BUNDLES === '0') return undefined;
   try {
-    await buildTestBundles(root, files);
-    return true;
+    const built = await buildTestBundles(root, files);
+    process.on('exit', built.remove);
+    return built;
   } catch (err) {
     console.error(`could not bundle the test files (${err.message.split('\n')[0]}): they start through tsx`);
-    return false;
+    return undefined;
   }
 }
 
@@ -113,7 +120,7 @@ async function runPool(names, width) {
 function runFile(name) {
   const begin = Date.now();
   return new Promise((resolve) => {
-    const command = bundled ? ['--enable-source-maps', testBundlePath(root, name)] : ['--import', tsx, join(testDir, name)];
+    const command = testBundles ? ['--enable-source-maps', testBundles.forTest(name)] : ['--import', tsx, join(testDir, name)];
     const child = spawn(process.execPath, command, {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -122,7 +129,7 @@ function runFile(name) {
       env: {
         ...process.env,
         TSX_TSCONFIG_PATH: join(root, 'tsconfig.json'),
-        ...bundles,
+        ...bundleEnv,
         ...(color ? { FORCE_COLOR: '1' } : {}),
       },
     });

@@ -1,3 +1,4 @@
+// @test-process: a node of two-nodes.test.ts
 /**
  * One stateless fileshare node of the two-node test, as its own process (so that it can be
  * SIGKILLed): an S3Storage over the given bucket; users, the login throttle, quota reservations and

@@ -19,6 +19,7 @@ import { FileShareClient, FileShareError, type ResumeToken } from '../../src/ind
 import { PostgresAuthProvider } from '../../src/postgres/index.ts';
 import { S3Storage } from '../../src/storage/s3/index.ts';
 import { defer, dispose, rejects, tempDir, waitFor, within } from '../core/helpers.ts';
+import { nodeEntry } from '../node-entry.ts';
 import { allKeys, freshBucket, missingService, pendingUploads, pgUrl, s3Settings } from '../services/env.ts';
 
 test.after.each(dispose);
@@ -33,14 +34,10 @@ interface Node {
 }
 
 async function startNode(settings: object): Promise<Node> {
-  const child = spawn(
-    process.execPath,
-    ['--import', import.meta.resolve('tsx'), new URL('./node.ts', import.meta.url).pathname, JSON.stringify(settings)],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: process.env,
-    },
-  );
+  const child = spawn(process.execPath, [...nodeEntry(new URL('./node.ts', import.meta.url)), JSON.stringify(settings)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env,
+  });
   defer(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

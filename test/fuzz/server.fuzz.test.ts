@@ -204,7 +204,8 @@ test('live server: hostile frame sequences never crash it, never leak, and it ke
       const result = await within(runCase(t.port, built, c, { quietMs: 25, caseTimeoutMs: 6000 }), 12_000, 'a fuzz case');
       if (oversized.length < 10) oversized.push(...result.oversized.slice(0, 10 - oversized.length));
       // the session ends with the socket: one that stays is a leak (and would mix up the blame)
-      await waitFor(() => t.server.connectionCount === 0, 3000, "the case's session to close");
+      // (bounded generously: a loaded machine can take seconds to run the close)
+      await waitFor(() => t.server.connectionCount === 0, 10_000, "the case's session to close");
       assert.equal(result.violations, [], `the server broke the protocol:\n${result.violations.join('\n')}`);
       assertNothingEscaped(mark);
       if (++cases % HEALTH_EVERY === 0) {

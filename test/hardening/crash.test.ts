@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileShareClient, type FileShareError, type TransferResult } from '../../src/index.ts';
-import { USER } from './fixtures/server-process.ts';
+import { USER } from './fixtures/user.ts';
 import { defer, dispose, makeFile, sha256File, sizeOf, startServerProcess, tempDir, tempFiles, waitFor, walk, within } from './helpers.ts';
 
 test.after.each(dispose);

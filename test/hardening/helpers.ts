@@ -10,6 +10,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { PROTOCOL_NAME } from '../../src/protocol/frame.ts';
+import { nodeEntry } from '../node-entry.ts';
 export {
   authFor,
   defer,
@@ -97,7 +98,7 @@ export interface ServerProcess {
  * and wait (bounded) for its `PORT <n>` line. The child is SIGKILLed by PID after the test in any case.
  */
 export async function startServerProcess(root: string, options: object = {}, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, root, JSON.stringify(options)], {
+  const child = spawn(process.execPath, [...nodeEntry(SERVER_SCRIPT), root, JSON.stringify(options)], {
     env: { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -98,14 +98,16 @@ test('idleTimeout: a logged-in client that sends nothing is dropped; one that ke
 });
 
 test('idleTimeout: a client that opens an upload and then sends nothing is dropped too (it cannot hold a connection forever)', async () => {
-  const t = await testServer({ server: { idleTimeout: 300 } });
+  // the idle clock runs from the login request, whose bcrypt check alone can take several hundred
+  // ms on a loaded machine: 1 s leaves the upload request room to arrive before the client is idle
+  const t = await testServer({ server: { idleTimeout: 1000 } });
   const raw = await RawClient.connect(t.port);
   await raw.login('alice', 'alice-password');
   raw.request(2, { op: 'upload', path: '/stalled.bin', size: 1000 });
   const goAhead = await raw.next((f) => f.stream === 2, 3000);
   assert.is(goAhead.type, FrameType.PARTIAL);
   // ...and not a byte of data follows
-  await raw.waitClosed(4000);
+  await raw.waitClosed(8000);
   await waitFor(() => t.server.connectionCount === 0, 3000, 'the session to go');
   assert.equal(await walk(t.root), [], 'the stalled upload left something');
 });

@@ -5,6 +5,7 @@
  * by an exit hook if the test dies first. Needs root, `ip` (iproute2) and `nft` (nftables).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { nodeEntry } from '../node-entry.ts';
 
 export interface LossyLink {
   /** Namespace of the server and its address on the link. */
@@ -17,7 +18,7 @@ export interface LossyLink {
   setLoss(percent: number): void;
   /** Drop every UDP datagram to the server (a firewall that lets only TCP through), or stop doing so. */
   blockUdp(blocked: boolean): void;
-  /** Start `node --import tsx <script> ...args` inside a namespace; stopped (by PID) by `close()`. */
+  /** Start the program `script` (see ../node-entry.ts) inside a namespace; stopped (by PID) by `close()`. */
   spawnNode(ns: string, script: string, args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess;
   /**
    * Stop the children (their stdin is closed so that they can clean up; SIGKILL by PID after 5 s),
@@ -159,8 +160,7 @@ export function createLossyLink(): LossyLink {
       apply();
     },
     spawnNode(ns, script, args, env = {}) {
-      const tsx = import.meta.resolve('tsx');
-      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', tsx, script, ...args], {
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...nodeEntry(script), ...args], {
         stdio: ['pipe', 'pipe', 'pipe'],
         env: { ...process.env, ...env },
       });
