@@ -10,7 +10,10 @@
  * packages resolve from node_modules as usual), transpiles each TypeScript file with
  * `typescript.transpileModule` (no type checking: `npx tsc --noEmit` does that) and writes it to
  * `bench/.build/run-<pid>/` mirroring the repository layout, with `.ts` import specifiers rewritten to `.js`.
- * Non-TypeScript relative imports (JSON) are copied. `--tsx` skips this and runs workers under tsx.
+ * Non-TypeScript relative imports (JSON) are copied. The package's own entry points (`fileshare`,
+ * `fileshare/s3`, ..., which the optional backends import) are rewritten to the built files of the
+ * sources tsconfig.json maps them to, as tsx would resolve them. `--tsx` skips this and runs
+ * workers under tsx.
  */
 import { mkdir, readFile, writeFile, copyFile, rm, access } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
@@ -32,6 +35,24 @@ const compilerOptions: ts.CompilerOptions = {
   verbatimModuleSyntax: true,
   rewriteRelativeImportExtensions: true,
 };
+
+/** The package's own entry points (tsconfig.json `paths`): specifier → source file. */
+async function selfEntries(): Promise<Map<string, string>> {
+  const config = JSON.parse(await readFile(path.join(repoRoot, 'tsconfig.json'), 'utf8')) as {
+    compilerOptions?: { paths?: Record<string, string[]> };
+  };
+  const entries = new Map<string, string>();
+  for (const [specifier, [target]] of Object.entries(config.compilerOptions?.paths ?? {})) {
+    if (target !== undefined && !specifier.includes('*')) entries.set(specifier, path.resolve(repoRoot, target));
+  }
+  return entries;
+}
+
+/** `outputText` with its imports of `specifier` (static, dynamic, re-exports) pointing at `replacement`. */
+function rewriteSpecifier(outputText: string, specifier: string, replacement: string): string {
+  const quoted = specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  return outputText.replace(new RegExp(`(\\bfrom\\s*|\\bimport\\s*\\(\\s*|\\bimport\\s+)(['"])${quoted}\\2`, 'g'), `$1$2${replacement}$2`);
+}
 
 async function exists(file: string): Promise<boolean> {
   try {
@@ -70,6 +91,7 @@ export async function buildWorkers(entries: readonly string[]): Promise<Map<stri
   // Node reads "type" from the nearest package.json: make the build folder ESM on its own
   // (a copied root package.json, if some file imports it, replaces this and is ESM as well).
   await writeFile(path.join(buildRoot, 'package.json'), '{ "type": "module" }\n');
+  const self = await selfEntries();
   const seen = new Set<string>();
   const queue = [...entries];
   while (queue.length > 0) {
@@ -83,7 +105,15 @@ export async function buildWorkers(entries: readonly string[]): Promise<Map<stri
       continue;
     }
     const text = await readFile(file, 'utf8');
-    const { outputText } = ts.transpileModule(text, { compilerOptions, fileName: file });
+    let { outputText } = ts.transpileModule(text, { compilerOptions, fileName: file });
+    for (const ref of ts.preProcessFile(text, true, true).importedFiles) {
+      const own = self.get(ref.fileName);
+      if (own === undefined) continue;
+      let relative = path.relative(path.dirname(out), outputPath(own)).split(path.sep).join('/');
+      if (!relative.startsWith('.')) relative = `./${relative}`;
+      outputText = rewriteSpecifier(outputText, ref.fileName, relative);
+      if (!seen.has(own)) queue.push(own);
+    }
     await writeFile(out, outputText);
     for (const ref of ts.preProcessFile(text, true, true).importedFiles) {
       if (!ref.fileName.startsWith('.')) continue;

@@ -9,6 +9,8 @@ export interface BenchConfig {
   readonly size: number;
   /** File size for the memory workload, bytes. */
   readonly memorySize: number;
+  /** File size for the s3 workload, bytes (moderate: a full radosgw memory store hangs writes). */
+  readonly s3Size: number;
   /** Runs per figure (median, min, max over these). */
   readonly runs: number;
   /** Sequential pings per series. */
@@ -38,6 +40,7 @@ const GiB = 1024 * MiB;
 export const FULL = {
   size: GiB,
   memorySize: 2 * GiB,
+  s3Size: 256 * MiB,
   runs: 3,
   pings: 2000,
   smallFiles: 1000,
@@ -49,6 +52,7 @@ export const FULL = {
 export const QUICK = {
   size: 64 * MiB,
   memorySize: 64 * MiB,
+  s3Size: 16 * MiB,
   runs: 1,
   pings: 200,
   // FTP moves ~20 small files/s one at a time (delayed ACKs, 50 ms polling): 50 keep CI short.

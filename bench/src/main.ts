@@ -6,15 +6,16 @@
  *   --quick          small sizes, one run: the whole suite in under a minute (CI)
  *   --size 1G        big-file size for throughput and ping under load (default 1 GiB)
  *   --memory-size 2G file size for the memory workload (default 2 GiB)
+ *   --s3-size 256M   file size for the s3 workload (default 256 MiB; needs FILESHARE_TEST_S3_*)
  *   --runs N         runs per figure: median [min–max] (default 3)
  *   --pings N        pings per series (default 2000)
  *   --files N        small files (default 1000)
  *   --clients N      concurrent clients (default 200; also the small login storm)
  *   --logins N       concurrent logins of the big login storm (default 1000)
  *   --json PATH      where to write the JSON (default bench/results/latest.json)
- *   --only a,b       systems (pipe, pipe-tls, raw, raw-tls, sftp, ftp, fileshare, fileshare-tls; a family name selects
- *                    its variants) and/or workloads (throughput, ping, small, tree, concurrency,
- *                    logins, memory)
+ *   --only a,b       systems (pipe, pipe-tls, raw, raw-tls, sftp, ftp, fileshare, fileshare-tls, s3-fileshare,
+ *                    s3-sdk; a family name selects its variants) and/or workloads (throughput, ping,
+ *                    small, tree, concurrency, logins, reconnect, memory, s3)
  *   --verbose        forward the workers' stderr
  *   --tsx            run workers under tsx instead of transpiling them (RSS then includes the loader)
  */
@@ -45,8 +46,9 @@ import { concurrency } from './workloads/concurrency.ts';
 import { memory } from './workloads/memory.ts';
 import { logins } from './workloads/logins.ts';
 import { reconnect } from './workloads/reconnect.ts';
+import { s3 } from './workloads/s3.ts';
 
-const WORKLOADS: readonly Workload[] = [throughput, ping, small, tree, concurrency, logins, reconnect, memory];
+const WORKLOADS: readonly Workload[] = [throughput, ping, small, tree, concurrency, logins, reconnect, memory, s3];
 
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -62,6 +64,7 @@ function parseConfig(argv: string[]): BenchConfig {
       quick: { type: 'boolean', default: false },
       size: { type: 'string' },
       'memory-size': { type: 'string' },
+      's3-size': { type: 'string' },
       runs: { type: 'string' },
       pings: { type: 'string' },
       files: { type: 'string' },
@@ -85,6 +88,7 @@ function parseConfig(argv: string[]): BenchConfig {
     quick: values.quick,
     size: values.size !== undefined ? parseSize(values.size) : preset.size,
     memorySize: values['memory-size'] !== undefined ? parseSize(values['memory-size']) : preset.memorySize,
+    s3Size: values['s3-size'] !== undefined ? parseSize(values['s3-size']) : preset.s3Size,
     runs: positiveInt('runs', values.runs, preset.runs),
     pings: positiveInt('pings', values.pings, preset.pings),
     smallFiles: positiveInt('files', values.files, preset.smallFiles),
@@ -242,7 +246,7 @@ async function main(): Promise<void> {
       `versions: node ${String(v.node)}, fileshare ${String(v.fileshare)} (${String(v.commit)}), ` +
       `ftp-srv ${String(v['ftp-srv'])}, basic-ftp ${String(v['basic-ftp'])}\n` +
       `config: ${config.quick ? 'quick' : 'full'}, big file ${formatSize(config.size)}, memory file ` +
-      `${formatSize(config.memorySize)}, ${config.runs} run(s), ${config.pings} pings, ${config.smallFiles} ` +
+      `${formatSize(config.memorySize)}, s3 file ${formatSize(config.s3Size)}, ${config.runs} run(s), ${config.pings} pings, ${config.smallFiles} ` +
       `small files, ${config.clients} clients; MB = 10^6 bytes, MiB = 2^20\n\n` +
       renderTable(recorder) +
       '\n\n' +

@@ -37,6 +37,17 @@ export interface ServerConfig {
   readonly resumeKey?: string;
   /** Passive data port range for FTP, chosen by the harness outside the ephemeral range. */
   readonly pasvRange?: readonly [number, number];
+  /** Serve from this S3 bucket instead of `root` (the s3 workload): fileshare over `S3Storage`, or the SDK alone. */
+  readonly s3?: S3Target;
+}
+
+/** An S3-compatible API and a bucket of the s3 workload (FILESHARE_TEST_S3_* settings). */
+export interface S3Target {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly bucket: string;
 }
 
 /** One thing a client worker does; see workers/tasks.ts for how each is run. */

@@ -6,7 +6,7 @@
 import { summarize } from './stats.ts';
 import type { Summary } from './stats.ts';
 
-export type WorkloadId = 'throughput' | 'ping' | 'small' | 'tree' | 'concurrency' | 'logins' | 'reconnect' | 'memory';
+export type WorkloadId = 'throughput' | 'ping' | 'small' | 'tree' | 'concurrency' | 'logins' | 'reconnect' | 'memory' | 's3';
 
 /** A bound: `['>=', 0.85]` reads "at least 0.85". */
 export type Bound = readonly ['>=' | '<=', number];

@@ -47,6 +47,9 @@ export const SYSTEMS: readonly SystemDef[] = [
   { id: 'ftp', label: 'ftp-srv+basic-ftp', worker: 'ftp', tls: false, workloads: ALL, underTest: false },
   { id: 'fileshare', label: 'fileshare', worker: 'fileshare', tls: false, workloads: FILESHARE, underTest: true },
   { id: 'fileshare-tls', label: 'fileshare TLS', worker: 'fileshare', tls: true, workloads: FILESHARE, underTest: true },
+  // the s3 workload: fileshare serving from a bucket (S3Storage) vs. the AWS SDK alone on the same radosgw
+  { id: 's3-fileshare', label: 'fileshare over S3', worker: 'fileshare', tls: false, workloads: ['s3'], underTest: true },
+  { id: 's3-sdk', label: 'AWS SDK alone', worker: 's3-sdk', tls: false, workloads: ['s3'], underTest: false },
 ];
 
 /** The baseline the `vs pipe` column divides by (its TLS variant for a TLS system), and the peer. */

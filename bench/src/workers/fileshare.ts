@@ -51,8 +51,18 @@ async function startServer(config: ServerConfig): Promise<RunningServer> {
     times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
+  // the s3 workload: the same server over a bucket
+  const s3 = config.s3;
+  const storage = s3
+    ? new (await import('../../../src/storage/s3/index.ts')).S3Storage({
+        bucket: s3.bucket,
+        endpoint: s3.endpoint,
+        region: s3.region,
+        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      })
+    : undefined;
   const server = new FileShareServer({
-    root: config.root,
+    root: storage ?? config.root,
     auth,
     host: HOST,
     port: 0,
@@ -76,6 +86,7 @@ async function startServer(config: ServerConfig): Promise<RunningServer> {
     hints: { verifyMs: String(times[2]), bcryptThreads: String(bcryptPool().threads) },
     close: async () => {
       await server.close();
+      storage?.client.destroy();
     },
   };
 }

@@ -8,7 +8,7 @@ import type { BenchConfig } from '../config.ts';
 import type { CertFiles } from '../certs.ts';
 import type { TestFile } from '../files.ts';
 import { HOST } from '../messages.ts';
-import type { ClientTask, EventLoopDelay, TaskResult } from '../messages.ts';
+import type { ClientTask, EventLoopDelay, ServerConfig, TaskResult } from '../messages.ts';
 import type { ReadyInfo } from '../proc.ts';
 import type { Scope } from '../proc.ts';
 import type { Recorder, WorkloadId } from '../results.ts';
@@ -77,7 +77,7 @@ export async function withServer<T>(
   system: SystemDef,
   sessionMs: number,
   body: (session: Session) => Promise<T>,
-  extra: { readonly resumeKey?: string } = {},
+  extra: { readonly resumeKey?: string; readonly s3?: ServerConfig['s3'] } = {},
 ): Promise<SessionOutcome<T>> {
   const root = path.join(ctx.tmp, `${system.id}-root`);
   await mkdir(root, { recursive: true });
