@@ -31,6 +31,11 @@ export class Leases {
     this.#timer.unref();
   }
 
+  /** Whether this node holds (and renews) `id`. */
+  has(kind: LeaseKind, id: string): boolean {
+    return this.#held[kind].has(id);
+  }
+
   remove(kind: LeaseKind, id: string): void {
     this.#held[kind].delete(id);
     if (this.#held.quota.size === 0 && this.#held.resume.size === 0) this.stop();
@@ -50,8 +55,11 @@ export class Leases {
         const ids = [...this.#held[kind]];
         if (ids.length === 0) continue;
         const { table, id } = this.tables[kind];
+        // rows a transaction holds right now are skipped, not waited for (no lock-order deadlock
+        // with it): a quota holder's own changes renew its lease, and the next period comes soon
         await this.pool.query({
-          text: `UPDATE ${table} SET expires_at = now() + $2 * interval '1 millisecond' WHERE ${id} = ANY($1)`,
+          text: `UPDATE ${table} SET expires_at = now() + $2 * interval '1 millisecond'
+                 WHERE ${id} IN (SELECT ${id} FROM ${table} WHERE ${id} = ANY($1) FOR UPDATE SKIP LOCKED)`,
           values: [ids, this.leaseMs],
           query_timeout: this.queryTimeout,
         } as pg.QueryConfig);

@@ -251,14 +251,13 @@ export class PostgresQuotas implements SharedQuotas {
             values,
           );
         } else if (h.dirty) {
-          await query(`UPDATE ${holders} SET reserved = $2, want_min = $3, want_max = $4, verdict = $5, credit = $6 WHERE id = $1`, [
-            h.id,
-            h.reserved,
-            h.wantMin,
-            h.wantMax,
-            h.verdict,
-            h.credit,
-          ]);
+          // a holder of this node is renewed by its own changes too (the periodic renewal skips
+          // rows locked here); another node's holder keeps its lease
+          const renew = this.leases.has('quota', h.id) ? `, expires_at = now() + $7 * interval '1 millisecond'` : '';
+          await query(
+            `UPDATE ${holders} SET reserved = $2, want_min = $3, want_max = $4, verdict = $5, credit = $6${renew} WHERE id = $1`,
+            [h.id, h.reserved, h.wantMin, h.wantMax, h.verdict, h.credit, ...(renew ? [this.leaseMs] : [])],
+          );
         }
       }
       await query('COMMIT');
