@@ -122,6 +122,19 @@ if (!url) {
     await held!.release();
     assert.ok(await other.resumeLocks.acquire(key));
   });
+
+  test('the database is down: resumable uploads fail with EIO before any data, plain ones go on', async () => {
+    const shared = new PostgresSharedState({ pool: 'postgres://postgres@127.0.0.1:1/none', migrate: false, queryTimeout: 2000 });
+    defer(() => shared.close());
+    const t = await testServer({ server: { sharedState: { resumeLocks: shared.resumeLocks } } });
+    const local = await tempDir();
+    const file = await makeFile(path.join(local, 'r.bin'), 64 * 1024);
+    const client = await t.connect();
+    await rejects(client.upload(file, '/r.bin', { resume: true }), 'EIO');
+    assert.equal(await tempFiles(t.root), [], 'nothing written for the refused upload');
+    const plain = await client.upload(file, '/plain.bin');
+    assert.is(plain.sha256, await sha256File(file));
+  });
 }
 
 test.run();
