@@ -91,6 +91,7 @@ export {
   listUsers,
   parseUserRecord,
   readUsersFile,
+  toAuthenticatedUser,
   removeUser,
   setUserPassword,
   verifyPassword,

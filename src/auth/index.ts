@@ -6,7 +6,7 @@
 export type { AuthContext, AuthenticatedUser, AuthProvider, Permission, ResumableUser } from './types.ts';
 export { ALL_PERMISSIONS, DEFAULT_PERMISSIONS } from './types.ts';
 export { DEFAULT_BCRYPT_COST, hashPassword, verifyPassword, type HashPasswordOptions } from './password.ts';
-export { isValidUsername, parseUserRecord, type UserRecord } from './user-record.ts';
+export { isValidUsername, parseUserRecord, toAuthenticatedUser, type UserRecord } from './user-record.ts';
 export { MemoryAuthProvider, type MemoryAuthProviderOptions, type PlainUserEntry } from './memory-provider.ts';
 export {
   addUser,

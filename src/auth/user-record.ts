@@ -124,7 +124,9 @@ export function parseUserRecord(name: string, value: unknown): UserRecord {
 /**
  * The {@link AuthenticatedUser} for a stored record: `home`, `quotaBytes` and `maxFileSize` only
  * when set, `permissions` always (the default filled in). Frozen, with its own permissions array.
- * @internal
+ * Every built-in provider (memory, users file, PostgreSQL) turns its records into users here, so
+ * that the default permissions are filled in one place; the server fills the same default for a
+ * custom provider whose users come without permissions.
  */
 export function toAuthenticatedUser(username: string, record: UserRecord): AuthenticatedUser {
   return Object.freeze({

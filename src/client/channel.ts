@@ -33,6 +33,8 @@ export class ClientChannel {
   private failure: FileShareError | undefined;
   private goingAway = false;
   private closedByUs = false;
+  /** We asked the server to close (logout): its close is no loss. */
+  private closeExpected = false;
   /** Set while the socket connects: makes open() fail with ECLOSED. */
   private cancelOpen: (() => void) | undefined;
   private helloWaiter: { resolve: () => void; reject: (e: FileShareError) => void } | undefined;
@@ -345,8 +347,18 @@ export class ClientChannel {
     ping.resolve(performance.now() - ping.sentAt);
   }
 
+  /** The server is about to close the connection at our request (logout): the close event then carries no error. */
+  expectClose(): void {
+    this.closeExpected = true;
+  }
+
   private onConnectionError(frame: Frame): void {
-    const error = parseErrorBody(parseJsonObject(frame.body, 'ERROR'));
+    const body = parseErrorBody(parseJsonObject(frame.body, 'ERROR'));
+    // An ERROR before the server's HELLO is a refusal (the server is full, or shutting down): say
+    // so, so that it is never mistaken for a connection that was lost.
+    const error = this.serverHello
+      ? body
+      : new FileShareError(body.code, `${this.options.host}:${this.options.port} refused the connection: ${body.message}`);
     this.failure ??= error;
     this.helloWaiter?.reject(error);
     this.connection?.destroy(error);
@@ -363,7 +375,14 @@ export class ClientChannel {
             { cause: error },
           )
         : undefined;
-    const reason = this.failure ?? hint ?? error ?? new FileShareError('ECLOSED', 'the connection was closed');
+    const reason =
+      this.failure ??
+      hint ??
+      error ??
+      new FileShareError(
+        'ECLOSED',
+        this.goingAway ? 'the server closed the connection: it is shutting down' : 'connection lost: the server closed the connection',
+      );
     // A failure this side detected keeps its code: EPROTO (the server broke the protocol, e.g. a
     // HELLO of another major version) and ETIMEDOUT (no HELLO within connectTimeout) are what
     // connect() documents. Anything else (an internal failure) is reported as a lost connection.
@@ -373,8 +392,8 @@ export class ClientChannel {
     for (const request of [...this.pending.values()]) request.reject(this.failure);
     for (const ping of [...this.pings.values()]) ping.reject(this.failure);
     this.pings.clear();
-    // the `close` event carries an error only when the connection ended by itself, not by close()
-    this.onClosed(this.closedByUs ? undefined : error);
+    // the `close` event carries why the connection ended by itself: not after close() or logout
+    this.onClosed(this.closedByUs || this.closeExpected ? undefined : this.failure);
   }
 }
 

@@ -24,7 +24,11 @@ import { sync, type SyncOptions, type SyncResult } from './sync.ts';
 
 /** Typed events of {@link FileShareClient}. */
 export interface ClientEvents {
-  /** The connection closed; `error` says why when it was not `close()` or `logout()`. */
+  /**
+   * The connection closed; `error` says why when it was not `close()` or `logout()`: `ECLOSED`
+   * ("connection lost: ...") when it dropped, `ETIMEDOUT` when a timeout ended it, `EBUSY` when
+   * the server refused it at connect.
+   */
   close: [error: FileShareError | undefined];
   /** The server announced it is shutting down; requests in flight may finish, new ones fail. */
   goaway: [GoAwayEvent];
@@ -169,7 +173,9 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
 
   /**
    * Open the connection and exchange HELLO.
-   * @throws ECLOSED (refused, unreachable), ETIMEDOUT, ETLS (certificate), EPROTO (version), EBUSY (server full)
+   * @throws ECLOSED (nothing listening, unreachable), ETIMEDOUT, ETLS (certificate), EPROTO (version),
+   *   EBUSY (the server refused the connection: it is full, the per-address cap, or it is shutting
+   *   down; the message says so, and tells it apart from a connection that was lost, ECLOSED)
    */
   async connect(options: CallOptions = {}): Promise<void> {
     if (this.channel?.isOpen) throw new FileShareError('EINVAL', 'already connected');
@@ -261,6 +267,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   /** Log out; the server acknowledges and closes the connection. */
   async logout(options: CallOptions = {}): Promise<void> {
     const channel = this.requireChannel();
+    channel.expectClose();
     await this.call('logout', {}, options);
     this.user = undefined;
     this.probeGrant = undefined;

@@ -11,9 +11,11 @@ import {
   FileShareError,
   hashPassword,
   isValidUsername,
+  DEFAULT_PERMISSIONS,
   parseUserRecord,
   type Permission,
   type ResumableUser,
+  toAuthenticatedUser,
   verifyPassword,
 } from 'fileshare';
 import { migrate, quoteIdent } from './migration.ts';
@@ -163,7 +165,7 @@ export class PostgresAuthProvider implements AuthProvider {
       username,
       record.passwordHash,
       record.home ?? null,
-      record.permissions ?? ['read', 'write', 'delete'],
+      record.permissions ?? [...DEFAULT_PERMISSIONS],
       record.quotaBytes ?? null,
       record.maxFileSize ?? null,
     ];
@@ -231,12 +233,5 @@ function recordOf(row: UserRow): Record<string, unknown> {
 
 /** A row as the user a login grants. */
 function userOf(row: UserRow): AuthenticatedUser {
-  const record = parseUserRecord(row.username, recordOf(row));
-  return Object.freeze({
-    username: row.username,
-    ...(record.home !== undefined && { home: record.home }),
-    permissions: Object.freeze([...(record.permissions ?? ['read', 'write', 'delete'])]) as Permission[],
-    ...(record.quotaBytes !== undefined && { quotaBytes: record.quotaBytes }),
-    ...(record.maxFileSize !== undefined && { maxFileSize: record.maxFileSize }),
-  });
+  return toAuthenticatedUser(row.username, parseUserRecord(row.username, recordOf(row)));
 }

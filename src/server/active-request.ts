@@ -134,7 +134,7 @@ export class ActiveRequest implements RequestContext {
     return this.host.quotas.join(`${username}\0${home ?? ''}`, async () => Math.max(0, quotaBytes - (await storage.usage!('/'))));
   }
 
-  lockResume(key: string, takeover: () => Promise<void>): Promise<HeldResumeLock | undefined> {
+  lockResume(key: string, takeover: () => Promise<void>): Promise<HeldResumeLock> {
     const { username, home } = this.user;
     // one user's key never locks another's upload: the key is only unique within a home
     const scoped = createHash('sha256')

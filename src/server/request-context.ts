@@ -135,7 +135,7 @@ export interface RequestContext {
    * Undefined when the server has no shared resume locks: the storage then locks on its own.
    * @throws EBUSY (running on another node), EIO (the store failed)
    */
-  lockResume(key: string, takeover: () => Promise<void>): Promise<HeldResumeLock | undefined>;
+  lockResume(key: string, takeover: () => Promise<void>): Promise<HeldResumeLock>;
   /** Log in on this connection (one attempt at a time). @throws EAUTH, ETHROTTLED, EBUSY, EINVAL */
   login(username: string, password: string): Promise<LoginAnswer>;
   /** Log in on this connection with a resumption token (one attempt at a time). @throws EAUTH, ETHROTTLED, EBUSY, EINVAL */

@@ -1,8 +1,10 @@
 /**
- * The lock that keeps a resumable upload running once at a time, when the server was given resume
- * locks shared by all nodes ({@link SharedResumeLocks}). Within this server, a newer attempt of an
- * upload takes over from the older one (its connection died without the server noticing); across
- * nodes, the shared store decides. Without shared locks the storage backend locks on its own.
+ * The lock that keeps a resumable upload running once at a time. Within this server, a newer
+ * attempt of an upload takes over from the older one (its connection died without the server
+ * noticing): the decision is the server's, the storage backend is never called back. Across nodes,
+ * the shared store decides when the server was given resume locks shared by all nodes
+ * ({@link SharedResumeLocks}); without them the storage backend locks on its own (and refuses a
+ * second attempt it did not expect with `EBUSY`).
  * @internal
  * @module
  */
@@ -11,6 +13,8 @@ import type { SharedResumeLocks } from './shared-state.ts';
 
 /** A resume lock this server holds for one attempt. @internal */
 export interface HeldResumeLock {
+  /** Whether the lock is held in the store every node shares (the storage then takes none of its own). */
+  readonly shared: boolean;
   /** The attempt is over (committed, failed or suspended): let go. Never rejects. */
   release(): Promise<void>;
 }
@@ -31,12 +35,11 @@ export class ResumeLockTable {
 
   /**
    * Lock the resumable upload `key` for one attempt, which `takeover` stops (resolving once it
-   * has let go). Undefined when there are no shared locks.
-   * @throws EBUSY when another node runs the upload, EIO when the store fails
+   * has let go): an attempt of the same upload already running on this server is taken over first.
+   * @throws EBUSY when another node runs the upload (or attempts keep coming), EIO when the store fails
    */
-  async acquire(key: string, takeover: () => Promise<void>): Promise<HeldResumeLock | undefined> {
+  async acquire(key: string, takeover: () => Promise<void>): Promise<HeldResumeLock> {
     const shared = this.shared;
-    if (!shared) return undefined;
     for (let i = 0; this.running.has(key); i++) {
       if (i === MAX_TAKEOVERS) throw new FileShareError('EBUSY', 'this upload is in progress');
       const older = this.running.get(key)!;
@@ -50,6 +53,15 @@ export class ResumeLockTable {
       if (this.running.get(key) === entry) this.running.delete(key);
       settle();
     };
+    if (!shared) {
+      return {
+        shared: false,
+        release: () => {
+          forget();
+          return Promise.resolve();
+        },
+      };
+    }
     let lock;
     try {
       lock = await shared.acquire(key);
@@ -65,6 +77,7 @@ export class ResumeLockTable {
     const held = lock;
     let released: Promise<void> | undefined;
     return {
+      shared: true,
       release: () => {
         released ??= held
           .release()

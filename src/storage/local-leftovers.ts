@@ -17,10 +17,9 @@ import type { ResumeOptions, SweepOptions, UploadTarget } from './types.ts';
 /**
  * Temporary files of uploads in progress in this process, resumable or not: one attempt per
  * resumable file at a time, and the sweeper never touches them (before, a plain upload whose temp
- * file was quiet for `abandonedTtlMs` lost it mid-transfer and failed with ENOENT). The value is
- * how a newer attempt of a resumable upload takes over from the one in progress, if it can.
+ * file was quiet for `abandonedTtlMs` lost it mid-transfer and failed with ENOENT).
  */
-export const ACTIVE_UPLOADS = new Map<string, ResumeOptions['onTakeover']>();
+export const ACTIVE_UPLOADS = new Set<string>();
 
 /** What {@link openResumable} needs; paths are real, absolute paths inside the storage root. */
 export interface ResumableInit {
@@ -44,21 +43,15 @@ export interface ResumableInit {
  * A resumable upload keeps its data in `.fileshare-part-r-<key>` beside the target, so that an
  * interrupted attempt (dropped connection, server crash) can be continued. Whatever the file holds
  * beyond the announced size is cut off; the caller verifies the kept prefix by hash before use.
- * One attempt per file at a time in this process: a newer attempt takes over from the one in
- * progress through its `onTakeover`, or gets `EBUSY` when it has none.
+ * One attempt per file at a time in this process: another while one is open gets `EBUSY` (the
+ * server takes over from an older attempt itself, before it opens the newer one).
  */
 export async function openResumable(init: ResumableInit): Promise<UploadTarget> {
   const { root, remote, target, dir, overwrite, size, resume, fsync, checkSpace } = init;
   if (!RESUME_KEY_PATTERN.test(resume.key)) throw storageError('EINVAL', remote, 'invalid resume key');
   const temp = path.join(dir, resumableTempName(resume.key));
-  if (ACTIVE_UPLOADS.has(temp)) {
-    // An attempt is in progress, most likely on a connection that died without the server
-    // noticing yet (before, the retry got EBUSY until that connection timed out): take over.
-    const takeOver = ACTIVE_UPLOADS.get(temp);
-    if (takeOver) await takeOver().catch(() => {});
-    if (ACTIVE_UPLOADS.has(temp)) throw storageError('EBUSY', remote, 'this upload is already in progress on another connection');
-  }
-  ACTIVE_UPLOADS.set(temp, resume.onTakeover);
+  if (ACTIVE_UPLOADS.has(temp)) throw storageError('EBUSY', remote, 'this upload is already in progress on another connection');
+  ACTIVE_UPLOADS.add(temp);
   const release = () => ACTIVE_UPLOADS.delete(temp);
   let handle: FileHandle | undefined;
   let created = false;

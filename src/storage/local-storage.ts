@@ -298,7 +298,7 @@ export class LocalStorage implements Storage {
       return openResumable({ root, remote, target, dir, overwrite, size, resume: options.resume, fsync: this.#fsync, checkSpace, mtime });
     }
     const temp = path.join(dir, makeTempName(path.basename(target)));
-    ACTIVE_UPLOADS.set(temp, undefined); // before it exists: the sweeper must never see it unclaimed
+    ACTIVE_UPLOADS.add(temp); // before it exists: the sweeper must never see it unclaimed
     const release = () => ACTIVE_UPLOADS.delete(temp);
     let handle: FileHandle | undefined;
     try {

@@ -54,19 +54,17 @@ export interface UploadTarget {
   suspend(): Promise<void>;
 }
 
-/** Identifies a resumable upload across connections and server restarts. */
+/**
+ * Identifies a resumable upload across connections and server restarts. The caller (the server)
+ * runs one attempt of an upload at a time and takes over from an older one itself; a backend that
+ * finds an attempt of the same upload still open in this process refuses the new one with `EBUSY`
+ * and never calls back into the caller.
+ */
 export interface ResumeOptions {
   /** Key of the upload (16 to 64 lowercase hex digits), derived by the caller from what it uploads. */
   readonly key: string;
   /** Throw away what an earlier attempt left and start from byte 0. */
   readonly restart?: boolean;
-  /**
-   * Called when a newer attempt of the same upload (same key and target) finds this one still in
-   * progress, typically on a connection that died without the server noticing: stop this attempt,
-   * keeping its data (`suspend()`), and resolve once it has let go; the newer attempt then continues
-   * from the kept bytes. Without it, the newer attempt fails with `EBUSY`.
-   */
-  readonly onTakeover?: () => Promise<void>;
   /**
    * The caller holds this upload's lock in a store every node shares (the server's
    * `sharedState.resumeLocks`): no other node runs it, so the backend takes no cross-node lock of

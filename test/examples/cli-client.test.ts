@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { generate } from 'selfsigned';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileShareServer, MemoryAuthProvider, type FileShareServerOptions } from '../../src/index.ts';
+import { FileShareClient, FileShareServer, MemoryAuthProvider, type FileShareServerOptions } from '../../src/index.ts';
 
 const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
 const APP = 'examples/cli-client/src/main.ts';
@@ -287,6 +287,20 @@ test('the shell reads the password from stdin when FILESHARE_PASSWORD is not set
   assert.is(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /:\/> pwd\n\/\n/);
   assert.match(ok.stdout, /\n$/, 'the end of input (Ctrl-D) leaves cleanly');
+});
+
+test('a full server refuses the connection: exit code 6, and the message says refused (not lost)', async () => {
+  const full = await startServer({ maxConnections: 1 });
+  const holder = new FileShareClient({ port: full.port });
+  await holder.connect();
+  try {
+    const refused = await client(['ls'], { port: full.port });
+    assert.is(refused.code, 6, refused.stderr);
+    assert.match(refused.stderr, /refused the connection: the server is full \(1 connections\); try again later/);
+    assert.not.match(refused.stderr, /lost/);
+  } finally {
+    await holder.close();
+  }
 });
 
 test('a lost connection is reported and ends the shell with exit code 6', async () => {

@@ -81,7 +81,10 @@ function remoteMessage(err: FileShareError): string {
     case 'EPROTO':
       return `protocol error: ${err.message}`;
     case 'EBUSY':
-      return `server busy, try again later: ${err.message}`;
+      // refused at connect (the server is full) or a limit hit by one request: never a lost connection
+      return / refused the connection: /.test(err.message)
+        ? `${err.message}; try again later`
+        : `server busy, try again later: ${err.message}`;
     case 'EINTEGRITY':
       return `integrity check failed (nothing was kept): ${err.message}`;
     case 'EABORTED':

@@ -26,15 +26,15 @@ export const upload: Handler<'upload'> = {
     const mtime = optionalCount(request.args, 'mtime');
     const parsed = parseResume(request.args, path);
     // a newer attempt of this upload (the client reconnected after a silent drop) stops this one,
-    // which keeps its data, and continues from it
-    const onTakeover = () => request.abort(new FileShareError('EABORTED', 'a newer attempt of this upload took over'));
+    // which keeps its data, and continues from it: the server's lock decides, never the storage
+    const takeover = () => request.abort(new FileShareError('EABORTED', 'a newer attempt of this upload took over'));
     const sizeLimit = smallest(request.limits.maxFileSize, request.user.maxFileSize);
     if (size !== undefined && sizeLimit !== undefined && size > sizeLimit) {
       throw new FileShareError('ETOOLARGE', `${size} bytes exceeds the maximum file size of ${sizeLimit} bytes`);
     }
-    // with resume locks shared by all nodes, the server locks (the storage then needs no lock of its own)
-    const lock = parsed && (await request.lockResume(parsed.key, onTakeover));
-    const resume = parsed && { ...parsed, onTakeover, ...(lock ? { sharedLock: true } : {}) };
+    // with resume locks shared by all nodes, the server locks across nodes too (the storage then needs no lock of its own)
+    const lock = parsed && (await request.lockResume(parsed.key, takeover));
+    const resume = parsed && { ...parsed, ...(lock?.shared ? { sharedLock: true } : {}) };
     try {
       const quota = await joinQuota(request, path, overwrite);
       let target: UploadTarget;

@@ -31,7 +31,7 @@ export class S3Context {
   ) {}
 
   /** Resumable uploads running in this process, by resume key: a newer attempt takes over from them. */
-  readonly resumable = new Map<string, { takeover: (() => Promise<void>) | undefined; settled: Promise<void> }>();
+  readonly resumable = new Map<string, { settled: Promise<void> }>();
 
   /** Key of the saved state of the resumable upload `resumeKey`. */
   stateKey(resumeKey: string): string {

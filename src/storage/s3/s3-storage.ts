@@ -396,8 +396,9 @@ export class S3Storage implements Storage {
   }
 
   /**
-   * A resumable upload: take its lock (a newer attempt in this process takes over from the older
-   * one; one on a dead node is taken over once its lock is stale; one alive elsewhere is `EBUSY`),
+   * A resumable upload: take its lock (the server stops an older attempt in this process before
+   * it opens a newer one; one on a dead node is taken over once its lock is stale; one alive
+   * elsewhere is `EBUSY`),
    * then continue the multipart upload its saved state names, if the parts are still there.
    */
   async #openResumable(
@@ -407,19 +408,15 @@ export class S3Storage implements Storage {
     const context = this.#context;
     const { remote, key } = init;
     const resumeKey = resume.key;
-    const running = context.resumable.get(resumeKey);
-    if (running) {
-      // the older attempt (a connection that died without the server noticing) stops and keeps its parts
-      if (!running.takeover) throw s3StorageError('EBUSY', remote, 'this upload is in progress');
-      await running.takeover();
-      await running.settled;
-    }
+    // the server stops an older attempt (a connection that died without it noticing) before it
+    // opens a newer one: one still open here is another caller's, which this one must not disturb
+    if (context.resumable.has(resumeKey)) throw s3StorageError('EBUSY', remote, 'this upload is in progress');
     // the server holds a lock every node shares (PostgreSQL): no lock object is needed
     const lock = resume.sharedLock ? NO_LOCK : await context.lock(context.resumeLockKey(resumeKey), context.resumeLockTtlMs, remote);
     if (!lock) throw s3StorageError('EBUSY', remote, 'this upload is in progress on another node');
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => (settle = resolve));
-    const entry = { takeover: resume.onTakeover, settled };
+    const entry = { settled };
     context.resumable.set(resumeKey, entry);
     const onSettled = () => {
       if (context.resumable.get(resumeKey) === entry) context.resumable.delete(resumeKey);
