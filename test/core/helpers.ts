@@ -9,12 +9,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
-import { MemoryAuthProvider, type PlainUserEntry } from '../../src/auth/memory-provider.ts';
+import type { MemoryAuthProvider, PlainUserEntry } from '../../src/auth/memory-provider.ts';
 import { FileShareError, type FileShareErrorCode } from '../../src/errors.ts';
 import { FrameDecoder } from '../../src/protocol/decoder.ts';
 import { encodeJsonFrame } from '../../src/protocol/encoder.ts';
 import { type Frame, FrameType, PROTOCOL_NAME } from '../../src/protocol/frame.ts';
 import { createTestServer, type TestServer, type TestServerOptions } from '../../src/testing/index.ts';
+import { fixtureAuth } from '../auth-fixtures.ts';
 
 type Disposer = () => unknown;
 const disposers: Disposer[] = [];
@@ -38,17 +39,19 @@ export async function dispose(): Promise<void> {
 
 const providers = new Map<string, Promise<MemoryAuthProvider>>();
 
-/** A MemoryAuthProvider for `users`, hashed once per distinct set (bcrypt is slow). */
+/**
+ * A MemoryAuthProvider for `users`, made once per distinct set (a provider holds no resources),
+ * with bcrypt hashes of the fixtures' low cost (../auth-fixtures.ts): logins run the real check.
+ */
 export function authFor(users: Record<string, PlainUserEntry>): Promise<MemoryAuthProvider> {
   const key = JSON.stringify(users);
-  if (!providers.has(key)) providers.set(key, MemoryAuthProvider.fromPasswords(users));
+  if (!providers.has(key)) providers.set(key, Promise.resolve(fixtureAuth(users)));
   return providers.get(key)!;
 }
 
 /**
  * {@link createTestServer}, closed after the test. Login throttling is off unless asked for.
- * The bcrypt hashing of `users` is done once per distinct set of users and shared (a provider
- * holds no resources), so a test pays for its logins only.
+ * Its users come from {@link authFor} unless `auth` is given.
  */
 export async function testServer(options: TestServerOptions = {}): Promise<TestServer> {
   const users = options.users ?? { alice: 'alice-password' };

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileShareServer, MemoryAuthProvider } from '../../src/index.ts';
+import { FileShareServer } from '../../src/index.ts';
+import { fixtureAuth } from '../auth-fixtures.ts';
 
 const RUN = path.resolve(import.meta.dirname, '../../scripts/run.mjs');
 const APP = 'examples/cli-client/src/main.ts';
@@ -79,7 +80,7 @@ function stop(child: ChildProcessWithoutNullStreams): void {
 test.before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'cli-batch-test-'));
   root = await mkdtemp(path.join(tmp, 'root-'));
-  server = new FileShareServer({ root, auth: await MemoryAuthProvider.fromPasswords({ alice: 'pw' }), host: '127.0.0.1', port: 0 });
+  server = new FileShareServer({ root, auth: fixtureAuth({ alice: 'pw' }), host: '127.0.0.1', port: 0 });
   ({ port } = await server.listen());
 });
 

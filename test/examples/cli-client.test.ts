@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { generate } from 'selfsigned';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileShareClient, FileShareServer, MemoryAuthProvider, type FileShareServerOptions } from '../../src/index.ts';
+import { FileShareClient, FileShareServer, type FileShareServerOptions } from '../../src/index.ts';
+import { fixtureAuth } from '../auth-fixtures.ts';
 
 const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
 const APP = 'examples/cli-client/src/main.ts';
@@ -126,7 +127,7 @@ async function startServer(
   const dir = await mkdtemp(path.join(tmp, 'root-'));
   const s = new FileShareServer({
     root: dir,
-    auth: await MemoryAuthProvider.fromPasswords({ alice: 'pw' }),
+    auth: fixtureAuth({ alice: 'pw' }),
     host: '127.0.0.1',
     port: 0,
     ...options,

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileShareServer, MemoryAuthProvider } from '../../src/index.ts';
+import { FileShareServer, type MemoryAuthProvider } from '../../src/index.ts';
+import { fixtureAuth } from '../auth-fixtures.ts';
 
 const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
 // The README's screenshot is taken on a lossy link by test/udp/netns.test.ts; this one goes to the
@@ -145,7 +146,7 @@ test.before(async () => {
     ? chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 }).catch(() => undefined)
     : Promise.resolve(undefined);
   root = await tempDir();
-  auth = await MemoryAuthProvider.fromPasswords({ alice: 'pw' });
+  auth = fixtureAuth({ alice: 'pw' });
   server = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0, udpProbes: true });
   ({ port } = await server.listen());
 });

@@ -8,12 +8,16 @@ import * as assert from 'uvu/assert';
 import bcrypt from 'bcryptjs';
 import { BcryptPool, bcryptPool } from '../../src/auth/bcrypt-pool.ts';
 import { hashPassword, verifyPassword } from '../../src/auth/password.ts';
+import { MemoryAuthProvider } from '../../src/auth/memory-provider.ts';
 import { FileShareError } from '../../src/errors.ts';
 import { dispose, rejects, testServer } from '../core/helpers.ts';
 
 test.after.each(dispose);
 
 const users = { alice: 'alice-password', bob: 'bob-password' };
+// The storms below are about the load that bcrypt's real cost puts on a server, so their users
+// have hashes of the default cost, not the test fixtures' low one (../auth-fixtures.ts).
+const atDefaultCost = MemoryAuthProvider.fromPasswords(users);
 
 test('hashes from the threads are ordinary bcrypt: bcryptjs on the main thread agrees both ways', async () => {
   const fromPool = await hashPassword('correct horse');
@@ -26,7 +30,7 @@ test('hashes from the threads are ordinary bcrypt: bcryptjs on the main thread a
 });
 
 test('a storm of logins does not stop the event loop: another client gets pings answered between verifications', async () => {
-  const t = await testServer({ users, server: { maxConnectionsPerAddress: 100, maxConnections: 200 } });
+  const t = await testServer({ users, auth: await atDefaultCost, server: { maxConnectionsPerAddress: 100, maxConnections: 200 } });
   const watcher = await t.connect('alice');
   const storm = 24;
   const stormers = await Promise.all(Array.from({ length: storm }, () => t.client()));
@@ -61,7 +65,7 @@ test('a storm of logins does not stop the event loop: another client gets pings 
 });
 
 test('maxPendingLogins: a storm beyond the cap gets EBUSY at once, the rest log in, and the server recovers', async () => {
-  const t = await testServer({ users, server: { maxPendingLogins: 3, maxConnectionsPerAddress: 100 } });
+  const t = await testServer({ users, auth: await atDefaultCost, server: { maxPendingLogins: 3, maxConnectionsPerAddress: 100 } });
   const failures: string[] = [];
   t.server.on('loginFailed', ({ code }) => failures.push(code));
   const clients = await Promise.all(Array.from({ length: 12 }, () => t.client()));
@@ -82,7 +86,11 @@ test('maxPendingLogins: a storm beyond the cap gets EBUSY at once, the rest log 
 
 test('maxPendingLogins: a refused login is not counted as a failed one by the throttle', async () => {
   const throttle = { freeAttempts: 2, baseDelayMs: 60_000 };
-  const t = await testServer({ users, server: { maxPendingLogins: 1, maxConnectionsPerAddress: 100, loginThrottle: throttle } });
+  const t = await testServer({
+    users,
+    auth: await atDefaultCost,
+    server: { maxPendingLogins: 1, maxConnectionsPerAddress: 100, loginThrottle: throttle },
+  });
   const clients = await Promise.all(Array.from({ length: 8 }, () => t.client()));
   const settled = await Promise.allSettled(clients.map((c) => c.login('bob', 'bob-password')));
   assert.ok(settled.some((r) => r.status === 'rejected' && (r.reason as FileShareError).code === 'EBUSY'));
