@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, isMissing, storageError } from './fs-errors.ts';
 import { byName, checkCount, entryOf, inBatches, isInside, sizeOf } from './local-helpers.ts';
-import { LocalUpload, openPin, unlinkQuietly } from './local-upload.ts';
+import { LocalUpload, unlinkQuietly } from './local-upload.ts';
 import { normalizeRemotePath, remoteBasename, remoteComponents, remoteDirname } from './remote-path.ts';
 import { isTempName, makeTempName } from './temp-names.ts';
 import { HashCache, hashStoredFile } from './file-hash.ts';
@@ -303,13 +303,9 @@ export class LocalStorage implements Storage {
     let handle: FileHandle | undefined;
     try {
       handle = await this.#fs(remote, () => createInside(root, temp, remote));
-      const identity = await handle.stat();
-      const pin = await openPin(root, temp, remote, handle, identity);
       return new LocalUpload({
         handle,
-        pin,
         root,
-        identity,
         temp,
         target,
         remote,
