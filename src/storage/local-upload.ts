@@ -12,6 +12,7 @@ import path from 'node:path';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, storageError } from './fs-errors.ts';
 import { type FileIdentity, openInside } from './safe-open.ts';
+import { fstat, lstat } from './local-lookup.ts';
 import type { UploadTarget } from './types.ts';
 
 /** `highWaterMark` of the upload stream: 1 MiB, one protocol frame. @internal */
@@ -209,7 +210,8 @@ export class LocalUpload implements UploadTarget {
       if (fsync) await handle.sync();
       // rename(2) and link(2) move whatever the name holds now: it must still be our file, not a
       // link or another file planted under it (which would then appear under the target name)
-      const [identity, named] = await Promise.all([this.#init.identity ?? handle.stat(), fsp.lstat(temp)]);
+      const identity = this.#init.identity ?? (await fstat(handle));
+      const named = await lstat(temp);
       if (!named.isFile() || named.dev !== identity.dev || named.ino !== identity.ino) throw replacedError(remote);
       if (overwrite) await fsp.rename(temp, target);
       else await this.#linkIntoPlace();
