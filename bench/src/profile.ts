@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +21,11 @@ import { createInterface } from 'node:readline';
 const here = import.meta.filename;
 const repo = path.resolve(path.dirname(here), '..', '..');
 const role = process.argv[2];
+/** Experiments: DATA chunk size and flow-control window on both sides (`FILESHARE_BENCH_CHUNK`, `FILESHARE_BENCH_WINDOW`, as bench/). */
+const tuning = {
+  ...(process.env.FILESHARE_BENCH_CHUNK ? { chunkSize: Number(process.env.FILESHARE_BENCH_CHUNK) } : {}),
+  ...(process.env.FILESHARE_BENCH_WINDOW ? { window: Number(process.env.FILESHARE_BENCH_WINDOW) } : {}),
+};
 
 const SCENARIOS = ['up', 'down', 'small1', 'small64'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -46,6 +51,7 @@ async function server(config: { root: string; tls?: { cert: string; key: string 
     auth,
     host: '127.0.0.1',
     port: 0,
+    ...tuning,
     ...(config.tls ? { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   });
   await server.listen();
@@ -67,6 +73,7 @@ async function client(plan: Plan): Promise<void> {
   const share = new FileShareClient({
     host: '127.0.0.1',
     port: plan.port,
+    ...tuning,
     ...(plan.tls ? { tls: { ca: readFileSync(plan.tls.ca), servername: 'localhost' } } : {}),
   });
   await share.connect();
@@ -132,7 +139,7 @@ function delta(a: Usage, b: Usage): { userMs: number; systemMs: number; switches
 }
 
 function readFileSize(file: string): number {
-  return readFileSync(file).length;
+  return statSync(file).size;
 }
 
 function parseSize(text: string): number {
