@@ -5,7 +5,7 @@ import { FileShareError } from '../errors.ts';
 import type { ServerMetrics } from '../metrics/events.ts';
 import { type JsonObject, MAX_JSON_BODY, parseJsonObject, requireCount, requireSha256, requireString } from '../protocol/fields.ts';
 import { parseCredit } from '../protocol/control.ts';
-import { encodeCredit } from '../protocol/encoder.ts';
+import { encodeCredit, encodeJsonFrame } from '../protocol/encoder.ts';
 import { type Frame, FrameType, LENGTH_OVERHEAD } from '../protocol/frame.ts';
 import { normalizeRemotePath } from '../storage/remote-path.ts';
 import type { Storage } from '../storage/types.ts';
@@ -232,6 +232,7 @@ export class ActiveRequest implements RequestContext {
           onChunk: options.onChunk,
         },
         options.seedHash,
+        options.partial && encodeJsonFrame(FrameType.PARTIAL, this.id, options.partial),
       );
       connection.addSender(this.outgoing);
     });

@@ -53,6 +53,11 @@ export interface SendOptions {
   readonly seedHash?: Hash;
   /** Called with the size of each chunk sent. */
   readonly onChunk?: (n: number) => void;
+  /**
+   * A PARTIAL to send just before the first DATA (or the end of an empty source), so that both
+   * leave in one write: a download's `{ size, mtime, offset }`.
+   */
+  readonly partial?: object;
 }
 
 /** What a successful login answers. @internal */

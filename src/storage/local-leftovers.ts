@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, isMissing, storageError } from './fs-errors.ts';
 import { createInside, isOwnFile, openInside } from './safe-open.ts';
-import { LocalUpload, openPin, unlinkQuietly } from './local-upload.ts';
+import { LocalUpload, unlinkQuietly } from './local-upload.ts';
 import { isResumableTempName, isTempName, RESUME_KEY_PATTERN, resumableTempName } from './temp-names.ts';
 import type { ResumeOptions, SweepOptions, UploadTarget } from './types.ts';
 
@@ -83,10 +83,8 @@ export async function openResumable(init: ResumableInit): Promise<UploadTarget> 
         throw err; // the kept bytes stay, for a resume once there is room
       }
     }
-    const pin = await openPin(root, temp, remote, handle, info!);
     return new LocalUpload({
       handle,
-      pin,
       root,
       identity: info!,
       temp,

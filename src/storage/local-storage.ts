@@ -20,12 +20,13 @@ import { Readable } from 'node:stream';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, isMissing, storageError } from './fs-errors.ts';
 import { byName, checkCount, entryOf, inBatches, isInside, sizeOf } from './local-helpers.ts';
-import { LocalUpload, openPin, unlinkQuietly } from './local-upload.ts';
+import { LocalUpload, unlinkQuietly } from './local-upload.ts';
 import { normalizeRemotePath, remoteBasename, remoteComponents, remoteDirname } from './remote-path.ts';
 import { isTempName, makeTempName } from './temp-names.ts';
 import { HashCache, hashStoredFile } from './file-hash.ts';
 import { ACTIVE_UPLOADS, openResumable, sweepLeftovers } from './local-leftovers.ts';
 import { createInside, openInside } from './safe-open.ts';
+import * as lookup from './local-lookup.ts';
 import type { Entry, OpenUploadOptions, ReadHandle, Storage, SweepOptions, UploadTarget } from './types.ts';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -118,7 +119,7 @@ export class LocalStorage implements Storage {
   async stat(remotePath: string): Promise<Entry> {
     const remote = normalizeRemotePath(remotePath);
     const real = await this.#real(remote);
-    const stats = await this.#fs(remote, () => fsp.lstat(real));
+    const stats = await this.#fs(remote, () => lookup.lstat(real));
     if (!stats.isFile() && !stats.isDirectory()) throw storageError('EACCES', remote, 'not a regular file or folder');
     return entryOf(remoteBasename(remote), stats);
   }
@@ -235,14 +236,14 @@ export class LocalStorage implements Storage {
     const offset = checkCount(options.offset ?? 0, 'offset', remote, 0);
     const highWaterMark = checkCount(options.highWaterMark ?? DEFAULT_READ_HIGH_WATER_MARK, 'highWaterMark', remote, 1);
     const real = await this.#real(remote);
-    const pre = await this.#fs(remote, () => fsp.lstat(real));
+    const pre = await this.#fs(remote, () => lookup.lstat(real));
     if (pre.isDirectory()) throw storageError('EISDIR', remote);
     if (!pre.isFile()) throw storageError('EACCES', remote, 'not a regular file'); // never open a FIFO or a device
     const root = await this.#rootPath();
     const handle = await this.#fs(remote, () => openInside(root, real, constants.O_RDONLY, remote));
     let stats: Stats;
     try {
-      stats = await handle.stat();
+      stats = await lookup.fstat(handle);
       if (stats.isDirectory()) throw storageError('EISDIR', remote);
       if (!stats.isFile()) throw storageError('EACCES', remote, 'not a regular file');
       if (offset > stats.size) throw storageError('EINVAL', remote, `offset ${offset} is beyond the size ${stats.size}`);
@@ -303,13 +304,9 @@ export class LocalStorage implements Storage {
     let handle: FileHandle | undefined;
     try {
       handle = await this.#fs(remote, () => createInside(root, temp, remote));
-      const identity = await handle.stat();
-      const pin = await openPin(root, temp, remote, handle, identity);
       return new LocalUpload({
         handle,
-        pin,
         root,
-        identity,
         temp,
         target,
         remote,
@@ -362,7 +359,7 @@ export class LocalStorage implements Storage {
     const lexical = path.join(root, ...remoteComponents(remote));
     let real: string;
     try {
-      real = await fsp.realpath(lexical);
+      real = await lookup.realpath(lexical);
     } catch (err) {
       throw await this.#unresolved(root, remote, err);
     }
@@ -418,12 +415,12 @@ export class LocalStorage implements Storage {
     const root = await this.#rootPath();
     const parentRemote = remoteDirname(remote);
     const parent = await this.#real(parentRemote);
-    const parentStats = await this.#fs(parentRemote, () => fsp.lstat(parent));
+    const parentStats = await this.#fs(parentRemote, () => lookup.lstat(parent));
     if (!parentStats.isDirectory()) throw storageError('ENOTDIR', parentRemote);
     const abs = path.join(parent, remoteBasename(remote));
     let link: Stats;
     try {
-      link = await fsp.lstat(abs);
+      link = await lookup.lstat(abs);
     } catch (err) {
       if (isMissing(err)) return { remote, parent, abs, link: null, real: null, stats: null };
       throw fsError(err, remote);
@@ -431,12 +428,12 @@ export class LocalStorage implements Storage {
     if (!link.isSymbolicLink()) return { remote, parent, abs, link, real: abs, stats: link };
     let real: string;
     try {
-      real = await fsp.realpath(abs);
+      real = await lookup.realpath(abs);
     } catch (err) {
       throw storageError('EACCES', remote, 'a symbolic link that leads nowhere', err);
     }
     if (!isInside(root, real)) throw storageError('EACCES', remote, 'it leads outside the shared folder');
-    const stats = await this.#fs(remote, () => fsp.lstat(real));
+    const stats = await this.#fs(remote, () => lookup.lstat(real));
     return { remote, parent, abs, link, real, stats };
   }
 
@@ -529,7 +526,7 @@ export class LocalStorage implements Storage {
   async #checkSpace(dir: string, size: number, remote: string): Promise<void> {
     let free: number;
     try {
-      const s = await fsp.statfs(dir);
+      const s = await lookup.statfs(dir);
       free = Number(s.bavail) * Number(s.bsize);
     } catch {
       return;

@@ -11,7 +11,8 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, storageError } from './fs-errors.ts';
-import { type FileIdentity, isSameFile, openInside } from './safe-open.ts';
+import { type FileIdentity, openInside } from './safe-open.ts';
+import { fstat, lstat } from './local-lookup.ts';
 import type { UploadTarget } from './types.ts';
 
 /** `highWaterMark` of the upload stream: 1 MiB, one protocol frame. @internal */
@@ -22,19 +23,22 @@ const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'E
 
 /** What {@link LocalUpload} needs: all paths are real, absolute paths inside the storage root. @internal */
 export interface LocalUploadInit {
-  /** The temporary file, already created (`O_EXCL | O_NOFOLLOW`, 0o644). The upload owns it from now on. */
+  /**
+   * The temporary file, already created (`O_EXCL | O_NOFOLLOW`, 0o644) and checked to lie under
+   * the root. The upload owns it from now on and holds it open until the upload is over (the write
+   * stream never closes it): while it is open its inode cannot be freed and handed to a file
+   * planted under the temporary name, which would then pass the identity check at commit. It is
+   * also what `fsync` flushes and what the modification time is set through.
+   */
   readonly handle: FileHandle;
   /** The storage root's real path: every file this upload opens again must lie under it. */
   readonly root: string;
-  /** Device and inode of `handle`: the name `temp` must still refer to it when it is moved into place. */
-  readonly identity: FileIdentity;
   /**
-   * A second, read-only descriptor of the same file ({@link openPin}), held until the upload is
-   * over: the write stream closes `handle` when it finishes, and a freed inode number can be given
-   * to a file planted under the temporary name, which would then pass the identity check. Also
-   * what `fsync` flushes. The upload owns it.
+   * Device and inode of `handle`: the name `temp` must still refer to it when it is moved into
+   * place. Taken from `handle` at commit when not given (the descriptor names the same inode for
+   * its whole life, so asking then is as good as asking at creation, and saves a call per upload).
    */
-  readonly pin: FileHandle;
+  readonly identity?: FileIdentity;
   readonly temp: string;
   readonly target: string;
   /** The target's remote path, for error messages. */
@@ -75,7 +79,7 @@ export async function fsyncFolder(root: string, folder: string, remote: string):
 }
 
 /**
- * Set a file's modification time (and access time) through a descriptor (the upload's pin), never
+ * Set a file's modification time (and access time) through the upload's own descriptor, never
  * by name: a link swapped in for the temporary file cannot redirect it.
  * Half a millisecond is added because utimes takes seconds as a double: `1700000000.123` lands a
  * few hundred ns below `.123`, which a reader truncating to whole ms would see as `.122`.
@@ -84,26 +88,6 @@ export async function fsyncFolder(root: string, folder: string, remote: string):
 export async function setMtime(handle: FileHandle, mtimeMs: number): Promise<void> {
   const seconds = (Math.floor(mtimeMs) + 0.5) / 1000;
   await handle.utimes(seconds, seconds);
-}
-
-/**
- * A read-only descriptor of the file `handle` created at `temp` (see {@link LocalUploadInit.pin}),
- * checked to be that very file. Closes `handle` and rejects when it is not. @internal
- */
-export async function openPin(root: string, temp: string, remote: string, handle: FileHandle, identity: FileIdentity): Promise<FileHandle> {
-  let pin: FileHandle;
-  try {
-    pin = await openInside(root, temp, constants.O_RDONLY, remote);
-  } catch (err) {
-    await handle.close().catch(() => {});
-    throw fsError(err, remote);
-  }
-  const stats = await pin.stat().catch(() => undefined);
-  if (stats?.dev !== identity.dev || stats.ino !== identity.ino) {
-    await Promise.all([pin.close().catch(() => {}), handle.close().catch(() => {})]);
-    throw replacedError(remote);
-  }
-  return pin;
 }
 
 /** The temporary file is no longer the one this upload wrote: someone replaced it under its name. */
@@ -117,6 +101,22 @@ function closed(stream: WriteStream): Promise<void> {
   return new Promise((resolve) => stream.once('close', () => resolve()));
 }
 
+/** Resolves once `stream` has written everything (`'finish'`), failed or closed. */
+function settled(stream: WriteStream): Promise<void> {
+  if (stream.writableFinished || stream.errored || stream.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('finish', done);
+      stream.off('error', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('finish', done);
+    stream.on('error', done);
+    stream.on('close', done);
+  });
+}
+
 /**
  * The {@link UploadTarget} of {@link LocalStorage}. Errors of `stream` are also reported by
  * `commit()`; the target keeps its own `'error'` listener so that an unobserved write error (a
@@ -124,7 +124,7 @@ function closed(stream: WriteStream): Promise<void> {
  * @internal
  */
 export class LocalUpload implements UploadTarget {
-  /** An `fs.WriteStream` on the temporary file (`highWaterMark` 1 MiB). */
+  /** An `fs.WriteStream` on the temporary file (`highWaterMark` 1 MiB) that leaves the descriptor open when it finishes. */
   readonly stream: WriteStream;
   /** Bytes kept from an interrupted attempt (resumable uploads); 0 otherwise. */
   readonly offset: number;
@@ -135,7 +135,7 @@ export class LocalUpload implements UploadTarget {
   constructor(init: LocalUploadInit) {
     this.#init = init;
     this.offset = init.offset ?? 0;
-    this.stream = init.handle.createWriteStream({ highWaterMark: UPLOAD_HIGH_WATER_MARK, start: this.offset });
+    this.stream = init.handle.createWriteStream({ highWaterMark: UPLOAD_HIGH_WATER_MARK, start: this.offset, autoClose: false });
     this.stream.on('error', () => {});
   }
 
@@ -203,14 +203,16 @@ export class LocalUpload implements UploadTarget {
   }
 
   async #commit(): Promise<void> {
-    const { temp, target, remote, overwrite, fsync, root, identity } = this.#init;
+    const { handle, temp, target, remote, overwrite, fsync, root } = this.#init;
     try {
       await this.#finished();
-      if (this.#init.mtime !== undefined) await setMtime(this.#init.pin, this.#init.mtime);
-      if (fsync) await this.#init.pin.sync();
+      if (this.#init.mtime !== undefined) await setMtime(handle, this.#init.mtime);
+      if (fsync) await handle.sync();
       // rename(2) and link(2) move whatever the name holds now: it must still be our file, not a
       // link or another file planted under it (which would then appear under the target name)
-      if (!(await isSameFile(temp, identity))) throw replacedError(remote);
+      const identity = this.#init.identity ?? (await fstat(handle));
+      const named = await lstat(temp);
+      if (!named.isFile() || named.dev !== identity.dev || named.ino !== identity.ino) throw replacedError(remote);
       if (overwrite) await fsp.rename(temp, target);
       else await this.#linkIntoPlace();
       if (fsync) await fsyncFolder(root, path.dirname(target), remote);
@@ -222,25 +224,25 @@ export class LocalUpload implements UploadTarget {
     }
   }
 
-  /** Flush and close, keeping the file. */
+  /** Flush and stop writing, keeping the file. */
   async #keep(): Promise<void> {
     const stream = this.stream;
     try {
       if (!stream.destroyed && !stream.writableEnded) stream.end();
-      await closed(stream);
+      await settled(stream);
     } finally {
       this.#settled();
     }
   }
 
-  /** Wait until the stream has written everything and closed its file. */
+  /** Wait until the stream has written everything (the descriptor stays open). */
   async #finished(): Promise<void> {
     const stream = this.stream;
     if (stream.errored) throw stream.errored;
     if (!stream.writableEnded) {
       throw new FileShareError('EINVAL', `commit() before the upload stream was ended: ${this.#init.remote}`);
     }
-    await closed(stream);
+    await settled(stream);
     if (stream.errored) throw stream.errored;
     if (!stream.writableFinished) throw new FileShareError('EIO', `the upload stream closed early: ${this.#init.remote}`);
   }
@@ -262,9 +264,16 @@ export class LocalUpload implements UploadTarget {
     await unlinkQuietly(temp).catch(() => {});
   }
 
-  /** The upload is over: let go of the pin and of the lock. */
+  /**
+   * The upload is over: let go of the descriptor and of the lock. The close is not awaited: the
+   * data is where it belongs (or gone) already, and a pending write finishes before the stream
+   * gives the descriptor up.
+   */
   #settled(): void {
-    this.#init.pin.close().catch(() => {});
+    // the stream holds a reference on the handle: destroying it gives that up (after any pending
+    // write) and closes the descriptor; the handle's own close() then has nothing left to wait for
+    if (!this.stream.destroyed) this.stream.destroy();
+    this.#init.handle.close().catch(() => {});
     this.#init.onSettled?.();
   }
 

@@ -16,6 +16,7 @@ import { constants, promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { errnoCode, storageError } from './fs-errors.ts';
 import { isInside } from './local-helpers.ts';
+import { readlink } from './local-lookup.ts';
 
 /** `O_NOFOLLOW` where the platform has it (not on Windows). @internal */
 export const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
@@ -38,7 +39,7 @@ export interface FileIdentity {
 async function descriptorPath(handle: FileHandle): Promise<string | undefined> {
   if (process.platform !== 'linux') return undefined;
   try {
-    return await fsp.readlink(`/proc/self/fd/${handle.fd}`);
+    return await readlink(`/proc/self/fd/${handle.fd}`);
   } catch {
     return undefined;
   }

@@ -25,6 +25,7 @@ export class OutgoingStream {
   private done = false;
   private bytes = 0;
   private readonly hash: Hash;
+  private prelude: Buffer | undefined;
 
   constructor(
     readonly id: number,
@@ -33,8 +34,10 @@ export class OutgoingStream {
     private readonly wake: () => void,
     private readonly handlers: OutgoingStreamHandlers,
     seedHash?: Hash,
+    prelude?: Buffer,
   ) {
     this.hash = seedHash ?? createHash('sha256');
+    this.prelude = prelude;
     this.credit = initialCredit;
     source.on('readable', wake);
     source.on('end', this.onSourceEnd);
@@ -93,6 +96,17 @@ export class OutgoingStream {
     this.hash.update(chunk);
     this.handlers.onChunk?.(chunk.length);
     return chunk;
+  }
+
+  /**
+   * A frame to write just before this stream's first DATA (or its end, when it has no data), once:
+   * a download's PARTIAL, which then leaves in the same write as the first chunk instead of a
+   * write of its own a thread-pool round trip earlier.
+   */
+  takePrelude(): Buffer | undefined {
+    const prelude = this.prelude;
+    this.prelude = undefined;
+    return prelude;
   }
 
   /** Called by the scheduler once {@link isDrained}: reports the totals. */

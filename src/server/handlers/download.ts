@@ -53,8 +53,8 @@ export const download: Handler<'download'> = {
       offset,
     );
     try {
-      void request.partial({ size: handle.size, mtime: handle.mtime, offset });
-      const sent = await request.send(handle.stream, { onChunk: (n) => meter.add(n), seedHash: seed });
+      const partial = { size: handle.size, mtime: handle.mtime, offset };
+      const sent = await request.send(handle.stream, { onChunk: (n) => meter.add(n), seedHash: seed, partial });
       meter.flush();
       const bytes = offset + sent.bytes;
       const ms = meter.elapsedMs;
