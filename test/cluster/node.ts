@@ -21,7 +21,9 @@ interface NodeSettings {
 const settings = JSON.parse(process.argv[2] ?? '{}') as NodeSettings;
 const storage = new S3Storage({ bucket: settings.bucket, ...settings.s3, partSize: 5 * 1024 * 1024, resumeLockTtl: 2000 });
 const auth = new PostgresAuthProvider({ pool: settings.pgUrl, schema: settings.schema });
-const shared = new PostgresSharedState({ pool: settings.pgUrl, schema: settings.schema, leaseTtl: 4000 });
+// a lease of 6 s: long enough that the test, which stops A (SIGSTOP), asks B within it on a loaded
+// machine; short enough that B takes over soon after A is killed
+const shared = new PostgresSharedState({ pool: settings.pgUrl, schema: settings.schema, leaseTtl: 6000 });
 const server = new FileShareServer({
   root: storage,
   auth,
