@@ -71,7 +71,8 @@ export async function runShell(session: Session, io: Io, input: Input, options: 
 
   const onClose = (error: Error | undefined) => {
     if (session.closing) return;
-    io.err(io.errColor.red(`connection to ${session.host}:${session.port} lost${error ? ` (${error.message})` : ''}; leaving the shell`));
+    const why = error ? ` (${error.message.replace(/^connection lost: /, '')})` : '';
+    io.err(io.errColor.red(`connection to ${session.host}:${session.port} lost${why}; leaving the shell`));
     // a running command fails with ECLOSED and the loop stops after it; at the prompt, stop now
     if (!state.running) leave(ExitCode.CONNECTION);
     else state.exitCode = ExitCode.CONNECTION;
