@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // `npm test`: runs every test/**/*.test.ts with uvu, installing the dependencies first on a fresh
-// clone. The test files run from bundles built at the start (scripts/test-bundles.mjs: esbuild, about
-// a second), with plain node: tsx's loader in every file's process cost half a second of CPU each. `npm test -- core` runs only files whose path (below test/)
-// matches "core"; several filters may be given.
+// clone. `npm test -- core` runs only files whose path (below test/) matches "core"; several
+// filters may be given.
+//
+// The test files run from bundles built at the start (scripts/test-bundles.mjs: one esbuild build,
+// about a second), with plain node: tsx's loader cost half a second of CPU in every file's process.
+// The example apps' tests start the apps from bundles built once per run (scripts/app-bundles.mjs).
 //
 // Files run in parallel worker processes (one process per file, longest first by the durations of
-// the previous run), each file's output printed whole when it ends, and one uvu-style summary
-// (Total / Passed / Skipped) at the end, which .ci/run parses.
+// the previous run, or on a fresh clone by those in scripts/test-times.json), each file's output
+// printed whole when it ends, and one uvu-style summary (Total / Passed / Skipped) at the end, which
+// .ci/run parses. Each file's line gives its wall time and the CPU time of its process and of
+// everything it spawned; the end lists the slowest files and the CPU time of the whole run.
 //
 // A test file that must not share the machine with other test files (it mounts a tmpfs, binds a
 // fixed address or port, or uses a shared service such as one Ceph cluster) says so with a line
@@ -14,14 +19,9 @@
 // in its first 30 lines; such files run one at a time, after the parallel ones, with nothing else
 // running.
 //
-// The example apps' tests start the apps from bundles built once per run (scripts/app-bundles.mjs).
-//
-// Each file's line gives its wall time and the CPU time of its process and of everything it
-// spawned; the end lists the slowest files and the CPU time of the whole run.
-//
-// Environment: TEST_JOBS=<n> sets the number of workers (default: the number of CPUs, at least 2
-// and at most 4); TEST_FILE_TIMEOUT=<seconds> bounds each file (default 600); TEST_BUNDLES=0 runs
-// the files through tsx instead of bundles.
+// Environment: TEST_JOBS=<n> sets the number of workers (default: two per CPU, at most 4);
+// TEST_FILE_TIMEOUT=<seconds> bounds each file (default 600); TEST_BUNDLES=0 runs the files and the
+// apps through tsx instead of bundles.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -34,7 +34,9 @@ ensureDependencies();
 
 const testDir = join(root, 'test');
 const filters = process.argv.slice(2).filter((arg) => arg !== '--');
-const jobs = positiveInt(process.env.TEST_JOBS) ?? Math.min(4, Math.max(2, os.availableParallelism?.() ?? os.cpus().length));
+// Two files per core: most files spend much of their time waiting (for servers, child processes,
+// timeouts, S3), so one per core leaves the cores idle half the time.
+const jobs = positiveInt(process.env.TEST_JOBS) ?? Math.min(4, 2 * (os.availableParallelism?.() ?? os.cpus().length));
 const fileTimeoutMs = (positiveInt(process.env.TEST_FILE_TIMEOUT) ?? 600) * 1000;
 const timesFile = join(root, 'node_modules', '.cache', 'fileshare-test-times.json');
 const tsx = import.meta.resolve('tsx');
@@ -271,12 +273,16 @@ function runsAlone(path) {
   return /^\s*\/\/\s*@test-alone\b/m.test(head);
 }
 
+/** The durations of the last run here, else the checked-in ones of a reference run. */
 function readTimes() {
-  try {
-    return JSON.parse(readFileSync(timesFile, 'utf8'));
-  } catch {
-    return {};
+  for (const file of [timesFile, join(root, 'scripts', 'test-times.json')]) {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      // next
+    }
   }
+  return {};
 }
 
 function writeTimes() {
