@@ -190,6 +190,9 @@ export class Session implements RequestHost {
   /** Send the final response of a request and forget it. */
   finishRequest(request: ActiveRequest, result: object | FileShareError): void {
     if (!this.requests.delete(request.id)) return;
+    // the client's idle time starts when it has the answer: a slow request (a login queued behind
+    // other bcrypt checks) must not use it up before the client could send its next one
+    this.connection.lastActivity = Date.now();
     if (result instanceof FileShareError) {
       this.connection.sendJson(FrameType.ERROR, request.id, errorBody(result));
       this.host.emit('requestFailed', { connection: this.info, username: this.currentUser?.username, op: request.op, error: result });
@@ -304,8 +307,8 @@ export class Session implements RequestHost {
       if (stalled) return this.timeout(stalled);
     }
     // Requests the server is still working on keep the connection; requests that only wait for the
-    // client do not (before, any request in flight did, so a client that opened an upload and went
-    // silent, or whose network died without a FIN, held its connection and upload lock forever).
+    // client do not, or a client that opened an upload and went silent (or whose network died
+    // without a FIN) would hold its connection and upload lock forever.
     for (const request of this.requests.values()) if (!request.waitingForPeer) return;
     if (now - this.connection.lastActivity > idleTimeout) this.timeout('idle timeout');
   }

@@ -12,6 +12,7 @@ import { FileShareClient } from '../../src/index.ts';
 import { encodeJsonFrame } from '../../src/protocol/encoder.ts';
 import { FrameType } from '../../src/protocol/frame.ts';
 import {
+  authFor,
   RawClient,
   defer,
   dispose,
@@ -95,6 +96,25 @@ test('idleTimeout: a logged-in client that sends nothing is dropped; one that ke
   const error = (await within(closed, 3000, 'the idle client to be dropped')) as { code?: string } | undefined;
   assert.is(error?.code, 'ETIMEDOUT');
   assert.ok(busy.connected, 'the pinging client was dropped');
+});
+
+test('idleTimeout: the idle clock restarts when the server answers, so a login slower than the timeout leaves the client its full idle time', async () => {
+  const base = await authFor({ alice: 'alice-password' });
+  // a verification that takes longer than idleTimeout, as a queued bcrypt check in a login storm does
+  const slowAuth = {
+    authenticate: async (...args: Parameters<typeof base.authenticate>) => {
+      await sleep(1500);
+      return base.authenticate(...args);
+    },
+  };
+  const t = await testServer({ auth: slowAuth, server: { idleTimeout: 1000, loginTimeout: 20_000 } });
+  const client = await t.connect();
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  let dropped = false;
+  void closed.then(() => (dropped = true));
+  await sleep(600); // well inside the idle time that starts with the login's answer
+  assert.not.ok(dropped, 'the client was dropped within its idle time after a slow login');
+  assert.ok((await client.ping()) >= 0);
 });
 
 test('idleTimeout: a client that opens an upload and then sends nothing is dropped too (it cannot hold a connection forever)', async () => {
