@@ -101,6 +101,7 @@ export class FrameConnection {
   }
 
   private readonly flushBatch = (): void => {
+    if (!this.batching) return; // flushed early by destroyNow
     this.batching = false;
     this.socket.uncork();
   };
@@ -247,6 +248,9 @@ export class FrameConnection {
 
   private destroyNow(): void {
     this.markClosed();
+    // what was written in this turn (a CANCEL, an ERROR) is handed to the kernel first, as it was
+    // before writes were batched: destroy() drops whatever is still corked
+    if (this.batching) this.flushBatch();
     this.socket.destroy();
   }
 
