@@ -328,6 +328,66 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
   }
 
   /**
+   * The entries of a remote folder, batch by batch as the server sends them, without collecting the
+   * folder: for folders too big to hold at once (a bucket prefix with millions of keys). A server
+   * whose storage pages (S3) streams its pages in the storage's order, which is not always by name
+   * (S3 puts the file `a.txt` before the folder `a`); other storages send the folder sorted by
+   * name. The server sends a batch only when the connection can take it; batches that arrived
+   * before the loop asked for them wait in memory. Leaving the loop early cancels the listing.
+   *
+   * @example
+   * ```ts
+   * for await (const batch of client.listPages('/archive')) for (const entry of batch) console.log(entry.name);
+   * ```
+   */
+  async *listPages(dir = '/', options: CallOptions = {}): AsyncGenerator<Entry[], void, undefined> {
+    const queue: Entry[][] = [];
+    let wake: (() => void) | undefined;
+    let settled = false;
+    let failure: unknown;
+    const stop = new AbortController();
+    const outer = options.signal;
+    const forward = (): void => stop.abort(outer?.reason);
+    if (outer?.aborted) forward();
+    else outer?.addEventListener('abort', forward, { once: true });
+    const listing = this.call('list', { path: dir, sorted: false }, { signal: stop.signal }, (part) => {
+      if (!Array.isArray(part.entries)) throw new FileShareError('EPROTO', 'list batch without entries');
+      queue.push(part.entries.map(parseEntry));
+      wake?.();
+    }).then(
+      () => undefined,
+      (err: unknown) => {
+        failure = err;
+      },
+    );
+    void listing.finally(() => {
+      settled = true;
+      wake?.();
+    });
+    try {
+      for (;;) {
+        const batch = queue.shift();
+        if (batch) {
+          yield batch;
+          continue;
+        }
+        if (settled) {
+          if (failure !== undefined) throw failure;
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      outer?.removeEventListener('abort', forward);
+      if (!settled) {
+        stop.abort(new FileShareError('EABORTED', 'the listing was left early'));
+        await listing;
+      }
+    }
+  }
+
+  /**
    * Metadata of a remote file or folder. With `sha256`, a file's entry also carries the SHA-256 of
    * its content, computed by the server and cached there per file version (an unchanged file is not
    * read again).

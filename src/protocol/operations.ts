@@ -76,9 +76,13 @@ export interface LogoutOperation {
   response: EmptyBody;
 }
 
-/** `list`: the entries of a folder, in PARTIAL batches, then their count. @internal */
+/**
+ * `list`: the entries of a folder, in PARTIAL batches, then their count. With `sorted: false` the
+ * server may send them in its storage's order as the storage pages them, without collecting the
+ * folder first. @internal
+ */
 export interface ListOperation {
-  request: { path: string };
+  request: { path: string; sorted?: boolean };
   partial: { entries: Entry[] };
   response: { count: number };
 }

@@ -145,6 +145,12 @@ export interface Storage {
   stat(path: string): Promise<Entry>;
   /** The entries of a folder, internal temporary files excluded, sorted by name. */
   list(path: string): Promise<Entry[]>;
+  /**
+   * Optional: the entries of a folder in pages, in the backend's own order (not necessarily by
+   * name), so that a folder of millions of entries never has to be held at once. A server with a
+   * backend that has it streams unsorted listings page by page; without it, it sends `list()`.
+   */
+  entries?(path: string): AsyncIterable<Entry[]>;
   /** Create a folder; with `recursive`, parents too and no error if it exists. */
   mkdir(path: string, options?: { recursive?: boolean }): Promise<void>;
   /** Remove a folder; with `recursive`, its contents too. The root cannot be removed. */

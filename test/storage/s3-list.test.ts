@@ -1,7 +1,8 @@
 /**
  * A big folder on S3 (a few thousand keys: several ListObjectsV2 pages) listed through the server:
  * the backend pages, the listing arrives complete and sorted by name, in several PARTIAL batches on
- * the wire. See docs/scaling.md (Limits: the node collects the folder before it sends it).
+ * the wire; with `listPages()` (`sorted: false`) the storage's pages are streamed as they come.
+ * See docs/scaling.md (Limits).
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { test } from 'uvu';
@@ -49,6 +50,19 @@ if (!s3) {
       expected,
     );
     assert.is(listed.filter((e) => e.type === 'directory').length, FOLDERS);
+
+    // streamed: listPages() gets the storage's pages as they come, in key order (each page's files,
+    // then its folders), complete, never collected and sorted by the server
+    const streamed: string[] = [];
+    let streamedBatches = 0;
+    for await (const batch of (await t.connect()).listPages('/big')) {
+      streamedBatches++;
+      assert.ok(batch.length <= 500);
+      streamed.push(...batch.map((e) => e.name));
+    }
+    assert.ok(streamedBatches >= pages, `${streamedBatches} batches`);
+    assert.equal([...streamed].sort(), expected);
+    assert.not.equal(streamed, expected, 'the storage order (not name order) shows the pages were not collected and sorted');
 
     // on the wire: several PARTIAL batches (at most 500 entries each), then the count
     const raw = await RawClient.connect(t.port);

@@ -1,20 +1,33 @@
+import { optionalBoolean } from '../../protocol/fields.ts';
 import type { Entry } from '../../storage/types.ts';
 import type { Handler } from './handler.ts';
 
 /** Most entries per PARTIAL frame. */
 const BATCH = 500;
 
-/** `list { path }`: entries in PARTIAL batches, then `{ count }`. */
+/**
+ * `list { path, sorted? }`: entries in PARTIAL batches, then `{ count }`. Sorted by name unless
+ * `sorted: false`, which streams the storage's pages as they come when the storage can page.
+ */
 export const list: Handler<'list'> = {
   async run(request) {
     request.require('read');
-    const entries = await request.storage.list(request.path());
+    const path = request.path();
+    const storage = request.storage;
+    const sorted = request.args.sorted == null || optionalBoolean(request.args, 'sorted');
     // A batch must fit the frame size the client announced in its HELLO and the JSON body limit,
     // whatever the names: batches are cut by encoded size too. Each waits until the connection can
     // take it, so a client that does not read holds up its own listing (until the idle timeout)
-    // rather than growing the server's memory.
-    for (const batch of batches(entries, request.maxPartialBody)) await request.partial({ entries: batch });
-    return { count: entries.length };
+    // rather than growing the server's memory; with a paging storage that also holds up the
+    // storage's next page, so an unsorted listing holds one page at a time however big the folder.
+    const pages: AsyncIterable<Entry[]> | Iterable<Entry[]> =
+      !sorted && storage.entries ? storage.entries(path) : [await storage.list(path)];
+    let count = 0;
+    for await (const page of pages) {
+      for (const batch of batches(page, request.maxPartialBody)) await request.partial({ entries: batch });
+      count += page.length;
+    }
+    return { count };
   },
 };
 
