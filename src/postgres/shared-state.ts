@@ -129,8 +129,8 @@ export class PostgresSharedState implements SharedState, SharedLoginThrottle {
 
   /**
    * Count a failure for each key in one atomic upsert: the count restarts once the previous
-   * failures are forgotten, then the delay doubles from `baseDelayMs` up to `maxDelayMs`, and
-   * `lockoutAfter` failures lock the key out for `lockoutMs`.
+   * failures are forgotten, then the delay doubles from `baseDelay` up to `maxDelay`, and
+   * `lockoutAfter` failures lock the key out for `lockout`.
    */
   async recordLoginFailure(keys: readonly string[], settings: Required<LoginThrottleOptions>): Promise<void> {
     await this.ready();
@@ -145,18 +145,18 @@ export class PostgresSharedState implements SharedState, SharedLoginThrottle {
        ON CONFLICT (key) DO UPDATE SET failures = ${count}, blocked_until = now() + ${delay(count)}, last_failure = now()`,
       [
         keys,
-        settings.forgetAfterMs,
+        settings.forgetAfter,
         settings.lockoutAfter,
-        settings.lockoutMs,
+        settings.lockout,
         settings.freeAttempts,
-        settings.maxDelayMs,
-        settings.baseDelayMs,
+        settings.maxDelay,
+        settings.baseDelay,
       ],
     );
     // old records are dropped now and then, so the table holds only the recent attackers
     if (Math.random() < 0.01) {
       await this.#query(`DELETE FROM ${t} WHERE last_failure < now() - $1 * interval '1 millisecond' AND blocked_until < now()`, [
-        settings.forgetAfterMs,
+        settings.forgetAfter,
       ]);
     }
   }
