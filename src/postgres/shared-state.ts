@@ -143,15 +143,7 @@ export class PostgresSharedState implements SharedState, SharedLoginThrottle {
       `INSERT INTO ${t} AS f (key, failures, blocked_until, last_failure)
          SELECT k, 1, now() + ${delay('1')}, now() FROM unnest($1::text[]) AS k
        ON CONFLICT (key) DO UPDATE SET failures = ${count}, blocked_until = now() + ${delay(count)}, last_failure = now()`,
-      [
-        keys,
-        settings.forgetAfter,
-        settings.lockoutAfter,
-        settings.lockout,
-        settings.freeAttempts,
-        settings.maxDelay,
-        settings.baseDelay,
-      ],
+      [keys, settings.forgetAfter, settings.lockoutAfter, settings.lockout, settings.freeAttempts, settings.maxDelay, settings.baseDelay],
     );
     // old records are dropped now and then, so the table holds only the recent attackers
     if (Math.random() < 0.01) {
