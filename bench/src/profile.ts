@@ -17,6 +17,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { makeSelfSignedCert } from './certs.ts';
 
 const here = import.meta.filename;
 const repo = path.resolve(path.dirname(here), '..', '..');
@@ -174,31 +175,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < fileCount; i++) writeFileSync(path.join(smallDir, `f${String(i).padStart(5, '0')}.bin`), randomBytes(4096));
   let tls: { cert: string; key: string } | undefined;
   if (useTls) {
-    const { execFileSync } = await import('node:child_process');
-    tls = { cert: path.join(work, 'cert.pem'), key: path.join(work, 'key.pem') };
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost',
-        '-keyout',
-        tls.key,
-        '-out',
-        tls.cert,
-      ],
-      { stdio: 'ignore' },
-    );
+    tls = await makeSelfSignedCert(work);
   }
   // plain JavaScript, as the bench workers run: no tsx loader thread in the profiles
   const { buildWorkers } = await import('./build.ts');

@@ -77,22 +77,31 @@ async function download(client: FileShareClient, remote: string): Promise<Buffer
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
+/**
+ * A fresh bucket and database schema for one test, removed after it, with the users table of the
+ * nodes and the settings that start a node over them (one resumption key for both nodes).
+ */
+async function clusterFixture(label: string) {
+  const bucket = await freshBucket(s3!, label);
+  defer(bucket.remove);
+  const pool = new pg.Pool({ connectionString: url!, max: 3 });
+  const schema = `c_${randomBytes(5).toString('hex')}`;
+  defer(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+    await pool.end();
+  });
+  const users = new PostgresAuthProvider({ pool, schema });
+  const settings = { s3: s3!, bucket: bucket.bucket, pgUrl: url!, schema, resumeKey: randomBytes(32).toString('hex') };
+  return { bucket, pool, schema, users, settings };
+}
+
 if (!s3) missingService('S3', 'cluster/two-nodes.test.ts');
 else if (!url) missingService('PostgreSQL', 'cluster/two-nodes.test.ts');
 else {
   test('two nodes, one bucket, one database: SIGKILL mid-upload, resume on the other node; shared files and throttle; nothing left after the sweep', async () => {
-    const bucket = await freshBucket(s3, 'cluster');
-    defer(bucket.remove);
-    const pool = new pg.Pool({ connectionString: url, max: 3 });
-    const schema = `c_${randomBytes(5).toString('hex')}`;
-    defer(async () => {
-      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
-      await pool.end();
-    });
-    const users = new PostgresAuthProvider({ pool, schema });
+    const { bucket, pool, schema, users, settings } = await clusterFixture('cluster');
     await users.addUser('alice', { password: 'alice-pw', home: 'alice' });
     await users.addUser('bob', { password: 'bob-pw', home: 'bob' });
-    const settings = { s3, bucket: bucket.bucket, pgUrl: url, schema, resumeKey: randomBytes(32).toString('hex') };
     const a = await startNode(settings);
     const b = await startNode(settings);
 
@@ -220,17 +229,8 @@ else {
   });
 
   test("two nodes: one user's quota holds across both under parallel uploads, and a failed upload gives its room back", async () => {
-    const bucket = await freshBucket(s3, 'quota');
-    defer(bucket.remove);
-    const pool = new pg.Pool({ connectionString: url, max: 3 });
-    const schema = `c_${randomBytes(5).toString('hex')}`;
-    defer(async () => {
-      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
-      await pool.end();
-    });
-    const users = new PostgresAuthProvider({ pool, schema });
+    const { bucket, pool, schema, users, settings } = await clusterFixture('quota');
     await users.addUser('carol', { password: 'carol-pw', home: 'carol', quotaBytes: 8 * MiB });
-    const settings = { s3, bucket: bucket.bucket, pgUrl: url, schema, resumeKey: randomBytes(32).toString('hex') };
     const [a, b] = await Promise.all([startNode(settings), startNode(settings)]);
     const clients = [await login(a, 'carol', 'carol-pw'), await login(b, 'carol', 'carol-pw')];
     const stored = async () => {
@@ -259,17 +259,8 @@ else {
 
 if (s3 && url) {
   test('two nodes: a token issued by A resumes on B; a password or permission change refuses earlier tokens on both', async () => {
-    const bucket = await freshBucket(s3, 'tokens');
-    defer(bucket.remove);
-    const pool = new pg.Pool({ connectionString: url, max: 3 });
-    const schema = `c_${randomBytes(5).toString('hex')}`;
-    defer(async () => {
-      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
-      await pool.end();
-    });
-    const users = new PostgresAuthProvider({ pool, schema });
+    const { bucket, pool, schema, users, settings } = await clusterFixture('tokens');
     await users.addUser('dave', { password: 'dave-pw', home: 'dave' });
-    const settings = { s3, bucket: bucket.bucket, pgUrl: url, schema, resumeKey: randomBytes(32).toString('hex') };
     const [a, b] = await Promise.all([startNode(settings), startNode(settings)]);
     const resumeOn = async (node: Node, token: ResumeToken) => {
       const client = new FileShareClient({ host: '127.0.0.1', port: node.port });
