@@ -146,6 +146,8 @@ export interface ClientConfig {
   readonly tlsCa?: string;
   /** What the server worker said its clients need (a key file, a root folder), by name. */
   readonly hints?: Readonly<Record<string, string>>;
+  /** The server worker's PID: a transfer reads the CPU time of its process tree (throughput's cost per MiB). */
+  readonly serverPid?: number;
   readonly tasks: readonly ClientTask[];
 }
 
@@ -159,6 +161,12 @@ export interface TransferResult {
   readonly bytes: number;
   /** SHA-256 reported by the system itself, when it reports one. */
   readonly sha256?: string;
+  /** CPU seconds (user + system, all threads and child processes) of the client over the timed part. */
+  readonly clientCpuSeconds?: number;
+  /** The same for the server worker's process tree (sshd and sftp-server for sftp). */
+  readonly serverCpuSeconds?: number;
+  /** Idle CPU seconds of the whole machine (all cores) over the timed part. */
+  readonly idleCpuSeconds?: number;
 }
 
 /** Round-trip latency, microseconds. */

@@ -17,6 +17,7 @@ import type {
   TreeResult,
 } from '../messages.ts';
 import type { Connection, Driver } from './runtime.ts';
+import { cpuSeconds, machineIdleSeconds, processTree } from '../cpu.ts';
 
 const now = (): bigint => process.hrtime.bigint();
 const seconds = (from: bigint): number => Number(now() - from) / 1e9;
@@ -41,14 +42,27 @@ async function transfer(
 ): Promise<TransferResult> {
   const conn = await driver.connect(config);
   try {
+    // The process trees are found before the clock starts (a walk of /proc); reading their CPU
+    // counters is a few small reads, so it barely touches the figure it measures.
+    const ours = processTree(process.pid);
+    const theirs = config.serverPid !== undefined ? processTree(config.serverPid) : [];
+    const clientCpu0 = cpuSeconds(ours);
+    const serverCpu0 = cpuSeconds(theirs);
+    const idle0 = machineIdleSeconds();
     const start = now();
     const moved = task.kind === 'upload' ? await conn.upload(task.local, task.remote) : await conn.download(task.remote, task.local);
     const elapsed = seconds(start);
+    const clientCpu1 = cpuSeconds(ours);
+    const serverCpu1 = cpuSeconds(theirs);
+    const idle1 = machineIdleSeconds();
     return {
       kind: task.kind,
       seconds: elapsed,
       bytes: moved.bytes,
       ...(moved.sha256 !== undefined ? { sha256: moved.sha256 } : {}),
+      ...(clientCpu0 !== undefined && clientCpu1 !== undefined ? { clientCpuSeconds: clientCpu1 - clientCpu0 } : {}),
+      ...(serverCpu0 !== undefined && serverCpu1 !== undefined ? { serverCpuSeconds: serverCpu1 - serverCpu0 } : {}),
+      ...(idle0 !== undefined && idle1 !== undefined ? { idleCpuSeconds: idle1 - idle0 } : {}),
     };
   } finally {
     await closeQuietly(conn);

@@ -126,6 +126,7 @@ export async function withServer<T>(
               password: PASSWORD,
               ...(system.tls && ctx.certs ? { tlsCa: ctx.certs.cert } : {}),
               ...(ready.hints ? { hints: ready.hints } : {}),
+              ...(server.pid > 0 ? { serverPid: server.pid } : {}),
               tasks,
             },
           },
