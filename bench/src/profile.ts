@@ -84,14 +84,18 @@ async function client(plan: Plan): Promise<void> {
   // the harness marks the server's CPU, then says go
   process.stdout.write('ready\n');
   const go = createInterface({ input: process.stdin });
-  await new Promise((resolve) => go.once('line', resolve));
-  go.close();
-  process.stdin.destroy(); // or the open pipe keeps this process alive
+  const nextLine = () => new Promise((resolve) => go.once('line', resolve));
+  await nextLine();
+  const release = () => {
+    go.close();
+    process.stdin.destroy(); // or the open pipe keeps this process alive
+  };
   const before: Usage = { cpu: process.cpuUsage(), usage: process.resourceUsage() };
   const started = performance.now();
   let what = '';
   if (plan.scenario === 'up' || plan.scenario === 'down') {
     const t0 = performance.now();
+    release();
     if (plan.scenario === 'up') await share.upload(plan.big, '/big.bin', { overwrite: true });
     else await share.download('/big.bin', path.join(plan.outDir, 'big.copy'), { overwrite: true } as never);
     const s = (performance.now() - t0) / 1000;
@@ -113,6 +117,10 @@ async function client(plan: Plan): Promise<void> {
       return files.length / ((performance.now() - t0) / 1000);
     };
     const up = await run((f) => share.upload(path.join(plan.smallDir, f), `/s/${f}`, { overwrite: true }));
+    // the uploads' own CPU on both sides: the harness marks the server's, then lets the downloads start
+    process.stdout.write(`phase ${JSON.stringify(delta(before, { cpu: process.cpuUsage(), usage: process.resourceUsage() }))}\n`);
+    await nextLine();
+    release();
     const dn = await run((f) => share.download(`/s/${f}`, path.join(down, f), { overwrite: true } as never));
     what = `${plan.scenario}: upload ${up.toFixed(0)} files/s, download ${dn.toFixed(0)} files/s`;
   }
@@ -226,10 +234,18 @@ async function main(): Promise<void> {
       });
       let out = '';
       let serverUsed = '';
+      let clientUp = '';
+      let serverUp = '';
       const exited = new Promise<number | null>((resolve) => cli.once('exit', resolve));
       createInterface({ input: cli.stdout! }).on('line', (line) => {
         if (line === 'ready') void mark().then(() => cli.stdin!.write('go\n'));
-        else if (line.startsWith('result ')) {
+        else if (line.startsWith('phase ')) {
+          clientUp = line.slice(6);
+          void mark().then((used) => {
+            serverUp = used;
+            cli.stdin!.write('go\n');
+          });
+        } else if (line.startsWith('result ')) {
           out = line.slice(7);
           void mark().then((used) => (serverUsed = used));
         }
@@ -242,16 +258,39 @@ async function main(): Promise<void> {
       console.log(`\n=== ${scenario}${useTls ? ' (TLS)' : ''}: ${out.trim()}${code ? ` (client exit ${code})` : ''}`);
       const per = scenario === 'small1' || scenario === 'small64' ? fileCount * 2 : size / (1 << 20);
       const unit = scenario === 'small1' || scenario === 'small64' ? 'file' : 'MiB';
-      for (const [who, text] of [
-        ['client', out.slice(out.lastIndexOf('{'))],
-        ['server', serverUsed],
-      ] as const) {
-        const u = JSON.parse(text) as ReturnType<typeof delta>;
+      type Used = ReturnType<typeof delta>;
+      const line = (who: string, u: Used, count: number) => {
         const cpu = u.userMs + u.systemMs;
         console.log(
           `cpu ${who}: ${cpu.toFixed(0)} ms (user ${u.userMs.toFixed(0)}, sys ${u.systemMs.toFixed(0)}), ` +
-            `${((cpu * 1000) / per).toFixed(0)} µs per ${unit}, ${(u.switches / per).toFixed(1)} context switches per ${unit}`,
+            `${((cpu * 1000) / count).toFixed(0)} µs per ${unit}, ${(u.switches / count).toFixed(1)} context switches per ${unit}`,
         );
+      };
+      const clientAll = JSON.parse(out.slice(out.lastIndexOf('{'))) as Used;
+      if (clientUp && serverUp) {
+        // the server's marks split the timed part: uploads, then downloads; the client's totals include both
+        const cUp = JSON.parse(clientUp) as Used;
+        const sUp = JSON.parse(serverUp) as Used;
+        const sDown = JSON.parse(serverUsed) as Used;
+        const minus = (a: Used, b: Used): Used => ({
+          userMs: a.userMs - b.userMs,
+          systemMs: a.systemMs - b.systemMs,
+          switches: a.switches - b.switches,
+        });
+        const plus = (a: Used, b: Used): Used => ({
+          userMs: a.userMs + b.userMs,
+          systemMs: a.systemMs + b.systemMs,
+          switches: a.switches + b.switches,
+        });
+        line('client', clientAll, per);
+        line('server', plus(sUp, sDown), per);
+        line('client upload', cUp, fileCount);
+        line('server upload', sUp, fileCount);
+        line('client download', minus(clientAll, cUp), fileCount);
+        line('server download', sDown, fileCount);
+      } else {
+        line('client', clientAll, per);
+        line('server', JSON.parse(serverUsed) as Used, per);
       }
       for (const who of ['server', 'client']) summarize(mainThreadProfile(path.join(dir, who)), who, top);
       rmSync(root, { recursive: true, force: true });
