@@ -88,29 +88,52 @@ export interface UploadSendOptions {
 }
 
 /**
- * One upload (or discard) stream: after the server's go-ahead, {@link send} streams a Readable
- * within the server's credit and closes the stream with END; {@link cancel} stops it. @internal
+ * One upload (or discard) stream: after the server's go-ahead (or at once, for an eager one),
+ * {@link send} streams a Readable within the server's credit and closes the stream with END;
+ * {@link cancel} stops it. @internal
  */
 export class UploadChannelStream extends ChannelStream {
   private outgoing: OutgoingStream | undefined;
+  private goAheadSeen = false;
 
   constructor(
     host: StreamHost,
     request: SentRequest,
     /** The server's window: the initial credit of a stream. */
     private readonly initialCredit: number,
+    /**
+     * The part of that credit usable before the go-ahead (docs/protocol.md §4), when the server
+     * allows eager data and this upload may use it; undefined: wait for the go-ahead.
+     */
+    private readonly eagerCredit?: number,
+    /** Gives the eager credit back to the channel's allowance (the go-ahead came). */
+    private readonly releaseEager?: () => void,
   ) {
     super(host, request);
+  }
+
+  /** Whether {@link send} may be called before the go-ahead. */
+  get eager(): boolean {
+    return this.eagerCredit !== undefined;
+  }
+
+  /** @internal the channel saw the go-ahead: the rest of the window is usable now. */
+  goAhead(): void {
+    if (this.goAheadSeen) return;
+    this.goAheadSeen = true;
+    this.releaseEager?.();
+    if (this.eagerCredit !== undefined) this.outgoing?.grant(this.initialCredit - this.eagerCredit);
   }
 
   /** Stream `source` as this upload's data; END follows its last byte. @throws ECLOSED when the connection is gone */
   send(source: Readable, options: UploadSendOptions): void {
     const connection = this.host.requireConnected();
     const { offset } = options;
+    const credit = this.eagerCredit === undefined || this.goAheadSeen ? this.initialCredit : this.eagerCredit;
     const outgoing = new OutgoingStream(
       this.id,
       source,
-      this.initialCredit,
+      credit,
       connection.schedule,
       {
         onEnd: (bytes, sha256) => {

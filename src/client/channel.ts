@@ -38,6 +38,8 @@ export class ClientChannel {
   /** Set while the socket connects: makes open() fail with ECLOSED. */
   private cancelOpen: (() => void) | undefined;
   private helloWaiter: { resolve: () => void; reject: (e: FileShareError) => void } | undefined;
+  /** Eager credit given to uploads still waiting for their go-ahead (within the server's `eagerTotal`). */
+  private eagerHeld = 0;
 
   constructor(
     private readonly options: ResolvedClientOptions,
@@ -199,9 +201,42 @@ export class ClientChannel {
    * Start an upload (or a discard) stream: the REQUEST now; `onGoAhead` with the server's first
    * PARTIAL (later ones are not go-aheads), after which the returned stream's `send` streams the data.
    */
-  startUpload<Op extends 'upload' | 'discard'>(op: Op, args: RequestOf<Op>, onGoAhead: (goAhead: JsonObject) => void): UploadChannelStream {
-    const request = this.request(op, args, { onPartial: firstOnly(onGoAhead) });
-    return new UploadChannelStream(this, request, this.serverHello?.window ?? 0);
+  startUpload<Op extends 'upload' | 'discard'>(
+    op: Op,
+    args: RequestOf<Op>,
+    onGoAhead: (goAhead: JsonObject) => void,
+    eager = false,
+  ): UploadChannelStream {
+    const credit = eager ? this.eagerCredit(args.size) : undefined;
+    let stream: UploadChannelStream | undefined;
+    const request = this.request(op, args, {
+      onPartial: firstOnly((goAhead) => {
+        stream?.goAhead();
+        onGoAhead(goAhead);
+      }),
+    });
+    let release: (() => void) | undefined;
+    if (credit !== undefined) {
+      this.eagerHeld += credit;
+      release = once(() => (this.eagerHeld -= credit));
+      // the server stops holding a request's eager data before it sends the go-ahead or the answer
+      request.done.then(release, release);
+    }
+    stream = new UploadChannelStream(this, request, this.serverHello?.window ?? 0, credit, release);
+    return stream;
+  }
+
+  /**
+   * The credit an upload of `size` bytes (undefined: not announced) may use before its go-ahead,
+   * within the server's per-request and per-connection allowances; undefined when it must wait.
+   */
+  private eagerCredit(size: number | undefined): number | undefined {
+    const hello = this.serverHello;
+    if (!hello || hello.eagerBytes === 0) return undefined;
+    // an empty file takes one byte of credit too: a source is read (and so seen to end) only with credit
+    const want = Math.min(hello.eagerBytes, Math.max(1, size ?? hello.eagerBytes));
+    const room = Math.min(want, hello.eagerTotal - this.eagerHeld);
+    return room > 0 ? room : undefined;
   }
 
   /**
@@ -398,6 +433,15 @@ export class ClientChannel {
 }
 
 /** Only the first PARTIAL of a transfer is its go-ahead. */
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}
+
 function firstOnly(onGoAhead: (goAhead: JsonObject) => void): (part: JsonObject) => void {
   let seen = false;
   return (part) => {

@@ -1,8 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
 import { ProgressMeter } from '../metrics/progress-meter.ts';
@@ -13,14 +13,19 @@ import { type TransferTurn, watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
 
-/** Where the bytes come from: a local file (opened at the agreed offset) or the caller's stream. */
+/**
+ * Where the bytes come from: a local file (opened at the agreed offset; a small one was read
+ * whole into `data` when it was looked at) or the caller's stream.
+ */
 type Source =
-  { kind: 'file'; file: string; size: number; mtimeMs: number } | { kind: 'stream'; stream: Readable; size: number | undefined };
+  | { kind: 'file'; file: string; size: number; mtimeMs: number; data?: Buffer }
+  | { kind: 'stream'; stream: Readable; size: number | undefined };
 
 /**
  * Upload `source` (a local path or a Readable) to `remotePath`: REQUEST, wait for the go-ahead,
  * stream DATA within the server's credit while hashing, END with our SHA-256, and check that the
- * server's SHA-256 matches. See docs/protocol.md §4.
+ * server's SHA-256 matches. See docs/protocol.md §4. A new upload to a server that allows it sends
+ * its first bytes (a small file: all of it and END) right behind the REQUEST, without waiting.
  *
  * With `resume`, the server may already hold the first bytes from an interrupted attempt: it
  * sends their SHA-256 with the go-ahead, and we continue after them only if our file's first bytes
@@ -36,7 +41,7 @@ export async function upload(
 ): Promise<TransferResult> {
   throwIfAborted(options.signal);
   if (options.mtime !== undefined) mtimeMsOf(options.mtime); // a bad one throws before anything is sent
-  const opened = await openSource(source, options.size);
+  const opened = await openSource(source, options.size, ctx.options.chunkSize);
   if (options.signal?.aborted) {
     // aborted while the local file was looked at: no request at all
     if (opened.kind === 'stream') opened.stream.destroy();
@@ -142,6 +147,13 @@ class UploadAttempt {
       (response) => this.onAnswer(response),
       (err: FileShareError) => this.fail(err),
     );
+    if (this.stream.eager) {
+      try {
+        this.startSending(undefined);
+      } catch (err) {
+        this.stop(toFileShareError(err));
+      }
+    }
   }
 
   private enter(next: UploadState): void {
@@ -159,7 +171,9 @@ class UploadAttempt {
     const onGoAhead = (goAhead: Record<string, unknown>) => {
       this.onGoAhead(goAhead).catch((err: Error) => this.stop(err));
     };
-    if (op === 'discard') return this.ctx.channel.startUpload('discard', { size: source.size }, onGoAhead);
+    // a resumed upload waits for the go-ahead, which says where to continue
+    const eager = !options.resume;
+    if (op === 'discard') return this.ctx.channel.startUpload('discard', { size: source.size }, onGoAhead, eager);
     const mtime =
       options.mtime !== undefined
         ? mtimeMsOf(options.mtime)
@@ -176,14 +190,22 @@ class UploadAttempt {
         ...(options.resume && source.kind === 'file' ? { resume: { key: resumeKey(source, remotePath), restart } } : {}),
       },
       onGoAhead,
+      eager,
     );
   }
 
   /** The server's go-ahead: check a resume offset (`checking`), then stream the data (`sending`). */
   private async onGoAhead(goAhead: Record<string, unknown>): Promise<void> {
+    const offset = typeof goAhead.offset === 'number' ? goAhead.offset : 0;
+    if (this.stream.eager && !this.isIn('requesting')) {
+      // the data is on its way already; the go-ahead only opened the rest of the window
+      if (offset !== 0 && !this.isIn('settled'))
+        throw new FileShareError('EPROTO', `the server offered to resume a new upload at ${offset} bytes`);
+      return;
+    }
     if (!this.isIn('requesting')) return; // given up before the go-ahead came
     const { source, options } = this;
-    this.offset = typeof goAhead.offset === 'number' ? goAhead.offset : 0;
+    this.offset = offset;
     let seed: Hash | undefined;
     if (this.offset > 0) {
       this.enter('checking');
@@ -193,6 +215,12 @@ class UploadAttempt {
       if (seed.copy().digest('hex') !== goAhead.prefixSha256) throw new RestartNeeded();
       if (!this.isIn('checking')) return; // given up while hashing
     }
+    this.startSending(seed);
+  }
+
+  /** Stream the data from {@link offset} (`sending`): after the go-ahead, or at once when eager. */
+  private startSending(seed: Hash | undefined): void {
+    const { source, options } = this;
     this.enter('sending');
     this.meter = new ProgressMeter(
       { id: this.stream.id, direction: 'upload', path: this.remotePath, totalBytes: source.size },
@@ -204,9 +232,11 @@ class UploadAttempt {
       this.offset,
     );
     const data =
-      source.kind === 'file'
-        ? createReadStream(source.file, { start: this.offset, highWaterMark: this.ctx.options.chunkSize })
-        : source.stream;
+      source.kind === 'stream'
+        ? source.stream
+        : source.data
+          ? bufferStream(source.data.subarray(this.offset))
+          : createReadStream(source.file, { start: this.offset, highWaterMark: this.ctx.options.chunkSize });
     this.stream.send(data, {
       offset: this.offset,
       seed,
@@ -292,24 +322,65 @@ class UploadAttempt {
   }
 }
 
-async function openSource(source: string | Readable, declaredSize: number | undefined): Promise<Source> {
+/**
+ * Look at the source before the REQUEST: a local file is opened and its size taken from the open
+ * descriptor; one of at most `smallSize` bytes is read whole right away (one read, no second
+ * open), so that its data can follow the REQUEST in the same write.
+ */
+async function openSource(source: string | Readable, declaredSize: number | undefined, smallSize: number): Promise<Source> {
   if (typeof source !== 'string') {
     if (typeof source?.read !== 'function') throw new TypeError('upload source must be a file path or a Readable stream');
     return { kind: 'stream', stream: source, size: declaredSize };
   }
-  let info;
+  let handle;
   try {
-    info = await stat(source);
+    handle = await open(source, 'r');
   } catch (err) {
-    const e = toFileShareError(err);
-    throw new FileShareError(
-      e.code,
-      e.code === 'ENOENT' ? `local file not found: ${source}` : `cannot read local file ${source}: ${e.message}`,
-      { cause: err },
-    );
+    // a folder opens fine read-only on Linux; where it does not, say what it is all the same
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw folderSource(source);
+    throw localFileError(source, err);
   }
-  if (info.isDirectory()) throw new FileShareError('EISDIR', `${source} is a folder: upload its files one by one`);
-  return { kind: 'file', file: path.resolve(source), size: info.size, mtimeMs: info.mtimeMs };
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) throw folderSource(source);
+    const file = { kind: 'file' as const, file: path.resolve(source), size: info.size, mtimeMs: info.mtimeMs };
+    if (!info.isFile() || info.size > smallSize) return file;
+    const data = Buffer.allocUnsafe(info.size);
+    let filled = 0;
+    // a file that shrank meanwhile gives fewer bytes: the server then refuses the announced size
+    while (filled < data.length) {
+      const { bytesRead } = await handle.read(data, filled, data.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return { ...file, data: data.subarray(0, filled) };
+  } catch (err) {
+    throw err instanceof FileShareError ? err : localFileError(source, err);
+  } finally {
+    // nothing waits for the close: the descriptor is only read from
+    handle.close().catch(() => {});
+  }
+}
+
+function folderSource(source: string): FileShareError {
+  return new FileShareError('EISDIR', `${source} is a folder: upload its files one by one`);
+}
+
+function localFileError(source: string, err: unknown): FileShareError {
+  const e = toFileShareError(err);
+  return new FileShareError(
+    e.code,
+    e.code === 'ENOENT' ? `local file not found: ${source}` : `cannot read local file ${source}: ${e.message}`,
+    { cause: err },
+  );
+}
+
+/** A stream of one buffer, readable at once (so it leaves in the same turn as the REQUEST). */
+function bufferStream(data: Buffer): Readable {
+  const stream = new Readable({ read() {} });
+  if (data.length > 0) stream.push(data);
+  stream.push(null);
+  return stream;
 }
 
 /**

@@ -13,16 +13,35 @@ export interface Hello {
   readonly maxFrameSize: number;
   /** Initial per-stream window the sender grants for data it receives. */
   readonly window: number;
+  /**
+   * Bytes of a new upload the sender (a server) accepts before its go-ahead, per request (0: none,
+   * the go-ahead comes first as in every 1.0 peer); never above `window` (docs/protocol.md §4).
+   */
+  readonly eagerBytes: number;
+  /** Most such bytes held for all of one connection's requests together (0 when `eagerBytes` is). */
+  readonly eagerTotal: number;
+}
+
+/** What this side announces in its HELLO. @internal */
+export interface HelloLimits {
+  readonly maxFrameSize: number;
+  readonly window: number;
+  /** Eager upload allowance per request (servers only; 0 or absent: not announced). */
+  readonly eagerBytes?: number;
+  /** Eager upload allowance per connection. */
+  readonly eagerTotal?: number;
 }
 
 /** This side's HELLO frame (client and server send the same fields). @internal */
-export function encodeHello(limits: { readonly maxFrameSize: number; readonly window: number }): Buffer {
+export function encodeHello(limits: HelloLimits): Buffer {
+  const eager = limits.eagerBytes && limits.eagerTotal ? { eagerBytes: limits.eagerBytes, eagerTotal: limits.eagerTotal } : {};
   return encodeJsonFrame(FrameType.HELLO, 0, {
     protocol: PROTOCOL_NAME,
     version: PROTOCOL_VERSION,
     agent: `fileshare/${VERSION}`,
     maxFrameSize: limits.maxFrameSize,
     window: limits.window,
+    ...eager,
   });
 }
 
@@ -56,9 +75,14 @@ export function parseHello(obj: JsonObject): Hello {
   if (maxFrameSize < 1024 || maxFrameSize > MAX_MAX_FRAME_SIZE) throw new FileShareError('EPROTO', 'HELLO has an invalid maxFrameSize');
   if (window < 1024 || window > 0xffffffff) throw new FileShareError('EPROTO', 'HELLO has an invalid window');
   const agent = typeof obj.agent === 'string' ? obj.agent.slice(0, 200) : 'unknown';
+  // an allowance above the window could never be used (the stream's credit is the window); one
+  // without a connection total (or the reverse) is no allowance at all
+  let eagerBytes = Math.min(helloCount(obj, 'eagerBytes'), window);
+  const eagerTotal = eagerBytes > 0 ? helloCount(obj, 'eagerTotal') : 0;
+  if (eagerTotal === 0) eagerBytes = 0;
   // fields this version does not know (a newer minor version's, or the `server` object of 1.0
   // servers, which nothing read) are ignored
-  return { protocol: PROTOCOL_NAME, version: [major, minor], agent, maxFrameSize, window };
+  return { protocol: PROTOCOL_NAME, version: [major, minor], agent, maxFrameSize, window, eagerBytes, eagerTotal };
 }
 
 /**

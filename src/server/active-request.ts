@@ -16,6 +16,7 @@ import { OutgoingStream } from '../transport/outgoing-stream.ts';
 import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { QuotaAccounts, QuotaReservation } from './quota-ledger.ts';
+import type { EagerBudget } from './eager-budget.ts';
 import type { HeldResumeLock, ResumeLockTable } from './resume-lock.ts';
 import type { LoginAnswer, ReceiveOptions, RequestContext, SendOptions, ServerEventSink, StreamTotals } from './request-context.ts';
 
@@ -33,6 +34,8 @@ export interface RequestHost {
   readonly quotas: QuotaAccounts;
   readonly resumeLocks: ResumeLockTable;
   readonly emit: ServerEventSink;
+  /** The connection's allowance for upload data sent before its go-ahead. */
+  readonly eager: EagerBudget;
   login(username: string, password: string): Promise<LoginAnswer>;
   resume(token: string): Promise<LoginAnswer>;
 }
@@ -56,6 +59,15 @@ export class ActiveRequest implements RequestContext {
   private endReceived = false;
   /** Parts sent that wait for the transport to drain. */
   private drainWaits = 0;
+  /**
+   * A new upload's data that came before its go-ahead (copies, so no socket buffer stays pinned),
+   * and its END if that came too: written by {@link receive}, dropped if the request fails first.
+   */
+  private eagerData: Buffer[] | undefined;
+  private eagerBytes = 0;
+  private eagerEnd: Frame | undefined;
+  /** Eager data is no longer accepted: the go-ahead was given, or the request failed. */
+  private eagerClosed = false;
 
   constructor(
     readonly id: number,
@@ -208,8 +220,56 @@ export class ActiveRequest implements RequestContext {
       onFailure: (err) => this.failStream(err),
     });
     this.baseBytes = options.offset ?? 0;
-    void this.partial(options.prefixSha256 ? { offset: this.baseBytes, prefixSha256: options.prefixSha256 } : { offset: this.baseBytes });
+    const end = this.eagerEnd;
+    this.replayEager();
+    // a client whose whole upload came before the go-ahead needs none: it waits for the answer
+    if (!end) {
+      void this.partial(options.prefixSha256 ? { offset: this.baseBytes, prefixSha256: options.prefixSha256 } : { offset: this.baseBytes });
+    }
     return done;
+  }
+
+  /** Write the data (and END) that came before the go-ahead, in order, as if it came now. */
+  private replayEager(): void {
+    const data = this.eagerData;
+    const end = this.eagerEnd;
+    this.releaseEager();
+    const incoming = this.incoming!;
+    for (const body of data ?? []) incoming.push(body);
+    if (end && this.endWaiter) {
+      this.endReceived = false;
+      this.onEnd(end);
+    }
+  }
+
+  /** Data before the go-ahead: held within the allowance while the handler prepares the upload. */
+  private holdEager(frame: Frame): void {
+    if (this.eagerClosed) return; // the request failed: its data in flight is dropped
+    if (!this.eagerAllowed()) throw new FileShareError('EPROTO', `DATA on stream ${this.id}, which is not receiving`);
+    const body = frame.body;
+    this.host.eager.take(body.length, this.eagerBytes, this.id);
+    this.eagerBytes += body.length;
+    (this.eagerData ??= []).push(Buffer.from(body));
+  }
+
+  /**
+   * Whether this request may get data before its go-ahead: a new upload (or discard), never a
+   * resumed one, whose go-ahead carries an offset and a prefix hash the client must check first.
+   */
+  private eagerAllowed(): boolean {
+    if (this.host.eager.perRequest === 0) return false;
+    if (this.op !== 'upload' && this.op !== 'discard') return false;
+    const resume = this.args.resume;
+    return resume === undefined || resume === null || resume === false;
+  }
+
+  /** Stop holding eager data (written now, or dropped) and give its bytes back to the connection. */
+  private releaseEager(): void {
+    this.eagerClosed = true;
+    this.host.eager.give(this.eagerBytes);
+    this.eagerBytes = 0;
+    this.eagerData = undefined;
+    this.eagerEnd = undefined;
   }
 
   /**
@@ -243,8 +303,8 @@ export class ActiveRequest implements RequestContext {
     switch (frame.type) {
       case FrameType.DATA:
         // a stream that failed keeps accepting (and dropping) data in flight, but its credit is still enforced
-        if (!this.incoming) throw new FileShareError('EPROTO', `DATA on stream ${this.id}, which is not receiving`);
         if (this.endReceived) throw new FileShareError('EPROTO', `DATA on stream ${this.id} after its END`);
+        if (!this.incoming) return this.holdEager(frame);
         this.incoming.push(frame.body);
         return;
       case FrameType.END:
@@ -273,6 +333,7 @@ export class ActiveRequest implements RequestContext {
 
   /** Release streams once the request is over. */
   cleanup(): void {
+    this.releaseEager();
     this.incoming?.stop();
     this.outgoing?.cancel();
     if (this.outgoing) this.host.connection.removeSender(this.outgoing);
@@ -280,8 +341,15 @@ export class ActiveRequest implements RequestContext {
 
   private onEnd(frame: Frame): void {
     const incoming = this.incoming;
-    if (!incoming) throw new FileShareError('EPROTO', `END on stream ${this.id}, which is not receiving`);
     if (this.endReceived) throw new FileShareError('EPROTO', `a second END on stream ${this.id}`);
+    if (!incoming) {
+      if (this.eagerClosed) return;
+      if (!this.eagerAllowed()) throw new FileShareError('EPROTO', `END on stream ${this.id}, which is not receiving`);
+      parseJsonObject(frame.body, 'END'); // a malformed END is a connection error, as after the go-ahead
+      this.endReceived = true;
+      this.eagerEnd = { type: frame.type, stream: frame.stream, body: Buffer.from(frame.body) };
+      return;
+    }
     this.endReceived = true;
     const body = parseJsonObject(frame.body, 'END');
     let declared: { bytes: number; sha256: string };
@@ -318,6 +386,7 @@ export class ActiveRequest implements RequestContext {
   }
 
   private failStream(err: FileShareError): void {
+    this.releaseEager();
     this.incoming?.stop();
     if (this.outgoing) {
       this.outgoing.cancel();

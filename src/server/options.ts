@@ -56,6 +56,19 @@ export interface FileShareServerOptions {
   resumableUploadTtl?: number;
   /** Most requests open at once on one connection (`EBUSY` beyond). @default 64 */
   maxRequestsInFlight?: number;
+  /**
+   * Bytes of a new (not resumed) upload a client may send right behind its REQUEST, before the
+   * go-ahead: a small file then takes one round trip instead of two. The server holds them until
+   * the upload's temporary file is open (and drops them when the request is refused); more than
+   * this before the go-ahead closes the connection with `EPROTO`. At most `window`; 0 turns it off
+   * (clients then wait for the go-ahead, as with servers before it). @default 65536 (or `window`, when smaller)
+   */
+  eagerUploadBytes?: number;
+  /**
+   * Most eager upload bytes (see `eagerUploadBytes`) held for all the requests of one connection
+   * together, so that many requests in flight cannot multiply the allowance. @default 1048576
+   */
+  eagerUploadTotal?: number;
   /** Largest frame accepted, bytes. @default 2097152 */
   maxFrameSize?: number;
   /** Largest DATA frame body sent, bytes; at most `window`. @default 262144 */
@@ -143,6 +156,8 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     ...resolveTransferOptions(options),
     resumableUploadTtl: positiveInteger('resumableUploadTtl', options.resumableUploadTtl, 86_400_000),
     maxRequestsInFlight: positiveInteger('maxRequestsInFlight', options.maxRequestsInFlight, 64),
+    eagerUploadBytes: 0,
+    eagerUploadTotal: 0,
     maxFileSize: options.maxFileSize === undefined ? undefined : positiveInteger('maxFileSize', options.maxFileSize, 0, 0),
     closeTimeout: positiveInteger('closeTimeout', options.closeTimeout, 10_000, 0),
     fsync: options.fsync ?? false,
@@ -152,6 +167,14 @@ export function resolveServerOptions(options: FileShareServerOptions): ResolvedS
     sharedState: options.sharedState,
     resumption: options.resumption,
   };
+  const eagerBytes = positiveInteger('eagerUploadBytes', options.eagerUploadBytes, Math.min(65_536, resolved.window), 0, 0xffffffff);
+  if (eagerBytes > resolved.window) {
+    throw optionError(`options.eagerUploadBytes (${eagerBytes}) must not exceed options.window (${resolved.window})`);
+  }
+  const eagerTotal = positiveInteger('eagerUploadTotal', options.eagerUploadTotal, 1_048_576, 0, 0xffffffff);
+  // an explicit allowance above the total would never be usable in full: the total bounds it
+  resolved.eagerUploadBytes = eagerTotal === 0 ? 0 : Math.min(eagerBytes, eagerTotal);
+  resolved.eagerUploadTotal = resolved.eagerUploadBytes === 0 ? 0 : eagerTotal;
   return resolved;
 }
 

@@ -19,6 +19,7 @@ import type { ConnectionInfo } from './events.ts';
 import type { ResolvedServerOptions } from './options.ts';
 import type { LoginAnswer, ServerEventSink } from './request-context.ts';
 import { ActiveRequest, type RequestHost } from './active-request.ts';
+import { EagerBudget } from './eager-budget.ts';
 import type { Handler } from './handlers/handler.ts';
 import { HANDLERS } from './handlers/index.ts';
 
@@ -49,6 +50,7 @@ export interface SessionHost {
  */
 export class Session implements RequestHost {
   readonly connection: FrameConnection;
+  readonly eager: EagerBudget;
   private currentUser: AuthenticatedUser | null = null;
   private granted: ReadonlySet<Permission> = new Set();
   private userStorage: Storage | null = null;
@@ -70,6 +72,7 @@ export class Session implements RequestHost {
   ) {
     const { options } = host;
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.eager = new EagerBudget(options.eagerUploadBytes, options.eagerUploadTotal);
     this.connection = new FrameConnection(transport, {
       maxFrameSize: options.maxFrameSize,
       chunkSize: options.chunkSize,
@@ -231,7 +234,14 @@ export class Session implements RequestHost {
     this.handshakeDone = true;
     // the handshake is over: without this, every connection was cut after handshakeTimeout
     clearTimeout(this.handshakeTimer);
-    this.connection.send(encodeHello(options));
+    this.connection.send(
+      encodeHello({
+        maxFrameSize: options.maxFrameSize,
+        window: options.window,
+        eagerBytes: options.eagerUploadBytes,
+        eagerTotal: options.eagerUploadTotal,
+      }),
+    );
   }
 
   private onPing(frame: Frame): void {
