@@ -1,5 +1,5 @@
 import { createHash, type Hash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { type WriteStream, createReadStream, createWriteStream, statSync } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -140,14 +140,18 @@ export async function download(
  */
 async function localDestination(destination: string, remotePath: string, resumable: boolean): Promise<Destination> {
   let finalPath = destination;
+  // A lookup answered from the kernel's caches: synchronous, as the server's path lookups are
+  // (docs/storage.md), which saves a thread-pool round trip per file; data moves on the pool.
+  let info;
   try {
-    if ((await stat(destination)).isDirectory()) {
-      const base = path.posix.basename(remotePath);
-      if (!base) throw new FileShareError('EISDIR', `cannot download the folder ${remotePath}`);
-      finalPath = path.join(destination, base);
-    }
+    info = statSync(destination, { throwIfNoEntry: false });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toFileShareError(err);
+    throw toFileShareError(err);
+  }
+  if (info?.isDirectory()) {
+    const base = path.posix.basename(remotePath);
+    if (!base) throw new FileShareError('EISDIR', `cannot download the folder ${remotePath}`);
+    finalPath = path.join(destination, base);
   }
   const dir = path.dirname(finalPath);
   const name = path.basename(finalPath);
@@ -155,10 +159,12 @@ async function localDestination(destination: string, remotePath: string, resumab
     ? path.join(dir, `.${name}.fileshare-partial`)
     : path.join(dir, `.${name}.fileshare-part-${randomBytes(6).toString('hex')}`);
   const existing = resumable ? await hashExisting(tempPath) : undefined;
-  let stream: Writable | undefined;
+  let stream: WriteStream | undefined;
+  let startedAt = 0;
   return {
     existing,
     open(offset: number) {
+      startedAt = offset;
       stream =
         offset > 0
           ? createWriteStream(tempPath, { flags: 'r+', start: offset, highWaterMark: 1 << 20 })
@@ -166,8 +172,9 @@ async function localDestination(destination: string, remotePath: string, resumab
       return stream;
     },
     async commit(expectedBytes: number, mtime: number | undefined) {
-      // defence in depth: the hash covers the bytes received, so also check what reached the disk
-      const onDisk = (await stat(tempPath)).size;
+      // defence in depth: the hash covers the bytes received, so also check what the writes to
+      // the file reported (its descriptor's count, with no second stat of the file)
+      const onDisk = startedAt + (stream?.bytesWritten ?? 0);
       if (onDisk !== expectedBytes)
         throw new FileShareError('EIO', `the local file has ${onDisk} bytes, not the ${expectedBytes} received`);
       if (mtime !== undefined) await setLocalMtime(tempPath, mtime);
@@ -178,7 +185,7 @@ async function localDestination(destination: string, remotePath: string, resumab
         // a kept partial file must hold exactly what was written: flush rather than destroy
         if (keep && resumable && !stream.destroyed) stream.end();
         else stream.destroy();
-        await new Promise((resolve) => (stream!.closed ? resolve(undefined) : stream!.once('close', resolve)));
+        await new Promise((resolve) => (stream!.closed ? resolve(undefined) : stream!.once('close', () => resolve(undefined))));
       }
       if (!(keep && resumable)) await unlink(tempPath).catch(() => {});
     },
