@@ -3,9 +3,9 @@ import type { Permission } from '../protocol/operations.ts';
 export type { Permission };
 
 /** Every permission, in a stable order. */
-export const ALL_PERMISSIONS: readonly Permission[] = ['read', 'write', 'delete', 'admin'];
+export const ALL_PERMISSIONS: readonly Permission[] = ['read', 'write', 'delete'];
 
-/** The permissions a user gets when the auth provider does not say: everything but `admin`. */
+/** The permissions a user gets when the auth provider does not say: all of them. */
 export const DEFAULT_PERMISSIONS: readonly Permission[] = ['read', 'write', 'delete'];
 
 /** A user that an {@link AuthProvider} accepted. */

@@ -69,10 +69,17 @@ function parseHome(name: string, home: unknown): string | undefined {
   return segments.length === 0 ? undefined : segments.join('/');
 }
 
+/**
+ * Names that grant nothing and are dropped: `admin`, which users files made by the server app's
+ * first start list for their `admin` user, so that such a file still loads.
+ */
+const IGNORED_PERMISSIONS: ReadonlySet<unknown> = new Set(['admin']);
+
 function parsePermissions(name: string, value: unknown): Permission[] {
   if (!Array.isArray(value)) throw invalid(name, '"permissions" must be an array');
   const result: Permission[] = [];
   for (const p of value) {
+    if (IGNORED_PERMISSIONS.has(p)) continue;
     if (!ALL_PERMISSIONS.includes(p as Permission)) {
       throw invalid(name, `unknown permission ${JSON.stringify(p)} (expected one of ${ALL_PERMISSIONS.join(', ')})`);
     }

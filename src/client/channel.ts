@@ -9,6 +9,7 @@ import { encodeJsonFrame } from '../protocol/encoder.ts';
 import { type Hello, encodeHello, parseHelloFrame } from '../protocol/hello.ts';
 import type { OperationName, RequestOf } from '../protocol/operations.ts';
 import { FrameConnection } from '../transport/frame-connection.ts';
+import { StallClock, stallCheckInterval } from '../transport/stall.ts';
 import { abortError, onAbort, throwIfAborted } from './abort.ts';
 import { DownloadChannelStream, type PendingRequest, UploadChannelStream } from './channel-streams.ts';
 import type { ResolvedClientOptions } from './options.ts';
@@ -256,6 +257,20 @@ export class ClientChannel {
   }
 
   /** Round trip of one PING, ms; `signal` stops waiting for the answer (EABORTED). */
+  /**
+   * A clock of the stall rule (the same on both ends: transport/stall.ts) at this client's
+   * `stallBytes` per `stallTimeout`, from `total` bytes moved, and how often to check it.
+   */
+  stallClock(total: number): { readonly clock: StallClock; readonly checkEvery: number } {
+    const { stallBytes, stallTimeout } = this.options;
+    return { clock: new StallClock(stallBytes, stallTimeout, total), checkEvery: stallCheckInterval(stallTimeout) };
+  }
+
+  /** End the connection with `error`, failing every request and transfer on it (a server gone without a FIN). */
+  failConnection(error: FileShareError): void {
+    this.connection?.fail(error);
+  }
+
   ping(timeoutMs: number, signal?: AbortSignal): { seq: number; done: Promise<number> } {
     throwIfAborted(signal);
     const connection = this.requireOpen();

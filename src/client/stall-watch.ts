@@ -12,7 +12,6 @@
  * @module
  */
 import { FileShareError } from '../errors.ts';
-import { StallClock, stallCheckInterval } from '../transport/stall.ts';
 import type { TransferContext } from './transfer-context.ts';
 
 /** Whose turn a transfer is at a given moment. @internal */
@@ -30,8 +29,8 @@ export interface StallWatchTarget {
 
 /** Watch a transfer; returns the function that stops the watch (call it when the transfer settles). @internal */
 export function watchStall(ctx: TransferContext, what: string, target: StallWatchTarget): () => void {
-  const { stallBytes, stallTimeout, pingTimeout } = ctx.options;
-  const clock = new StallClock(stallBytes, stallTimeout, target.moved());
+  const { stallTimeout, pingTimeout } = ctx.options;
+  const { clock, checkEvery } = ctx.channel.stallClock(target.moved());
   let probing = false;
   const timer = setInterval(() => {
     const turn = target.turn();
@@ -58,7 +57,7 @@ export function watchStall(ctx: TransferContext, what: string, target: StallWatc
       (err: FileShareError) => {
         probing = false;
         if (err.code !== 'ETIMEDOUT') return;
-        ctx.channel.connection?.fail(
+        ctx.channel.failConnection(
           new FileShareError(
             'ETIMEDOUT',
             `the server stopped answering: ${what} made no progress in ${stallTimeout} ms and a ping got no answer within ${pingTimeout} ms`,
@@ -66,7 +65,7 @@ export function watchStall(ctx: TransferContext, what: string, target: StallWatc
         );
       },
     );
-  }, stallCheckInterval(stallTimeout));
+  }, checkEvery);
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -11,6 +11,7 @@ import {
   FileShareError,
   hashPassword,
   isValidUsername,
+  ALL_PERMISSIONS,
   DEFAULT_PERMISSIONS,
   parseUserRecord,
   type Permission,
@@ -204,7 +205,7 @@ export class PostgresAuthProvider implements AuthProvider {
     return rows.map((row) => ({
       username: row.username,
       ...(row.home !== null && { home: row.home }),
-      permissions: row.permissions as Permission[],
+      permissions: row.permissions.filter((p): p is Permission => ALL_PERMISSIONS.includes(p as Permission)),
       ...(row.quota_bytes !== null && { quotaBytes: Number(row.quota_bytes) }),
       ...(row.max_file_size !== null && { maxFileSize: Number(row.max_file_size) }),
     }));

@@ -8,10 +8,9 @@
 
 /**
  * What a user may do. `read`: list, stat, download. `write`: upload (and overwrite when asked),
- * mkdir, rename. `delete`: delete files, remove folders. `admin`: server administration
- * (reserved for management operations; implies nothing else).
+ * mkdir, rename. `delete`: delete files, remove folders.
  */
-export type Permission = 'read' | 'write' | 'delete' | 'admin';
+export type Permission = 'read' | 'write' | 'delete';
 
 /** One entry of a folder listing, or the result of `stat`. */
 export interface Entry {

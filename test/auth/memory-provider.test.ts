@@ -27,7 +27,7 @@ test.before(async () => {
   provider = new MemoryAuthProvider({
     users: {
       alice: { passwordHash: aliceHash },
-      carol: { passwordHash: aliceHash, home: 'teams/red', permissions: ['read', 'admin'], quotaBytes: 1000, maxFileSize: 10 },
+      carol: { passwordHash: aliceHash, home: 'teams/red', permissions: ['read', 'delete'], quotaBytes: 1000, maxFileSize: 10 },
     },
   });
 });
@@ -41,7 +41,7 @@ test('accepts the right password, with default home and permissions', async () =
 
 test('returns every field the record sets', async () => {
   const user = await provider.authenticate('carol', 'alice-pw', ctx);
-  assert.equal(user, { username: 'carol', home: 'teams/red', permissions: ['read', 'admin'], quotaBytes: 1000, maxFileSize: 10 });
+  assert.equal(user, { username: 'carol', home: 'teams/red', permissions: ['read', 'delete'], quotaBytes: 1000, maxFileSize: 10 });
 });
 
 test('a wrong password and an unknown user are both null', async () => {
@@ -87,7 +87,7 @@ test('invalid users are refused: EINVAL for records and names, TypeError for opt
 test('the stored record is a copy: later changes to the input do not leak in', async () => {
   const record = { passwordHash: aliceHash, permissions: ['read' as const] };
   const p = new MemoryAuthProvider({ users: { erin: record } });
-  record.permissions.push('admin' as never);
+  record.permissions.push('write' as never);
   assert.equal((await p.authenticate('erin', 'alice-pw', ctx))?.permissions, ['read']);
 });
 

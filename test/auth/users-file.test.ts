@@ -84,6 +84,17 @@ test('parseUserRecord refuses bad records with EINVAL', () => {
   throwsCode(() => parseUserRecord('.alice', { passwordHash: hash }), 'EINVAL', 'bad name');
 });
 
+test('"admin" in a record\'s permissions grants nothing and is dropped; the record loads', async () => {
+  assert.equal(parseUserRecord('admin', { passwordHash: hash, permissions: ['read', 'write', 'delete', 'admin'] }), {
+    passwordHash: hash,
+    permissions: ['read', 'write', 'delete'],
+  });
+  assert.equal(parseUserRecord('carol', { passwordHash: hash, permissions: ['admin'] }).permissions, []);
+  const path = fresh();
+  await writeFile(path, JSON.stringify({ users: { admin: { passwordHash: hash, permissions: ['read', 'write', 'delete', 'admin'] } } }));
+  assert.equal(await readUsersFile(path), { admin: { passwordHash: hash, permissions: ['read', 'write', 'delete'] } });
+});
+
 test('write then read round trip; the file is 0600 and no temp file is left', async () => {
   const path = fresh();
   const users = {

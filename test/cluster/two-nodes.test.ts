@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { Readable, Writable } from 'node:stream';
 import { test } from 'uvu';
@@ -53,8 +54,8 @@ async function startNode(settings: object): Promise<Node> {
   return { port, child };
 }
 
-async function login(node: Node, username = 'alice', password = 'alice-pw'): Promise<FileShareClient> {
-  const client = new FileShareClient({ host: '127.0.0.1', port: node.port, progressIntervalMs: 0 });
+async function login(node: Node, username = 'alice', password = 'alice-pw', port = node.port): Promise<FileShareClient> {
+  const client = new FileShareClient({ host: '127.0.0.1', port, progressIntervalMs: 0 });
   defer(() => client.close());
   await client.connect();
   await client.login(username, password);
@@ -76,6 +77,39 @@ async function download(client: FileShareClient, remote: string): Promise<Buffer
 }
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * A TCP relay to `node` on 127.0.0.1 that passes the first `budget` bytes each client sends, then
+ * holds the rest (a link that stalls): an upload through it is still running on the node, whatever
+ * the speed of the machine, until the node dies, which ends the client's connection too.
+ * Resolves to the relay's port.
+ */
+async function stallingRelay(node: Node, budget: number): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(node.port, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    let left = budget;
+    client.on('data', (chunk: Buffer) => {
+      if (left === 0) return;
+      upstream.write(chunk.subarray(0, left));
+      left -= Math.min(left, chunk.length);
+      if (left === 0) client.pause();
+    });
+    upstream.pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of [client, upstream]) socket.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  defer(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => relay.close(() => resolve()));
+  });
+  return (relay.address() as net.AddressInfo).port;
+}
 
 /**
  * A fresh bucket and database schema for one test, removed after it, with the users table of the
@@ -105,8 +139,10 @@ else {
     const a = await startNode(settings);
     const b = await startNode(settings);
 
-    // written through A, listed and downloaded through B
-    const onA = await login(a);
+    // written through A, listed and downloaded through B. The client of A goes through a relay
+    // that stalls after 8 MiB: the resumable upload below has then saved its first part (5 MiB)
+    // and cannot end before A is stopped
+    const onA = await login(a, 'alice', 'alice-pw', await stallingRelay(a, 8 * MiB));
     await onA.upload(Readable.from([Buffer.from('from node A')]), '/hello.txt');
     const onB = await login(b);
     assert.equal(
@@ -118,7 +154,7 @@ else {
     // a resumable upload through A. Once A saved the state of a finished part it is stopped
     // (SIGSTOP: it still holds the upload): B refuses the same upload; then A is SIGKILLed
     const local = await tempDir();
-    const data = randomBytes(96 * MiB + 11);
+    const data = randomBytes(24 * MiB + 11);
     await writeFile(`${local}/big.bin`, data);
     const early = await login(b);
     let killed = false;

@@ -84,7 +84,7 @@ test('first start creates users.json with admin, prints the password once, and i
 
   const client = await connect(app.port);
   const me = await client.login('admin', password);
-  assert.equal([...me.permissions].sort(), ['admin', 'delete', 'read', 'write']);
+  assert.equal([...me.permissions].sort(), ['delete', 'read', 'write']);
   // UDP loss probes are on in the app, on the TCP port's number
   assert.match(app.output(), new RegExp(`probes  UDP ${app.port}, for packet loss`));
   const probed = await client.probe({ count: 3, intervalMs: 0, timeoutMs: 5000 });
@@ -128,7 +128,7 @@ test('user add (stdin) on a running server: bob logs in without a restart; list,
   const listed = await user(['list']);
   assert.is(listed.code, 0, listed.stderr);
   assert.match(listed.stdout, /^name\s+home\s+permissions$/m);
-  assert.match(listed.stdout, /^admin\s+\/\s+read,write,delete,admin$/m);
+  assert.match(listed.stdout, /^admin\s+\/\s+read,write,delete$/m);
   assert.match(listed.stdout, /^bob\s+\/bob\s+read,write$/m);
 
   mark = app.output().length;
