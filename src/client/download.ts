@@ -1,4 +1,4 @@
-import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { createHash, type Hash, randomUUID } from 'node:crypto';
 import { type WriteStream, createReadStream, createWriteStream, statSync } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -157,7 +157,7 @@ async function localDestination(destination: string, remotePath: string, resumab
   const name = path.basename(finalPath);
   const tempPath = resumable
     ? path.join(dir, `.${name}.fileshare-partial`)
-    : path.join(dir, `.${name}.fileshare-part-${randomBytes(6).toString('hex')}`);
+    : path.join(dir, `.${name}.fileshare-part-${randomUUID().slice(24)}`); // 12 random hex digits, from a cached block
   const existing = resumable ? await hashExisting(tempPath) : undefined;
   let stream: WriteStream | undefined;
   let startedAt = 0;

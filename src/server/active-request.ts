@@ -46,7 +46,9 @@ export interface RequestHost {
  * @internal
  */
 export class ActiveRequest implements RequestContext {
-  private readonly controller = new AbortController();
+  /** Made when first needed: most requests are never aborted, nor is their signal asked for. */
+  private controller: AbortController | undefined;
+  private abortReason: FileShareError | undefined;
   private incoming: IncomingStream | undefined;
   /** Watches the stall rule while this request receives an upload. */
   private stallClock: StallClock | undefined;
@@ -78,6 +80,10 @@ export class ActiveRequest implements RequestContext {
 
   /** Aborted when the client cancels the request or the connection is lost. */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+    }
     return this.controller.signal;
   }
 
@@ -375,7 +381,10 @@ export class ActiveRequest implements RequestContext {
   }
 
   private cancelWith(reason: FileShareError): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (!this.abortReason) {
+      this.abortReason = reason;
+      this.controller?.abort(reason);
+    }
     this.failStream(reason);
   }
 
@@ -398,6 +407,6 @@ export class ActiveRequest implements RequestContext {
   }
 
   private throwIfAborted(): void {
-    if (this.controller.signal.aborted) throw this.controller.signal.reason as FileShareError;
+    if (this.abortReason) throw this.abortReason;
   }
 }
