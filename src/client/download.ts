@@ -7,7 +7,7 @@ import { FileShareError, toFileShareError } from '../errors.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
 import { ProgressMeter } from '../metrics/progress-meter.ts';
 import type { DownloadChannelStream } from './channel-streams.ts';
-import { setLocalMtime } from './mtime.ts';
+import { setDescriptorMtime, setLocalMtime } from './mtime.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import { watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
@@ -161,14 +161,22 @@ async function localDestination(destination: string, remotePath: string, resumab
   const existing = resumable ? await hashExisting(tempPath) : undefined;
   let stream: WriteStream | undefined;
   let startedAt = 0;
+  /** Close the temporary file's descriptor (destroying the stream) and wait for it. */
+  const closeStream = async () => {
+    if (!stream) return;
+    if (!stream.destroyed) stream.destroy();
+    await new Promise((resolve) => (stream!.closed ? resolve(undefined) : stream!.once('close', () => resolve(undefined))));
+  };
   return {
     existing,
     open(offset: number) {
       startedAt = offset;
+      // The descriptor stays open after the last write (no autoClose): the mtime is set through it,
+      // without opening the file again, and it is closed once the file is in place.
       stream =
         offset > 0
-          ? createWriteStream(tempPath, { flags: 'r+', start: offset, highWaterMark: 1 << 20 })
-          : createWriteStream(tempPath, { flags: resumable ? 'w' : 'wx', highWaterMark: 1 << 20 });
+          ? createWriteStream(tempPath, { flags: 'r+', start: offset, highWaterMark: 1 << 20, autoClose: false })
+          : createWriteStream(tempPath, { flags: resumable ? 'w' : 'wx', highWaterMark: 1 << 20, autoClose: false });
       return stream;
     },
     async commit(expectedBytes: number, mtime: number | undefined) {
@@ -177,15 +185,27 @@ async function localDestination(destination: string, remotePath: string, resumab
       const onDisk = startedAt + (stream?.bytesWritten ?? 0);
       if (onDisk !== expectedBytes)
         throw new FileShareError('EIO', `the local file has ${onDisk} bytes, not the ${expectedBytes} received`);
-      if (mtime !== undefined) await setLocalMtime(tempPath, mtime);
+      const fd = (stream as (WriteStream & { fd?: number | null }) | undefined)?.fd;
+      if (mtime !== undefined) {
+        if (typeof fd === 'number') await setDescriptorMtime(fd, mtime);
+        else await setLocalMtime(tempPath, mtime);
+      }
+      // Windows cannot rename a file that is still open; elsewhere the close need not be waited for
+      if (process.platform === 'win32') await closeStream();
       await rename(tempPath, finalPath);
+      closeStream().catch(() => {});
     },
     async abort(keep: boolean) {
       if (stream) {
         // a kept partial file must hold exactly what was written: flush rather than destroy
-        if (keep && resumable && !stream.destroyed) stream.end();
-        else stream.destroy();
-        await new Promise((resolve) => (stream!.closed ? resolve(undefined) : stream!.once('close', () => resolve(undefined))));
+        if (keep && resumable && !stream.destroyed && !stream.writableFinished) {
+          const flushing = stream;
+          await new Promise<void>((resolve) => {
+            flushing.once('error', () => resolve());
+            flushing.end(() => resolve());
+          });
+        }
+        await closeStream();
       }
       if (!(keep && resumable)) await unlink(tempPath).catch(() => {});
     },

@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import { promises as fsp } from 'node:fs';
+import { lstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
@@ -118,7 +118,8 @@ export function downloadJob(
     path: entry.path,
     size: entry.size,
     async run(signal, onBytes) {
-      const there = await fsp.lstat(target).catch(() => undefined);
+      // a lookup answered from the kernel's caches: synchronous, which saves a thread-pool trip per file
+      const there = lookUp(target);
       if (there?.isSymbolicLink()) return 'symlink';
       if (there?.isDirectory()) throw new FileShareError('EISDIR', `a local folder is in the way: ${target}`);
       if (there && !overwrite) return 'exists';
@@ -130,6 +131,15 @@ export function downloadJob(
       });
     },
   };
+}
+
+/** `lstat` of a local path, or undefined when there is nothing there (or it cannot be looked at). */
+function lookUp(file: string): ReturnType<typeof lstatSync> {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /** A relative tree path under a local folder. @internal */

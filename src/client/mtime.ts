@@ -1,4 +1,7 @@
-import { constants, promises as fsp } from 'node:fs';
+import { constants, futimes, promises as fsp } from 'node:fs';
+import { promisify } from 'node:util';
+
+const futimesAsync = promisify(futimes);
 
 /**
  * Set a local file's access and modification time to `mtimeMs` through a descriptor opened without
@@ -10,11 +13,21 @@ import { constants, promises as fsp } from 'node:fs';
 export async function setLocalMtime(file: string, mtimeMs: number): Promise<void> {
   const handle = await fsp.open(file, constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0));
   try {
-    const seconds = (Math.floor(mtimeMs) + 0.5) / 1000;
+    const seconds = utimesSeconds(mtimeMs);
     await handle.utimes(seconds, seconds);
   } finally {
     await handle.close();
   }
+}
+
+/** {@link setLocalMtime} through a descriptor this side opened and still holds (one call, no open). @internal */
+export async function setDescriptorMtime(fd: number, mtimeMs: number): Promise<void> {
+  const seconds = utimesSeconds(mtimeMs);
+  await futimesAsync(fd, seconds, seconds);
+}
+
+function utimesSeconds(mtimeMs: number): number {
+  return (Math.floor(mtimeMs) + 0.5) / 1000;
 }
 
 /** A caller's mtime (ms or Date) as whole ms since the epoch. @throws TypeError @internal */
