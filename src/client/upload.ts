@@ -12,6 +12,7 @@ import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts'
 import { type TransferTurn, watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
+import { FileChunkStream } from '../storage/file-chunks.ts';
 
 /** Where the bytes come from: a local file (opened at the agreed offset) or the caller's stream. */
 type Source =
@@ -205,7 +206,7 @@ class UploadAttempt {
     );
     const data =
       source.kind === 'file'
-        ? createReadStream(source.file, { start: this.offset, highWaterMark: this.ctx.options.chunkSize })
+        ? new FileChunkStream({ path: source.file, start: this.offset, chunkSize: this.ctx.options.chunkSize })
         : source.stream;
     this.stream.send(data, {
       offset: this.offset,
