@@ -12,6 +12,7 @@ import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts'
 import { type TransferTurn, watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
+import { FileChunkStream } from '../storage/file-chunks.ts';
 
 /**
  * Where the bytes come from: a local file (opened at the agreed offset; a small one was read
@@ -236,7 +237,7 @@ class UploadAttempt {
         ? source.stream
         : source.data
           ? bufferStream(source.data.subarray(this.offset))
-          : createReadStream(source.file, { start: this.offset, highWaterMark: this.ctx.options.chunkSize });
+          : new FileChunkStream({ path: source.file, start: this.offset, chunkSize: this.ctx.options.chunkSize });
     this.stream.send(data, {
       offset: this.offset,
       seed,

@@ -29,6 +29,7 @@ import { createInside, openInside } from './safe-open.ts';
 import * as lookup from './local-lookup.ts';
 import type { Entry, OpenUploadOptions, ReadHandle, Storage, SweepOptions, UploadTarget } from './types.ts';
 import type { FileHandle } from 'node:fs/promises';
+import { FileChunkStream } from './file-chunks.ts';
 
 /** Options of {@link LocalStorage}. */
 export interface LocalStorageOptions {
@@ -267,7 +268,7 @@ export class LocalStorage implements Storage {
         version,
       };
     }
-    return { stream: handle.createReadStream({ start: offset, end: size - 1, highWaterMark }), size, mtime, version };
+    return { stream: new FileChunkStream({ handle, start: offset, end: size - 1, chunkSize: highWaterMark }), size, mtime, version };
   }
 
   /**

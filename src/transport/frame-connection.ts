@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FileShareError } from '../errors.ts';
 import { errorBody } from '../protocol/control.ts';
@@ -48,6 +49,12 @@ export class FrameConnection {
   private batching = false;
   private closed = false;
   private failure: FileShareError | undefined;
+  /**
+   * A socket (TCP or TLS) has copied a chunk's bytes (into the kernel, or into TLS records) when
+   * its write callback runs, so the sender may reuse the chunk's memory then. Any other Duplex (an
+   * in-memory pair) may hand the very buffer to its reader: its chunks are never recycled.
+   */
+  private readonly copiesOnWrite: boolean;
   /** Time bytes last arrived, for idle timeouts. */
   lastActivity = Date.now();
   /** Since when an incomplete frame has been waiting for its remaining bytes (undefined: none). */
@@ -58,6 +65,7 @@ export class FrameConnection {
     private readonly options: FrameConnectionOptions,
   ) {
     this.decoder = new FrameDecoder(options.maxFrameSize, { streamData: true });
+    this.copiesOnWrite = socket instanceof Socket;
     // a socket: control frames are small and latency-bound; other Duplexes have no Nagle to turn off
     (socket as Duplex & { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
     socket.on('data', this.onData);
@@ -183,7 +191,14 @@ export class FrameConnection {
           const prelude = sender.takePrelude();
           if (prelude) socket.write(prelude);
           socket.write(encodeHeader(FrameType.DATA, sender.id, chunk.length));
-          socket.write(chunk);
+          const written = this.copiesOnWrite ? sender.takeWriteCallback() : undefined;
+          if (written) {
+            socket.write(chunk, (err) => {
+              if (!err) written();
+            });
+          } else {
+            socket.write(chunk);
+          }
           idleRound = 0;
           this.nextSender++;
           continue;

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { FileShareError, toFileShareError } from '../errors.ts';
+import { isRecyclingSource, type RecyclingSource } from './recycling-source.ts';
 
 /** What the owner of an {@link OutgoingStream} hears back. @internal */
 export interface OutgoingStreamHandlers {
@@ -21,6 +22,11 @@ export interface OutgoingStreamHandlers {
 export class OutgoingStream {
   private credit: number;
   private pending: Buffer | null = null;
+  /** The whole chunk `pending` is part of, when the source takes its chunks back. */
+  private pendingWhole: Buffer | null = null;
+  /** Set by {@link takeChunk} when the chunk it returned was the last piece of a recyclable one. */
+  private finishedWhole: Buffer | null = null;
+  private readonly recycler: RecyclingSource | undefined;
   private ended = false;
   private done = false;
   private bytes = 0;
@@ -39,6 +45,7 @@ export class OutgoingStream {
     this.hash = seedHash ?? createHash('sha256');
     this.prelude = prelude;
     this.credit = initialCredit;
+    this.recycler = isRecyclingSource(source) ? source : undefined;
     source.on('readable', wake);
     source.on('end', this.onSourceEnd);
     source.on('error', this.onSourceError);
@@ -81,12 +88,15 @@ export class OutgoingStream {
         this.pending = null;
         return null;
       }
+      this.pendingWhole = this.recycler !== undefined ? this.pending : null;
     }
     const limit = Math.min(max, this.credit);
     let chunk: Buffer;
     if (this.pending.length <= limit) {
       chunk = this.pending;
       this.pending = null;
+      this.finishedWhole = this.pendingWhole;
+      this.pendingWhole = null;
     } else {
       chunk = this.pending.subarray(0, limit);
       this.pending = this.pending.subarray(limit);
@@ -96,6 +106,19 @@ export class OutgoingStream {
     this.hash.update(chunk);
     this.handlers.onChunk?.(chunk.length);
     return chunk;
+  }
+
+  /**
+   * After {@link takeChunk}: a callback for the socket write of the chunk it returned, when that
+   * chunk was the last piece of one the source takes back. Socket writes complete in order, so once
+   * it runs, every piece of that chunk has left and its memory can be read into again.
+   */
+  takeWriteCallback(): (() => void) | undefined {
+    const whole = this.finishedWhole;
+    if (whole === null) return undefined;
+    this.finishedWhole = null;
+    const recycler = this.recycler!;
+    return () => recycler.recycle(whole);
   }
 
   /**
