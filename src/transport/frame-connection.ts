@@ -7,6 +7,16 @@ import { encodeFrame, encodeHeader, encodeJsonFrame } from '../protocol/encoder.
 import { DEFAULT_MAX_FRAME_SIZE, type Frame, FrameType, LENGTH_OVERHEAD } from '../protocol/frame.ts';
 import type { OutgoingStream } from './outgoing-stream.ts';
 
+/**
+ * Most bytes one connection reads from its socket in one event-loop turn. libuv reads up to 32 ×
+ * 64 KiB from a readable socket in one go, and a receiver hashes and writes each piece in that same
+ * turn: 2 MiB of work (several milliseconds) during which no timer fires and no other connection
+ * is served, not even a PING. Past this bound the socket is paused until the turn's check phase,
+ * so a turn carries at most about this much (one more read may already be under way).
+ * @internal
+ */
+export const MAX_READ_PER_TURN = 256 * 1024;
+
 /** @internal */
 export interface FrameConnectionOptions {
   /** Largest frame this side accepts. */
@@ -55,6 +65,12 @@ export class FrameConnection {
    * in-memory pair) may hand the very buffer to its reader: its chunks are never recycled.
    */
   private readonly copiesOnWrite: boolean;
+  /** Bytes read from the socket in this event-loop turn (see {@link MAX_READ_PER_TURN}). */
+  private turnBytes = 0;
+  /** The end-of-turn reset is scheduled (`setImmediate`). */
+  private turnEndScheduled = false;
+  /** We paused the socket for the rest of this turn. */
+  private pausedForTurn = false;
   /** Time bytes last arrived, for idle timeouts. */
   lastActivity = Date.now();
   /** Since when an incomplete frame has been waiting for its remaining bytes (undefined: none). */
@@ -279,6 +295,17 @@ export class FrameConnection {
   private readonly onData = (chunk: Buffer): void => {
     const now = Date.now();
     this.lastActivity = now;
+    this.turnBytes += chunk.length;
+    if (!this.turnEndScheduled) {
+      this.turnEndScheduled = true;
+      setImmediate(this.endTurn);
+    }
+    if (this.turnBytes >= MAX_READ_PER_TURN && !this.pausedForTurn) {
+      // enough for one turn: what is still in the socket waits for the next one, so that timers
+      // and the other connections of this process get the loop in between
+      this.pausedForTurn = true;
+      this.socket.pause();
+    }
     try {
       const frames = this.decoder.push(chunk);
       // a frame that has begun must complete in time: restart the clock whenever one completes
@@ -290,6 +317,15 @@ export class FrameConnection {
       }
     } catch (err) {
       this.fail(err instanceof FileShareError ? err : new FileShareError('EIO', String(err), { cause: err }));
+    }
+  };
+
+  private readonly endTurn = (): void => {
+    this.turnEndScheduled = false;
+    this.turnBytes = 0;
+    if (this.pausedForTurn) {
+      this.pausedForTurn = false;
+      if (!this.closed) this.socket.resume();
     }
   };
 
