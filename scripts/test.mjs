@@ -7,11 +7,15 @@
 // about a second), with plain node: tsx's loader cost half a second of CPU in every file's process.
 // The example apps' tests start the apps from bundles built once per run (scripts/app-bundles.mjs).
 //
-// Files run in parallel worker processes (one process per file, longest first by the durations of
-// the previous run, or on a fresh clone by those in scripts/test-times.json), each file's output
-// printed whole when it ends, and one uvu-style summary (Total / Passed / Skipped) at the end, which
-// .ci/run parses. Each file's line gives its wall time and the CPU time of its process and of
-// everything it spawned; the end lists the slowest files and the CPU time of the whole run.
+// Files run in parallel worker processes (longest first by the durations of the previous run, or on
+// a fresh clone by those in scripts/test-times.json), each file's output printed whole when it ends,
+// and one uvu-style summary (Total / Passed / Skipped) at the end, which .ci/run parses. A long file
+// has a process of its own; short ones (under 3 s last time) run several to a process, one after
+// another (scripts/test-batch.mjs), unless they add process-wide listeners; a file a batch did not
+// finish fails with its output, and the files after it run again on their own. Each file's line
+// gives its wall time and the CPU time of its process and of everything it spawned (in a batch: of
+// the batch process while the file ran); the end lists the slowest files and the CPU time of the
+// whole run.
 //
 // A test file that must not share the machine with other test files (it mounts a tmpfs, binds a
 // fixed address or port, or uses a shared service such as one Ceph cluster) says so with a line
@@ -20,8 +24,9 @@
 // running.
 //
 // Environment: TEST_JOBS=<n> sets the number of workers (default: two per CPU, at most 4);
-// TEST_FILE_TIMEOUT=<seconds> bounds each file (default 600); TEST_BUNDLES=0 runs the files and the
-// apps through tsx instead of bundles.
+// TEST_BATCH=0 gives every file a process of its own; TEST_FILE_TIMEOUT=<seconds> bounds each file
+// (default 600; a batch gets that once); TEST_BUNDLES=0 runs the files and the apps through tsx
+// instead of bundles.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -38,6 +43,9 @@ const filters = process.argv.slice(2).filter((arg) => arg !== '--');
 // timeouts, S3), so one per core leaves the cores idle half the time.
 const jobs = positiveInt(process.env.TEST_JOBS) ?? Math.min(4, 2 * (os.availableParallelism?.() ?? os.cpus().length));
 const fileTimeoutMs = (positiveInt(process.env.TEST_FILE_TIMEOUT) ?? 600) * 1000;
+// files shorter than this in the last run share a process, in batches of about BATCH_MS
+const BATCH_FILE_MS = 3000;
+const BATCH_MS = 8000;
 const timesFile = join(root, 'node_modules', '.cache', 'fileshare-test-times.json');
 const tsx = import.meta.resolve('tsx');
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
@@ -57,7 +65,10 @@ if (files.length === 0) {
 const previous = readTimes();
 const byDuration = (a, b) => (previous[b] ?? 0) - (previous[a] ?? 0) || a.localeCompare(b);
 const alone = files.filter((name) => runsAlone(join(testDir, name)));
-const parallel = files.filter((name) => !alone.includes(name)).sort(byDuration);
+const parallel = files.filter((name) => !alone.includes(name));
+const work = [...batches(parallel.filter(batchable)), ...parallel.filter((name) => !batchable(name))].sort(
+  (a, b) => duration(b) - duration(a) || String(a).localeCompare(String(b)),
+);
 
 const children = new Set();
 let interrupted = false;
@@ -80,7 +91,7 @@ const bundleEnv = {
   }),
 };
 const results = [];
-await runPool(parallel, files.length === 1 ? 1 : jobs);
+await runPool(work, files.length === 1 ? 1 : jobs);
 await runPool(alone.sort(byDuration), 1);
 report();
 
@@ -109,20 +120,130 @@ async function prepareTestBundles() {
   }
 }
 
-/** Run `names` with at most `width` files at a time. */
-async function runPool(names, width) {
-  const queue = [...names];
+/**
+ * Short files (under BATCH_FILE_MS in the last run, and not touching process-wide listeners) run
+ * several to a process (scripts/test-batch.mjs), in batches of about BATCH_MS: a process of its own
+ * cost such a file about half a second of CPU, as much as its tests.
+ */
+function batchable(name) {
+  if (process.env.TEST_BATCH === '0' || files.length <= jobs) return false;
+  if ((previous[name] ?? Infinity) > BATCH_FILE_MS) return false;
+  return !/\bprocess\.(on|once|addListener|prependListener)\(/.test(readFileSync(join(testDir, name), 'utf8'));
+}
+
+/** The batchable files in groups (arrays) of about BATCH_MS of the last run's time each. */
+function batches(names) {
+  const groups = [];
+  let group = [];
+  let total = 0;
+  for (const name of names.sort(byDuration)) {
+    if (group.length > 0 && total + previous[name] > BATCH_MS) {
+      groups.push(group);
+      group = [];
+      total = 0;
+    }
+    group.push(name);
+    total += previous[name];
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/** The last run's wall time of a file, or of a batch (an array of files). */
+function duration(item) {
+  return Array.isArray(item) ? item.reduce((sum, name) => sum + (previous[name] ?? 0), 0) : (previous[item] ?? 0);
+}
+
+/** Run the files or batches `items` with at most `width` processes at a time. */
+async function runPool(items, width) {
+  const queue = [...items];
   const worker = async () => {
-    while (queue.length > 0 && !interrupted) results.push(await runFile(queue.shift()));
+    while (queue.length > 0 && !interrupted) {
+      const item = queue.shift();
+      if (Array.isArray(item)) results.push(...(await runBatch(item)));
+      else results.push(await runFile(item));
+    }
   };
   await Promise.all(Array.from({ length: Math.min(width, queue.length) }, worker));
 }
 
+/** How node starts test files: their bundles with source maps, or their sources through tsx. */
+function nodeFlags() {
+  return testBundles ? ['--enable-source-maps'] : ['--import', tsx];
+}
+
+function testPath(name) {
+  return testBundles ? testBundles.forTest(name) : join(testDir, name);
+}
+
 /** Run one test file in its own process; resolves to its counts, output and duration. */
-function runFile(name) {
+async function runFile(name) {
+  const run = await runProcess([...nodeFlags(), testPath(name)]);
+  const result = fileResult(name, run.ms, run.cpuMs, run.output, run);
+  print(result);
+  return result;
+}
+
+/**
+ * Run the files `names` one after another in one process (scripts/test-batch.mjs) and cut its
+ * output back into one result per file. A file the batch did not finish is a failure with the
+ * output it printed; the files after it are run again, each in a process of its own.
+ */
+async function runBatch(names) {
+  const run = await runProcess([...nodeFlags(), join(root, 'scripts', 'test-batch.mjs'), ...names.map(testPath)]);
+  const outputs = new Map();
+  const ends = new Map();
+  let current;
+  for (const line of run.output.split(/(?<=\n)/)) {
+    const mark = /^\x1e(begin|end) (\{.*\})\n?$/.exec(line);
+    if (!mark) {
+      if (current !== undefined) outputs.set(current, (outputs.get(current) ?? '') + line);
+      continue;
+    }
+    const data = JSON.parse(mark[2]);
+    if (mark[1] === 'begin') current = data.index;
+    else {
+      ends.set(data.index, data);
+      current = undefined;
+    }
+  }
+  const done = [];
+  const rerun = [];
+  for (const [index, name] of names.entries()) {
+    const end = ends.get(index);
+    if (end) {
+      const result = fileResult(name, end.ms, end.cpuMs, outputs.get(index) ?? '', { code: end.ok ? 0 : 1, signal: null, timedOut: false });
+      print(result);
+      done.push(result);
+    } else if (outputs.has(index)) {
+      const result = fileResult(name, run.ms, run.cpuMs, outputs.get(index), { ...run, code: run.code || 1 });
+      if (!result.note) result.note = `the batch process ended (${run.signal ?? `exit code ${run.code}`}) in this file`;
+      result.ok = false;
+      print(result);
+      done.push(result);
+    } else rerun.push(name);
+  }
+  for (const name of rerun) if (!interrupted) done.push(await runFile(name));
+  return done;
+}
+
+/** A file's result from its output and how its process (or its part of a batch) ended. */
+function fileResult(name, ms, cpuMs, output, { code, signal, timedOut }) {
+  const counts = parseSummary(output);
+  let { total, passed, skipped } = counts ?? { total: 0, passed: 0, skipped: 0 };
+  let note = '';
+  if (timedOut) note = `timed out after ${fileTimeoutMs / 1000} s`;
+  else if (!counts) note = `ended (${signal ?? `exit code ${code}`}) without a summary`;
+  else if (code !== 0 && total === passed + skipped) note = `exited with ${signal ?? `code ${code}`} after its tests passed`;
+  // a file that crashed, hung or failed outside a test counts as one failed test
+  if (note) total += 1;
+  return { name, ms, cpuMs, output, total, passed, skipped, note, ok: !note && total === passed + skipped };
+}
+
+/** Run node with `command` as a test process; resolves to its output, exit, wall and CPU time. */
+function runProcess(command) {
   const begin = Date.now();
   return new Promise((resolve) => {
-    const command = testBundles ? ['--enable-source-maps', testBundles.forTest(name)] : ['--import', tsx, join(testDir, name)];
     const child = spawn(process.execPath, command, {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -151,18 +272,7 @@ function runFile(name) {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       children.delete(child);
-      const ms = Date.now() - begin;
-      const counts = parseSummary(output);
-      let { total, passed, skipped } = counts ?? { total: 0, passed: 0, skipped: 0 };
-      let note = '';
-      if (timedOut) note = `timed out after ${fileTimeoutMs / 1000} s`;
-      else if (!counts) note = `ended (${signal ?? `exit code ${code}`}) without a summary`;
-      else if (code !== 0 && total === passed + skipped) note = `exited with ${signal ?? `code ${code}`} after its tests passed`;
-      // a file that crashed, hung or failed outside a test counts as one failed test
-      if (note) total += 1;
-      const result = { name, ms, cpuMs, output, total, passed, skipped, note, ok: !note && total === passed + skipped };
-      print(result);
-      resolve(result);
+      resolve({ ms: Date.now() - begin, cpuMs, output, code, signal, timedOut });
     });
   });
 }
