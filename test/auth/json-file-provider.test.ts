@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileShareError } from '../../src/errors.ts';
 import { JsonFileAuthProvider } from '../../src/auth/json-file-provider.ts';
-import { hashPassword } from '../../src/auth/password.ts';
 import { addUser, writeUsersFile } from '../../src/auth/users-file.ts';
 import type { AuthContext } from '../../src/auth/types.ts';
+import { fixtureHash } from '../auth-fixtures.ts';
 
 const ctx: AuthContext = { remoteAddress: '127.0.0.1', remotePort: 40000, secure: false };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -40,7 +40,8 @@ const codes = (errors: Error[]) => errors.map((e) => (e as FileShareError).code)
 
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fileshare-auth-'));
-  hash = await hashPassword('alice-pw');
+  // the fixtures' low cost: these tests are about reloading, and they poll logins in loops
+  hash = fixtureHash('alice-pw');
 });
 
 test.after.each(() => {
