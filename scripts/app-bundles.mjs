@@ -7,7 +7,7 @@
 // A bundle lives in its app's own node_modules/.cache, so that the app's dependencies resolve from
 // the app's folder exactly as they do for the sources, and `import.meta.url` in each source file
 // stays that file's URL (perf-graph serves its page from the folder next to its source).
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { importMetaUrlAsInSources } from './test-bundles.mjs';
 
@@ -28,10 +28,11 @@ export function bundlePath(root, entry) {
 export async function buildAppBundles(root) {
   const esbuild = await import('esbuild');
   await Promise.all(
-    BUNDLED_APPS.map((entry) =>
-      esbuild.build({
+    BUNDLED_APPS.map(async (entry) => {
+      const outdir = dirname(bundlePath(root, entry));
+      const built = await esbuild.build({
         entryPoints: [{ in: join(root, entry), out: basename(bundlePath(root, entry), '.mjs') }],
-        outdir: dirname(bundlePath(root, entry)),
+        outdir,
         outExtension: { '.js': '.mjs' },
         bundle: true,
         // what the sources load with import() (the cert command's selfsigned, the database
@@ -50,11 +51,23 @@ export async function buildAppBundles(root) {
         // in a file of its own: an inline map is read and decoded with the code at every start
         sourcemap: 'linked',
         logLevel: 'silent',
+        metafile: true,
         plugins: [importMetaUrlAsInSources()],
-      }),
-    ),
+      });
+      removeOtherChunks(join(outdir, 'chunks'), built.metafile, root);
+    }),
   );
   return BUNDLED_APPS;
+}
+
+/** Remove the chunks of earlier builds (their names carry a hash of their content). */
+function removeOtherChunks(dir, metafile, root) {
+  const current = new Set(Object.keys(metafile.outputs).map((path) => resolve(root, path)));
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (!current.has(path)) rmSync(path, { force: true });
+  }
 }
 
 /** Remove the bundles (a stale bundle is never used without FILESHARE_APP_BUNDLES, but tidy up). */
