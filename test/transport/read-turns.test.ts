@@ -20,7 +20,7 @@ test('a burst of many MiB is read in bounded turns, in order, with the loop free
   const reader = await accepted;
   try {
     const body = randomBytes(64 * 1024);
-    const frames = 128; // 8 MiB
+    const frames = 256; // 16 MiB
     for (let i = 0; i < frames; i++) {
       const piece = Buffer.from(body);
       piece.writeUInt32BE(i, 0); // a sequence number, to check the order
