@@ -14,11 +14,13 @@
  */
 import fc from 'fast-check';
 
-function envInt(name: string): number | undefined {
+function envInt(name: string, { signed = false } = {}): number | undefined {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(value) || (!signed && value < 0)) {
+    throw new TypeError(`${name} must be a${signed ? 'n' : ' non-negative'} integer, got ${JSON.stringify(raw)}`);
+  }
   return value;
 }
 
@@ -29,7 +31,8 @@ export function fuzzRuns(ciDefault: number): number {
 
 /** fast-check parameters from the environment. */
 export function fuzzParameters<Ts>(ciDefault: number): fc.Parameters<Ts> {
-  const seed = envInt('FUZZ_SEED');
+  // fast-check prints 32-bit signed seeds, negative ones included
+  const seed = envInt('FUZZ_SEED', { signed: true });
   const timeLimit = envInt('FUZZ_TIME_MS');
   const params: fc.Parameters<Ts> = { numRuns: fuzzRuns(ciDefault), includeErrorInReport: true };
   if (seed !== undefined) params.seed = seed;
