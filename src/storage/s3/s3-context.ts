@@ -28,6 +28,8 @@ export class S3Context {
     readonly claimTtlMs: number,
     /** A resumable upload's lock not touched for this long belongs to a dead node. */
     readonly resumeLockTtlMs: number,
+    /** Keys per ListObjectsV2 page of a listing (S3's `MaxKeys`). */
+    readonly listPageSize: number,
   ) {}
 
   /** Resumable uploads running in this process, by resume key: a newer attempt takes over from them. */
