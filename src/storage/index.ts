@@ -15,6 +15,14 @@ export type {
   UploadTarget,
 } from './types.ts';
 export { DEFAULT_READ_HIGH_WATER_MARK, LocalStorage, type LocalStorageOptions } from './local-storage.ts';
-export { joinRemote, MAX_NAME_BYTES, MAX_PATH_BYTES, normalizeRemotePath, remoteBasename, remoteDirname } from './remote-path.ts';
+export {
+  joinRemote,
+  MAX_NAME_BYTES,
+  MAX_PATH_BYTES,
+  MAX_PATH_DEPTH,
+  normalizeRemotePath,
+  remoteBasename,
+  remoteDirname,
+} from './remote-path.ts';
 export { isTempName, TEMP_PREFIX } from './temp-names.ts';
 export { HashCache, hashStoredFile } from './file-hash.ts';

@@ -11,6 +11,12 @@ import { isTempName } from './temp-names.ts';
 export const MAX_PATH_BYTES = 4096;
 /** Longest accepted path component, in UTF-8 bytes (`NAME_MAX` of common filesystems). */
 export const MAX_NAME_BYTES = 255;
+/**
+ * Most components in an accepted path. Every lookup checks each folder on the way against
+ * symbolic links leading out of the root, so its cost grows with the depth: without a bound, one
+ * recursive `mkdir` of 2,000 one-letter folders (4 KiB of path) would keep a server busy for minutes.
+ */
+export const MAX_PATH_DEPTH = 128;
 
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
@@ -27,7 +33,7 @@ function quote(input: string): string {
  *
  * @throws FileShareError `EINVAL` for a non-string, an empty string, a NUL byte, a lone UTF-16
  *   surrogate (not representable as a file name), more than 4096 bytes (`MAX_PATH_BYTES`) in UTF-8,
- *   or a component over 255 bytes (`MAX_NAME_BYTES`).
+ *   a component over 255 bytes (`MAX_NAME_BYTES`), or more than 128 components (`MAX_PATH_DEPTH`).
  * @throws FileShareError `EACCES` when `..` climbs above `/`, or a component is an internal
  *   temporary name (one starting with `.fileshare-part-`, which holds an upload in progress).
  *
@@ -58,6 +64,9 @@ export function normalizeRemotePath(input: string): string {
     }
     if (isTempName(part)) throw new FileShareError('EACCES', `the path names an internal temporary file: ${quote(input)}`);
     out.push(part);
+  }
+  if (out.length > MAX_PATH_DEPTH) {
+    throw new FileShareError('EINVAL', `the path is more than ${MAX_PATH_DEPTH} folders deep: ${quote(input)}`);
   }
   return `/${out.join('/')}`;
 }

@@ -376,4 +376,23 @@ test('a client made with the public constructor honours localAddress (the basis 
   );
 });
 
+test('path depth: a recursive mkdir deeper than 128 folders is EINVAL at once; 128 deep works and the session still closes promptly', async () => {
+  const t = await testServer();
+  const raw = await RawClient.connect(t.port);
+  defer(() => void raw.socket.destroy());
+  await raw.login('alice', 'alice-password');
+  const tooDeep = `/${Array.from({ length: 2000 }, () => 'd').join('/')}`;
+  raw.request(3, { op: 'mkdir', path: tooDeep, recursive: true });
+  const refused = await raw.next(isError(3), 5000);
+  assert.is(refused.type, FrameType.ERROR);
+  assert.is(json(refused).code, 'EINVAL');
+  const deepest = `/${Array.from({ length: 128 }, (_, i) => `d${i % 10}`).join('/')}`;
+  raw.request(5, { op: 'mkdir', path: deepest, recursive: true });
+  const made = await raw.next(isError(5), 30_000);
+  assert.is(made.type, FrameType.RESPONSE, JSON.stringify(json(made)));
+  assert.ok((await fsp.stat(path.join(t.root, ...deepest.split('/').slice(1)))).isDirectory());
+  raw.socket.end();
+  await waitFor(() => t.server.connectionCount === 0, 10_000, 'the session to close');
+});
+
 test.run();

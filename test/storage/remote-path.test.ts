@@ -5,6 +5,7 @@ import {
   joinRemote,
   MAX_NAME_BYTES,
   MAX_PATH_BYTES,
+  MAX_PATH_DEPTH,
   normalizeRemotePath,
   remoteBasename,
   remoteDirname,
@@ -77,6 +78,7 @@ const invalid: Array<[string, FileShareErrorCode]> = [
   [`/${'n'.repeat(MAX_NAME_BYTES + 1)}`, 'EINVAL'],
   [`/${'é'.repeat(128)}`, 'EINVAL'], // 256 bytes in UTF-8
   [`/${'a/'.repeat(MAX_PATH_BYTES / 2)}`, 'EINVAL'], // 4097 bytes
+  [`/${'d/'.repeat(MAX_PATH_DEPTH)}x`, 'EINVAL'], // 129 components
 ];
 
 for (const [input, code] of invalid) {
@@ -89,6 +91,13 @@ test('a path of exactly MAX_PATH_BYTES is accepted', () => {
   const input = `/${'a'.repeat(254)}`.repeat(16) + `/${'b'.repeat(15)}`;
   assert.is(Buffer.byteLength(input), MAX_PATH_BYTES);
   assert.is(normalizeRemotePath(input).length, MAX_PATH_BYTES);
+});
+
+test('a path of exactly MAX_PATH_DEPTH components is accepted; the depth counts after . and ..', () => {
+  const deepest = `/${Array.from({ length: MAX_PATH_DEPTH }, () => 'd').join('/')}`;
+  assert.is(normalizeRemotePath(deepest), deepest);
+  assert.is(normalizeRemotePath(`${deepest}/x/..`), deepest);
+  assert.is(normalizeRemotePath(`${deepest}/./`), deepest);
 });
 
 test('a non-string is EINVAL', () => {
