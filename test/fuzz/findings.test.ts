@@ -133,15 +133,16 @@ test("a listing is cut into PARTIAL frames within the client's maxFrameSize (doc
 });
 
 test("an ERROR that quotes a long path still fits the client's maxFrameSize (docs/protocol.md §2)", async () => {
-  // Found by the server fuzzer. stat of a missing path of 4,095 bytes ("/dd" repeated: legal,
-  // under 4096) from a client with maxFrameSize 4096: the ENOENT message quoted the whole path, so
+  // Found by the server fuzzer. stat of a missing path of 4,095 bytes (legal: under 4096 bytes
+  // and 128 components) from a client with maxFrameSize 4096: the ENOENT message quoted the whole path, so
   // the ERROR frame was 4,154 bytes, and the client lost the connection instead of getting ENOENT.
   const { t } = await server();
   const client = new FileShareClient({ host: '127.0.0.1', port: t.port, maxFrameSize: 4096 });
   cleanups.push(() => client.close());
   await client.connect();
   await client.login(USERNAME, PASSWORD);
-  const missing = '/dd'.repeat(1365);
+  const missing = `/${'d'.repeat(31)}`.repeat(127) + `/${'d'.repeat(30)}`;
+  assert.is(Buffer.byteLength(missing), 4095);
   try {
     await client.stat(missing);
     assert.unreachable('stat of a missing path succeeded');
