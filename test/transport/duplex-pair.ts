@@ -4,6 +4,7 @@
  * `write()` returns false and 'drain' comes as with a socket whose peer does not read. Ending one
  * side ends the other's readable half; destroying one side closes both.
  */
+import net from 'node:net';
 import { Duplex } from 'node:stream';
 
 class Side extends Duplex {
@@ -46,4 +47,28 @@ export function duplexPair(highWaterMark = 64 * 1024): [Duplex, Duplex] {
   a.other = b;
   b.other = a;
   return [a, b];
+}
+
+/**
+ * Two connected TCP sockets on 127.0.0.1, for what only a real socket shows (kernel buffers, write
+ * callbacks after the kernel copied the bytes). `close()` destroys both and stops the listener.
+ */
+export async function tcpSocketPair(
+  serverOptions: net.ServerOpts = {},
+): Promise<{ client: net.Socket; server: net.Socket; close: () => void }> {
+  const listener = net.createServer(serverOptions);
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const accepted = new Promise<net.Socket>((resolve) => listener.once('connection', resolve));
+  const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise((resolve) => client.once('connect', resolve));
+  const server = await accepted;
+  return {
+    client,
+    server,
+    close: () => {
+      client.destroy();
+      server.destroy();
+      listener.close();
+    },
+  };
 }

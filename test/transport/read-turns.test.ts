@@ -4,20 +4,16 @@
  * (a PING of another client, the event-loop delay). Frames still arrive complete and in order.
  */
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeHeader } from '../../src/protocol/encoder.ts';
 import { type Frame, FrameType } from '../../src/protocol/frame.ts';
 import { FrameConnection, MAX_READ_PER_TURN } from '../../src/transport/frame-connection.ts';
+import { tcpSocketPair } from './duplex-pair.ts';
 
 test('a burst of many MiB is read in bounded turns, in order, with the loop free between them', async () => {
-  const server = net.createServer({ pauseOnConnect: true });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const writer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  await new Promise((resolve) => writer.once('connect', resolve));
-  const reader = await accepted;
+  const pair = await tcpSocketPair({ pauseOnConnect: true });
+  const { client: writer, server: reader } = pair;
   try {
     const body = randomBytes(64 * 1024);
     const frames = 256; // 16 MiB
@@ -77,9 +73,7 @@ test('a burst of many MiB is read in bounded turns, in order, with the loop free
     assert.ok(largestTurn <= MAX_READ_PER_TURN + 128 * 1024, `largest turn ${largestTurn} bytes`);
     assert.ok(turns >= Math.floor((frames * body.length) / (MAX_READ_PER_TURN + 128 * 1024)), `${turns} turns`);
   } finally {
-    writer.destroy();
-    reader.destroy();
-    server.close();
+    pair.close();
   }
 });
 

@@ -17,7 +17,7 @@ import { FileChunkStream } from '../../src/storage/file-chunks.ts';
 import { FrameConnection } from '../../src/transport/frame-connection.ts';
 import { OutgoingStream } from '../../src/transport/outgoing-stream.ts';
 import { dispose, tempDir } from '../core/helpers.ts';
-import { duplexPair } from './duplex-pair.ts';
+import { duplexPair, tcpSocketPair } from './duplex-pair.ts';
 
 test.after.each(dispose);
 
@@ -110,12 +110,8 @@ function sendOver(
 
 test('over TCP, recycled chunks arrive intact (memory reused only after the write callback)', async () => {
   const { file, data } = await fileOf(3 * 1024 * 1024 + 123);
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  await new Promise((resolve) => client.once('connect', resolve));
-  const peer = await accepted;
+  const pair = await tcpSocketPair();
+  const { client, server: peer } = pair;
   try {
     let recycled = 0;
     const source = new FileChunkStream({ path: file, chunkSize: 8192 });
@@ -129,9 +125,7 @@ test('over TCP, recycled chunks arrive intact (memory reused only after the writ
     assert.is(sha256, createHash('sha256').update(data).digest('hex'));
     assert.ok(recycled > 300, `chunks were given back (${recycled})`);
   } finally {
-    client.destroy();
-    peer.destroy();
-    server.close();
+    pair.close();
   }
 });
 
