@@ -82,11 +82,31 @@ export type ClientTask =
       readonly downloadLocal: string;
       readonly maxTransfers: number;
       readonly maxSeconds: number;
+    }
+  | {
       /**
-       * Ping from a second client of its own (its own connection) even when the system could ping
-       * on the transfer's connection: what another user sees while this one uploads.
+       * Transfers of `local` / `remote` back to back (alternating download and upload) until
+       * `maxSeconds` or `maxTransfers`, reporting when each one ran: the load beside a
+       * {@link ClientTask} `pingSeries` in another process.
        */
-      readonly secondClient?: boolean;
+      readonly kind: 'transferLoop';
+      readonly local: string;
+      readonly remote: string;
+      readonly uploadRemote: string;
+      readonly downloadLocal: string;
+      readonly maxTransfers: number;
+      readonly maxSeconds: number;
+    }
+  | {
+      /**
+       * Sequential pings from a client of its own, `maxPings` spread evenly over `maxSeconds`, each
+       * with the time it ran. With `echoPort`, every ping is followed by one round trip to a bare echo socket
+       * on that port (the bench harness's bystander), so both series see the same moments of load.
+       */
+      readonly kind: 'pingSeries';
+      readonly maxPings: number;
+      readonly maxSeconds: number;
+      readonly echoPort?: number;
     }
   | {
       /** Upload then download `files`, one at a time (`parallel` 1) or with `parallel` in flight. */
@@ -182,6 +202,33 @@ export interface PingResult {
   readonly transferBytes?: number;
 }
 
+/** When something ran: wall-clock milliseconds (`performance.timeOrigin + performance.now()`), comparable across processes. */
+export type Span = readonly [startMs: number, endMs: number];
+
+export interface TransferLoopResult {
+  readonly kind: 'transferLoop';
+  /** When each transfer ran. */
+  readonly spans: readonly Span[];
+  readonly transferBytes: number;
+}
+
+/**
+ * Round trips, compactly (a series has thousands): the i-th began `origin + startsCs[i] / 100` ms
+ * and took `micros[i]` µs.
+ */
+export interface RoundTrips {
+  readonly origin: number;
+  readonly startsCs: readonly number[];
+  readonly micros: readonly number[];
+}
+
+export interface PingSeriesResult {
+  readonly kind: 'pingSeries';
+  readonly pings: RoundTrips;
+  /** The bystander echoes (empty without `echoPort`). */
+  readonly echoes: RoundTrips;
+}
+
 export interface SmallResult {
   readonly kind: 'small';
   readonly count: number;
@@ -231,7 +278,8 @@ export interface LoginsResult {
   readonly firstErrors: readonly string[];
 }
 
-export type TaskResult = TransferResult | PingResult | SmallResult | ConcurrencyResult | TreeResult | LoginsResult;
+export type TaskResult =
+  TransferResult | PingResult | TransferLoopResult | PingSeriesResult | SmallResult | ConcurrencyResult | TreeResult | LoginsResult;
 
 export type WorkerMessage =
   | {

@@ -3,6 +3,7 @@
  * measured by the same code. Every loop here is bounded by a count and most by a time limit too.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { latency, sorted, percentileOfSorted } from '../stats.ts';
 import type {
@@ -11,11 +12,16 @@ import type {
   ConcurrencyResult,
   LoginsResult,
   PingResult,
+  PingSeriesResult,
+  RoundTrips,
   SmallResult,
+  Span,
+  TransferLoopResult,
   TaskResult,
   TransferResult,
   TreeResult,
 } from '../messages.ts';
+import { HOST } from '../messages.ts';
 import type { Connection, Driver } from './runtime.ts';
 import { cpuSeconds, machineIdleSeconds, processTree } from '../cpu.ts';
 
@@ -93,7 +99,7 @@ async function pingUnderLoad(
   task: Extract<ClientTask, { kind: 'pingUnderLoad' }>,
 ): Promise<PingResult> {
   const mover = await driver.connect(config);
-  const pinger = driver.pingDuringTransfer && task.secondClient !== true ? mover : await driver.connect(config);
+  const pinger = driver.pingDuringTransfer ? mover : await driver.connect(config);
   const deadline = Date.now() + task.maxSeconds * 1000;
   let generation = 0; // bumped whenever a transfer starts or ends
   let active = false;
@@ -163,6 +169,131 @@ async function pingUnderLoad(
     transfers,
     transferBytes,
   };
+}
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable between processes. */
+const wallMs = (): number => performance.timeOrigin + performance.now();
+
+async function transferLoop(
+  driver: Driver,
+  config: ClientConfig,
+  task: Extract<ClientTask, { kind: 'transferLoop' }>,
+): Promise<TransferLoopResult> {
+  const mover = await driver.connect(config);
+  const deadline = Date.now() + task.maxSeconds * 1000;
+  const spans: Span[] = [];
+  let transferBytes = 0;
+  try {
+    while (spans.length < task.maxTransfers && Date.now() < deadline) {
+      const download = spans.length % 2 === 0;
+      const start = wallMs();
+      const moved = download ? await mover.download(task.remote, task.downloadLocal) : await mover.upload(task.local, task.uploadRemote);
+      spans.push([start, wallMs()]);
+      transferBytes += moved.bytes;
+    }
+  } finally {
+    await closeQuietly(mover);
+  }
+  return { kind: 'transferLoop', spans, transferBytes };
+}
+
+/** One round trip of 8 bytes on a bare echo socket. */
+class EchoPinger {
+  private readonly body = Buffer.alloc(8);
+  private waiting: (() => void) | undefined;
+  private received = 0;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.received += chunk.length;
+      if (this.received >= 8 && this.waiting) {
+        this.received -= 8;
+        const done = this.waiting;
+        this.waiting = undefined;
+        done();
+      }
+    });
+  }
+
+  static async open(port: number): Promise<EchoPinger> {
+    const socket = net.connect({ host: HOST, port });
+    socket.setNoDelay(true);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new EchoPinger(socket);
+  }
+
+  ping(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('bystander echo: no answer in 10 s')), 10_000);
+      this.waiting = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.socket.write(this.body);
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+class RoundTripLog {
+  private readonly origin = wallMs();
+  private readonly startsCs: number[] = [];
+  private readonly micros: number[] = [];
+
+  async time(roundTrip: () => Promise<void>): Promise<void> {
+    const start = performance.now();
+    await roundTrip();
+    const end = performance.now();
+    this.startsCs.push(Math.round((performance.timeOrigin + start - this.origin) * 100));
+    this.micros.push(Math.round((end - start) * 1000));
+  }
+
+  get count(): number {
+    return this.micros.length;
+  }
+
+  toJSON(): RoundTrips {
+    return { origin: this.origin, startsCs: this.startsCs, micros: this.micros };
+  }
+}
+
+async function pingSeries(
+  driver: Driver,
+  config: ClientConfig,
+  task: Extract<ClientTask, { kind: 'pingSeries' }>,
+): Promise<PingSeriesResult> {
+  const conn = await driver.connect(config);
+  const echo = task.echoPort !== undefined ? await EchoPinger.open(task.echoPort) : undefined;
+  const pings = new RoundTripLog();
+  const echoes = new RoundTripLog();
+  try {
+    // warm up both paths (JIT, lazily opened sockets) before anything is recorded
+    for (let i = 0; i < 50; i++) {
+      await conn.ping();
+      await echo?.ping();
+    }
+    // paced, so that the pings cover the whole load and stay a light load themselves
+    const intervalMs = (task.maxSeconds * 1000) / task.maxPings;
+    const began = performance.now();
+    const deadline = began + task.maxSeconds * 1000;
+    while (pings.count < task.maxPings && performance.now() < deadline) {
+      const due = began + pings.count * intervalMs;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      await pings.time(() => conn.ping());
+      if (echo) await echoes.time(() => echo.ping());
+    }
+  } finally {
+    echo?.close();
+    await closeQuietly(conn);
+  }
+  return { kind: 'pingSeries', pings: pings.toJSON(), echoes: echoes.toJSON() };
 }
 
 /**
@@ -371,6 +502,10 @@ export function runTask(driver: Driver, config: ClientConfig, task: ClientTask):
       return pingIdle(driver, config, task.count);
     case 'pingUnderLoad':
       return pingUnderLoad(driver, config, task);
+    case 'transferLoop':
+      return transferLoop(driver, config, task);
+    case 'pingSeries':
+      return pingSeries(driver, config, task);
     case 'small':
       return small(driver, config, task);
     case 'concurrency':

@@ -22,6 +22,7 @@ import type { Metric } from '../results.ts';
 import { mbPerSecond } from '../stats.ts';
 import { transferTimeoutMs, withServer } from './context.ts';
 import type { Workload } from './context.ts';
+import { watchHarnessLoop } from './bystander.ts';
 
 export const UPLOAD: Metric = {
   workload: 'throughput',
@@ -38,6 +39,17 @@ export const SERVER_ELD: Metric = {
   unit: 'ms',
   better: 'lower',
   target: [{ bound: ['<=', 5] }],
+};
+
+/**
+ * The bench harness's own event-loop delay over the same transfers: an otherwise idle process on
+ * this machine under that load (bystander.ts), the floor under the server's figure.
+ */
+export const BYSTANDER_ELD: Metric = {
+  workload: 'throughput',
+  name: 'bystander loop delay p99 ms',
+  unit: 'ms',
+  better: 'lower',
 };
 
 const MiB = 1024 * 1024;
@@ -182,6 +194,7 @@ export const throughput: Workload = {
             const uploaded = path.join(session.dataDir, 'up.bin');
             await place(big.path, path.join(session.dataDir, 'big.bin'));
             try {
+              const harnessLoop = watchHarnessLoop();
               const { results } = await session.runClient(
                 [
                   { kind: 'upload', local: big.path, remote: '/up.bin' },
@@ -189,6 +202,8 @@ export const throughput: Workload = {
                 ],
                 2 * transferTimeoutMs(big.size),
               );
+              const loopDelay = harnessLoop.stop();
+              ctx.recorder.add(BYSTANDER_ELD, system.id, loopDelay.p99Ms, { ...loopDelay });
               const [up, down] = results as TransferResult[];
               for (const [metric, result, copy] of [
                 [UPLOAD, up, uploaded],
