@@ -294,7 +294,7 @@ export class ClientChannel {
         reject: (e) => (clearTimeout(timer), stopListening(), reject(e)),
       });
     });
-    connection.sendFrame(FrameType.PING, seq, body);
+    connection.sendAlone(FrameType.PING, seq, body);
     return { seq, done };
   }
 

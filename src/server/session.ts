@@ -246,7 +246,7 @@ export class Session implements RequestHost {
 
   private onPing(frame: Frame): void {
     if (frame.body.length > MAX_PING_BODY) throw new FileShareError('EPROTO', `PING body over ${MAX_PING_BODY} bytes`);
-    this.connection.sendFrame(FrameType.PONG, frame.stream, frame.body);
+    this.connection.sendAlone(FrameType.PONG, frame.stream, frame.body);
   }
 
   private onRequest(frame: Frame): void {

@@ -157,6 +157,15 @@ export class FrameConnection {
     return new Promise((resolve) => this.socket.once('close', () => resolve()));
   }
 
+  /**
+   * Write a frame that travels alone (PING, PONG): joined to this turn's batch when there is one,
+   * otherwise written at once, without waiting for the end of the turn.
+   */
+  sendAlone(type: FrameType, stream: number, body: Buffer): void {
+    if (this.closed) return;
+    this.socket.write(encodeFrame(type, stream, body));
+  }
+
   /** Write a frame with a JSON body. */
   sendJson(type: FrameType, stream: number, value: object): void {
     this.send(encodeJsonFrame(type, stream, value));
