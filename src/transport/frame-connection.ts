@@ -44,7 +44,9 @@ export interface FrameConnectionOptions {
  * a small download's PARTIAL, DATA and RESPONSE, or a small upload's REQUEST, DATA and END. A write
  * to a loopback socket costs tens of microseconds of the writer's time (the kernel hands the bytes
  * to the reader in that call), and every write wakes the peer once more; profiles of 4 KiB
- * transfers showed those per-frame writes among the largest costs on both sides.
+ * transfers showed those per-frame writes among the largest costs on both sides. A PING or PONG
+ * travels alone ({@link sendAlone}): it leaves at once, so that a round trip on an idle connection
+ * does not wait for the end of a turn on either side.
  *
  * First error wins and there is one close path: {@link fail} records the error, sends an ERROR
  * frame on stream 0 when it is a protocol error, and destroys the socket; `onClose` fires once.
