@@ -21,7 +21,8 @@ import { PostgresAuthProvider } from '../../src/postgres/index.ts';
 import { S3Storage } from '../../src/storage/s3/index.ts';
 import { defer, dispose, rejects, tempDir, waitFor, within } from '../core/helpers.ts';
 import { nodeEntry } from '../node-entry.ts';
-import { allKeys, freshBucket, missingService, pendingUploads, pgUrl, s3Settings } from '../services/env.ts';
+import { missingService, pgUrl, s3Settings } from '../services/env.ts';
+import { allKeys, freshBucket, pendingUploads } from '../services/s3.ts';
 
 test.after.each(dispose);
 
