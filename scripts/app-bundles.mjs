@@ -44,20 +44,51 @@ export async function buildAppBundles(root) {
         platform: 'node',
         format: 'esm',
         target: 'node20',
-        // dependencies stay imports (resolved from the app's folder); `fileshare` maps to src/
-        // through the root tsconfig's paths and is bundled
-        packages: 'external',
+        // `fileshare` maps to src/ through the root tsconfig's paths and is bundled; so are the
+        // few small packages every start loads (STARTUP_PACKAGES); other dependencies stay imports,
+        // resolved from the app's folder
         tsconfig: join(root, 'tsconfig.json'),
-        // in a file of its own: an inline map is read and decoded with the code at every start
+        // CommonJS packages bundled into ESM call require() for Node's built-in modules
+        banner: {
+          js: "import { createRequire as __fileshareRequire } from 'node:module'; const require = __fileshareRequire(import.meta.url);",
+        },
+        // in a file of its own: an inline map is read and decoded with the code at every start;
+        // without the sources' text, which stack traces do not need (the sources are on disk)
         sourcemap: 'linked',
+        sourcesContent: false,
         logLevel: 'silent',
         metafile: true,
-        plugins: [importMetaUrlAsInSources()],
+        plugins: [startupPackagesBundled(), importMetaUrlAsInSources()],
       });
       removeOtherChunks(join(outdir, 'chunks'), built.metafile, root);
     }),
   );
   return BUNDLED_APPS;
+}
+
+/**
+ * Packages loaded at every start of an app, bundled in: as separate CommonJS files, Node resolved,
+ * read and scanned each one (for its export names) at every start, a tenth of a client command's
+ * start-up CPU. Packages loaded only for some commands (pg, selfsigned, playwright-core, the
+ * password prompt, the progress bar) and bcryptjs (which the bcrypt threads load by its path)
+ * stay imports.
+ */
+const STARTUP_PACKAGES = new Set(['commander', 'picocolors', 'picomatch', 'eventemitter3']);
+
+/** The esbuild plugin that keeps every package but STARTUP_PACKAGES an import. */
+function startupPackagesBundled() {
+  return {
+    name: 'fileshare-startup-packages',
+    setup(build) {
+      build.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path.startsWith('node:') || args.path === 'fileshare' || args.path.startsWith('fileshare/')) return undefined;
+        const name = args.path.startsWith('@') ? args.path.split('/', 2).join('/') : args.path.split('/', 1)[0];
+        // a file inside a bundled package (its own relative requires never get here)
+        if (STARTUP_PACKAGES.has(name)) return undefined;
+        return { path: args.path, external: true };
+      });
+    },
+  };
 }
 
 /** Remove the chunks of earlier builds (their names carry a hash of their content). */

@@ -10,7 +10,7 @@
 // Files run in parallel worker processes (longest first by the durations of the previous run, or on
 // a fresh clone by those in scripts/test-times.json), each file's output printed whole when it ends,
 // and one uvu-style summary (Total / Passed / Skipped) at the end, which .ci/run parses. A long file
-// has a process of its own; short ones (under 5 s last time) run several to a process, one after
+// has a process of its own; shorter ones (under 10 s last time) run several to a process, one after
 // another (scripts/test-batch.mjs), unless they add process-wide listeners; a file a batch did not
 // finish fails with its output, and the files after it run again on their own. Each file's line
 // gives its wall time and the CPU time of its process and of everything it spawned (in a batch: of
@@ -43,9 +43,12 @@ const filters = process.argv.slice(2).filter((arg) => arg !== '--');
 // timeouts, S3), so one per core leaves the cores idle half the time.
 const jobs = positiveInt(process.env.TEST_JOBS) ?? Math.min(4, 2 * (os.availableParallelism?.() ?? os.cpus().length));
 const fileTimeoutMs = (positiveInt(process.env.TEST_FILE_TIMEOUT) ?? 600) * 1000;
-// files shorter than this in the last run share a process, in batches of about BATCH_MS
-const BATCH_FILE_MS = 5000;
-const BATCH_MS = 10000;
+// files shorter than this in the last run share a process, in batches of about BATCH_MS: most files
+// of 5-10 s wait (for servers, timeouts, services) more than they compute, and a process of their
+// own (node, the bundle's chunks, the bcrypt threads of the first login) is a few tenths of a second
+// of CPU each
+const BATCH_FILE_MS = 10000;
+const BATCH_MS = 20000;
 const timesFile = join(root, 'node_modules', '.cache', 'fileshare-test-times.json');
 const tsx = import.meta.resolve('tsx');
 const color = process.stdout.isTTY && !process.env.NO_COLOR;

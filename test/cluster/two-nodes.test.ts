@@ -21,7 +21,8 @@ import { PostgresAuthProvider } from '../../src/postgres/index.ts';
 import { S3Storage } from '../../src/storage/s3/index.ts';
 import { defer, dispose, rejects, tempDir, waitFor, within } from '../core/helpers.ts';
 import { nodeEntry } from '../node-entry.ts';
-import { allKeys, freshBucket, missingService, pendingUploads, pgUrl, s3Settings } from '../services/env.ts';
+import { missingService, pgUrl, s3Settings } from '../services/env.ts';
+import { allKeys, freshBucket, pendingUploads } from '../services/s3.ts';
 
 test.after.each(dispose);
 
@@ -34,12 +35,13 @@ interface Node {
   readonly child: ChildProcess;
 }
 
-async function startNode(settings: object): Promise<Node> {
+/** Start a node; `cleanup` registers its SIGKILL (after this test by default). */
+async function startNode(settings: object, cleanup: (fn: () => unknown) => void = defer): Promise<Node> {
   const child = spawn(process.execPath, [...nodeEntry(new URL('./node.ts', import.meta.url)), JSON.stringify(settings)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: process.env,
   });
-  defer(() => {
+  cleanup(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const lines = createInterface({ input: child.stdout! });
@@ -112,15 +114,16 @@ async function stallingRelay(node: Node, budget: number): Promise<number> {
 }
 
 /**
- * A fresh bucket and database schema for one test, removed after it, with the users table of the
- * nodes and the settings that start a node over them (one resumption key for both nodes).
+ * A fresh bucket and database schema, removed after the test (or whenever `cleanup` says), with the
+ * users table of the nodes and the settings that start a node over them (one resumption key for
+ * both nodes).
  */
-async function clusterFixture(label: string) {
+async function clusterFixture(label: string, cleanup: (fn: () => unknown) => void = defer) {
   const bucket = await freshBucket(s3!, label);
-  defer(bucket.remove);
+  cleanup(bucket.remove);
   const pool = new pg.Pool({ connectionString: url!, max: 3 });
   const schema = `c_${randomBytes(5).toString('hex')}`;
-  defer(async () => {
+  cleanup(async () => {
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await pool.end();
   });
@@ -128,6 +131,31 @@ async function clusterFixture(label: string) {
   const settings = { s3: s3!, bucket: bucket.bucket, pgUrl: url!, schema, resumeKey: randomBytes(32).toString('hex') };
   return { bucket, pool, schema, users, settings };
 }
+
+/** What the file's last test removes: the fixture and nodes that the quota and token tests share. */
+const afterFile: (() => unknown)[] = [];
+let sharedCluster: ReturnType<typeof startSharedCluster> | undefined;
+
+/**
+ * One bucket, one schema and two nodes A and B for the quota and token tests, which need a fresh
+ * pair but not one each: they use users of their own (carol, dave) and leave no upload behind. A
+ * node process is most of a second of CPU (the S3 SDK, pg and the server to load).
+ */
+function sharedNodes(): ReturnType<typeof startSharedCluster> {
+  sharedCluster ??= startSharedCluster();
+  return sharedCluster;
+}
+
+async function startSharedCluster() {
+  const later = (fn: () => unknown) => void afterFile.push(fn);
+  const fixture = await clusterFixture('shared', later);
+  const [a, b] = await Promise.all([startNode(fixture.settings, later), startNode(fixture.settings, later)]);
+  return { ...fixture, a, b };
+}
+
+test.after(async () => {
+  for (const fn of afterFile.reverse()) await Promise.resolve(fn()).catch(() => {});
+});
 
 if (!s3) missingService('S3', 'cluster/two-nodes.test.ts');
 else if (!url) missingService('PostgreSQL', 'cluster/two-nodes.test.ts');
@@ -265,9 +293,8 @@ else {
   });
 
   test("two nodes: one user's quota holds across both under parallel uploads, and a failed upload gives its room back", async () => {
-    const { bucket, pool, schema, users, settings } = await clusterFixture('quota');
+    const { bucket, pool, schema, users, a, b } = await sharedNodes();
     await users.addUser('carol', { password: 'carol-pw', home: 'carol', quotaBytes: 8 * MiB });
-    const [a, b] = await Promise.all([startNode(settings), startNode(settings)]);
     const clients = [await login(a, 'carol', 'carol-pw'), await login(b, 'carol', 'carol-pw')];
     const stored = async () => {
       const page = await bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.bucket, Prefix: 'carol/' }));
@@ -295,9 +322,8 @@ else {
 
 if (s3 && url) {
   test('two nodes: a token issued by A resumes on B; a password or permission change refuses earlier tokens on both', async () => {
-    const { bucket, pool, schema, users, settings } = await clusterFixture('tokens');
+    const { users, a, b } = await sharedNodes();
     await users.addUser('dave', { password: 'dave-pw', home: 'dave' });
-    const [a, b] = await Promise.all([startNode(settings), startNode(settings)]);
     const resumeOn = async (node: Node, token: ResumeToken) => {
       const client = new FileShareClient({ host: '127.0.0.1', port: node.port });
       defer(() => client.close());

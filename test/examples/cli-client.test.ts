@@ -247,11 +247,10 @@ test('put -r uploads a folder tree, get -r brings it back identical', async () =
   await writeFile(path.join(src, 'sub', 'two.txt'), 'two');
   await writeFile(path.join(src, 'sub', 'deep', 'r.bin'), randomBytes(100_000));
 
-  const put = await client(['put', '-r', 'tree', '/backup/']);
-  assert.is(put.code, 0, put.stderr);
-  assert.match(put.stdout, /uploaded tree to \/backup\/tree: 3 file\(s\), 4 folder\(s\)/);
-  const get = await client(['get', '-r', '/backup/tree', 'copy']);
-  assert.is(get.code, 0, get.stderr);
+  // both in one client (a batch ends at the first failure, with its exit code)
+  const run = await client(['-b', '-'], { stdin: ['put -r tree /backup/', 'get -r /backup/tree copy', ''].join('\n') });
+  assert.is(run.code, 0, run.stderr);
+  assert.match(run.stdout, /uploaded tree to \/backup\/tree: 3 file\(s\), 4 folder\(s\)/);
 
   const listing = async (dir: string) => (await readdir(dir, { recursive: true })).map(String).sort();
   assert.equal(await listing(path.join(tmp, 'copy')), await listing(src));

@@ -9,24 +9,16 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileShareServer, type MemoryAuthProvider } from '../../src/index.ts';
 import { fixtureAuth } from '../auth-fixtures.ts';
+import { CHROMIUM, CHROMIUM_ARGS, CHROMIUM_PATHS, playwrightChromium } from '../chromium.ts';
 
 const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
 // The README's screenshot is taken on a lossy link by test/udp/netns.test.ts; this one goes to the
 // temp folder, so that a run never dirties the tree.
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-];
 const SEED_SUMMARY_HEADER = 'Average_Latency_ms,Throughput_MBps,Packet_Loss_percent,Successful_Pings,Total_Pings,Timestamp';
 const SEED_DETAILS_HEADER = 'Run_Timestamp,Seq,Sent_At,Latency_ms,Lost';
 // the UDP probes' columns come after the seed's
@@ -142,8 +134,10 @@ async function freePort(): Promise<number> {
 
 test.before(async () => {
   // launched now, used by the browser test: Chromium is slow to start on a busy machine
-  browser = existsSync(CHROMIUM)
-    ? chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 }).catch(() => undefined)
+  browser = CHROMIUM
+    ? playwrightChromium()
+        .launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS], timeout: 30_000 })
+        .catch(() => undefined)
     : Promise.resolve(undefined);
   root = await tempDir();
   auth = fixtureAuth({ alice: 'pw' });
@@ -305,7 +299,7 @@ test('--svg: the chart as SVG with polylines; --png without Chromium fails clear
 test('browser: the live chart keeps updating over SSE under load; SIGINT still prints the summary', async () => {
   const b = await browser;
   if (!b) {
-    console.warn(`skipped: no Chromium at ${CHROMIUM}`);
+    console.warn(`skipped: no Chromium at ${CHROMIUM_PATHS}`);
     return;
   }
   const cwd = await tempDir();
@@ -343,8 +337,8 @@ test('browser: the live chart keeps updating over SSE under load; SIGINT still p
     assert.ok(history.points.length >= second.count, `history of ${history.points.length} points`);
     assert.equal(history.points.map((p: { seq: number }) => p.seq).slice(0, 3), [1, 2, 3]);
     assert.is(history.stats.count, history.points.length);
-    // let a few transfers show on the chart, then keep the picture for the README
-    await until(async () => ((await read()).points >= 120 ? true : undefined), 15_000, '120 points');
+    // a few seconds of transfers on the chart (3 s at 50 ms a point), then a screenshot of it
+    await until(async () => ((await read()).points >= 60 ? true : undefined), 15_000, '60 points');
     const shot = join(tmpdir(), `fileshare-perf-graph-${process.pid}.png`);
     await page.screenshot({ path: shot });
     await rm(shot, { force: true });

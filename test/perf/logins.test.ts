@@ -11,6 +11,7 @@ import { hashPassword, verifyPassword } from '../../src/auth/password.ts';
 import { MemoryAuthProvider } from '../../src/auth/memory-provider.ts';
 import { FileShareError } from '../../src/errors.ts';
 import { dispose, rejects, testServer } from '../core/helpers.ts';
+import { FIXTURE_COST, fixtureHash } from '../auth-fixtures.ts';
 
 test.after.each(dispose);
 
@@ -18,6 +19,8 @@ const users = { alice: 'alice-password', bob: 'bob-password' };
 // The storms below are about the load that bcrypt's real cost puts on a server, so their users
 // have hashes of the default cost, not the test fixtures' low one (../auth-fixtures.ts).
 const atDefaultCost = MemoryAuthProvider.fromPasswords(users);
+// The BcryptPool tests are about its queue, threads and close(), which work the same at any cost:
+// they hash at the fixtures' cost.
 
 test('hashes from the threads are ordinary bcrypt: bcryptjs on the main thread agrees both ways', async () => {
   const fromPool = await hashPassword('correct horse');
@@ -102,7 +105,7 @@ test('maxPendingLogins: a refused login is not counted as a failed one by the th
 test('BcryptPool: a full queue refuses with EBUSY without losing the checks already queued', async () => {
   const pool = new BcryptPool({ threads: 1, maxQueued: 2 });
   try {
-    const hash = bcrypt.hashSync('pw', 10);
+    const hash = fixtureHash('pw');
     // one runs, two wait, the fourth is refused
     const checks = [pool.compare('pw', hash), pool.compare('nope', hash), pool.compare('pw', hash)];
     await rejects(pool.compare('pw', hash), 'EBUSY');
@@ -119,7 +122,7 @@ test('BcryptPool: a full queue refuses with EBUSY without losing the checks alre
 test('BcryptPool: several threads work at once, in order of submission per answer', async () => {
   const pool = new BcryptPool({ threads: 2 });
   try {
-    const hashes = await Promise.all(['a', 'b', 'c', 'd'].map((p) => pool.hash(p, 10)));
+    const hashes = await Promise.all(['a', 'b', 'c', 'd'].map((p) => pool.hash(p, FIXTURE_COST)));
     const answers = await Promise.all(hashes.map((h, i) => pool.compare(['a', 'b', 'x', 'd'][i]!, h)));
     assert.equal(answers, [true, true, false, true]);
   } finally {
@@ -129,7 +132,7 @@ test('BcryptPool: several threads work at once, in order of submission per answe
 
 test('BcryptPool: close() fails waiting checks with ECLOSED; the pool starts afresh afterwards', async () => {
   const pool = new BcryptPool({ threads: 1 });
-  const hash = bcrypt.hashSync('pw', 10);
+  const hash = fixtureHash('pw');
   const pending = Promise.allSettled([pool.compare('pw', hash), pool.compare('pw', hash)]);
   await pool.close();
   const codes = (await pending).map((r) => (r.status === 'rejected' ? (r.reason as FileShareError).code : 'ok'));

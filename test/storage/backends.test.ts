@@ -11,7 +11,8 @@ import * as assert from 'uvu/assert';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FileShareClient, LocalStorage, type Storage } from '../../src/index.ts';
 import { defer, dispose, rejects, tempDir, testServer, waitFor, within } from '../core/helpers.ts';
-import { allKeys, missingService, pendingUploads, s3Settings, s3Storage } from '../services/env.ts';
+import { missingService, s3Settings } from '../services/env.ts';
+import { allKeys, pendingUploads, s3Storage } from '../services/s3.ts';
 
 const MiB = 1024 * 1024;
 

@@ -9,7 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameType } from '../../src/protocol/frame.ts';
 import { RawClient, defer, dispose, json, testServer } from '../core/helpers.ts';
-import { missingService, s3Settings, s3Storage } from '../services/env.ts';
+import { missingService, s3Settings } from '../services/env.ts';
+import { s3Storage } from '../services/s3.ts';
 
 test.after.each(dispose);
 

@@ -13,7 +13,8 @@ import { S3Storage } from '../../src/storage/s3/index.ts';
 import { childName, INTERNAL_PREFIX, normalizePrefix } from '../../src/storage/s3/keys.ts';
 import { TEMP_PREFIX } from '../../src/storage/temp-names.ts';
 import { defer, dispose, rejects } from '../core/helpers.ts';
-import { allKeys, missingService, pendingUploads, s3Settings, s3Storage } from '../services/env.ts';
+import { missingService, s3Settings } from '../services/env.ts';
+import { allKeys, pendingUploads, s3Storage } from '../services/s3.ts';
 
 test.after.each(dispose);
 

@@ -10,15 +10,14 @@
  * may take 3 s before it counts as lost, so a busy machine adds latency, not loss.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MeasureResult } from '../../src/index.ts';
+import { CHROMIUM, CHROMIUM_ARGS, CHROMIUM_PATHS, playwrightChromium } from '../chromium.ts';
 import { type LossyLink, createLossyLink, lossyLinkUnavailable } from './netns.ts';
 
 const SERVER = fileURLToPath(new URL('./fixtures/ns-server.ts', import.meta.url));
@@ -26,7 +25,6 @@ const MEASURE = fileURLToPath(new URL('./fixtures/ns-measure.ts', import.meta.ur
 const PERF_GRAPH = fileURLToPath(new URL('../../examples/perf-graph/src/main.ts', import.meta.url));
 // The README's screenshot of the live chart on a lossy link: refreshed only with UPDATE_SCREENSHOT=1
 const README_SCREENSHOT = fileURLToPath(new URL('../../examples/perf-graph/screenshot.png', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 
 const unavailable = lossyLinkUnavailable();
 let link: LossyLink | undefined;
@@ -121,9 +119,9 @@ test('no loss configured: no probe is lost', async () => {
 
 test('perf-graph on the lossy link: the live chart shows UDP loss while the TCP pings lose nothing', async () => {
   if (skipped()) return;
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') assert.unreachable(`CI installs Chromium at ${CHROMIUM}`);
-    console.warn(`skipped: no Chromium at ${CHROMIUM}`);
+  if (!CHROMIUM) {
+    if (process.env.CI === 'true') assert.unreachable(`CI installs Chromium at ${CHROMIUM_PATHS}`);
+    console.warn(`skipped: no Chromium at ${CHROMIUM_PATHS}`);
     return;
   }
   const dir = await mkdtemp(join(tmpdir(), 'fileshare-netns-perf-'));
@@ -132,11 +130,7 @@ test('perf-graph on the lossy link: the live chart shows UDP loss while the TCP 
   await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${link!.clientNs} ${CHROMIUM} "$@"\n`);
   await chmod(wrapper, 0o755);
   // the browser first: the app's run lasts only 10 s, and a slow browser start must not outlast it
-  const browser = await chromium.launch({
-    executablePath: wrapper,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-    timeout: 60_000,
-  });
+  const browser = await playwrightChromium().launch({ executablePath: wrapper, args: [...CHROMIUM_ARGS], timeout: 60_000 });
   link!.setLoss(5);
   const app = link!.spawnNode(
     link!.clientNs,
