@@ -40,6 +40,7 @@ export async function uploadDir(
     remoteDir,
     tree.entries.filter((e) => e.type === 'directory'),
     options.signal,
+    options.concurrency,
   );
   const jobs = tree.entries.filter((e) => e.type === 'file').map((e) => uploadJob(client, e, remoteJoin(remoteDir, e.path), options));
   return runJobs(jobs, options, { skipped: tree.skipped, foldersCreated, started });
@@ -154,12 +155,18 @@ export function checkFolderOptions(options: FolderOptions): void {
   throwIfAborted(options.signal);
 }
 
-/** Create `remoteDir` (with parents) and the tree's folders under it, a level at a time. Resolves to how many were new (`remoteDir` counts as one). @internal */
+/**
+ * Create `remoteDir` (with parents) and the tree's folders under it, a level at a time, up to
+ * `inFlight` requests at once (the files' `concurrency`: the same bound on what is in flight).
+ * Resolves to how many were new (`remoteDir` counts as one).
+ * @internal
+ */
 export async function createRemoteFolders(
   client: FolderClient,
   remoteDir: string,
   dirs: readonly TreeEntry[],
   signal: AbortSignal | undefined,
+  inFlight = DEFAULT_FOLDER_CONCURRENCY,
 ): Promise<number> {
   let created = 0;
   try {
@@ -179,10 +186,10 @@ export async function createRemoteFolders(
   }
   for (const depth of [...byDepth.keys()].sort((a, b) => a - b)) {
     const level = byDepth.get(depth)!;
-    for (let i = 0; i < level.length; i += DEFAULT_FOLDER_CONCURRENCY) {
+    for (let i = 0; i < level.length; i += inFlight) {
       throwIfAborted(signal);
       await Promise.all(
-        level.slice(i, i + DEFAULT_FOLDER_CONCURRENCY).map(async (d) => {
+        level.slice(i, i + inFlight).map(async (d) => {
           try {
             await client.mkdir(remoteJoin(remoteDir, d.path));
             created++;

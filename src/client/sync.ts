@@ -128,7 +128,7 @@ export async function sync(
   let foldersCreated: number;
   const local0 = new Map(local.entries.map((e) => [e.path, e]));
   if (up) {
-    foldersCreated = await createRemoteFolders(client, remoteDir, plan.folders, options.signal);
+    foldersCreated = await createRemoteFolders(client, remoteDir, plan.folders, options.signal, options.concurrency);
     for (const e of [...plan.create, ...plan.update])
       jobs.push(uploadJob(client, local0.get(e.path)!, remoteJoin(remoteDir, e.path), options, plan.update.includes(e)));
   } else {
