@@ -11,11 +11,11 @@ import { FileShareError, toFileShareError } from '../errors.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { FolderClient, FolderOptions, FolderResult, SkipReason, TreeEntry } from './folder-types.ts';
-import { remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
+import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
+
+export { DEFAULT_FOLDER_CONCURRENCY };
 import type { TransferResult } from './transfer-types.ts';
 
-/** Default number of files moving at once. */
-export const DEFAULT_FOLDER_CONCURRENCY = 8;
 const PROGRESS_INTERVAL_MS = 100;
 
 /** One file to move; `run` resolves to its result, or to why it was skipped after all. @internal */

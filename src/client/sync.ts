@@ -20,7 +20,7 @@ import {
   runJobs,
   uploadJob,
 } from './folders.ts';
-import { remoteJoin, selection, type Walk, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
+import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type Walk, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
 import type { LocalHashCache } from './local-hash.ts';
 
 /** How `sync` decides that a file differs. */
@@ -195,7 +195,7 @@ async function makePlan(
     else (e.mtime === t.mtime ? unchanged : update).push(e);
   }
   // sha256: both sides hashed, `concurrency` files at a time
-  const limit = options.concurrency ?? 8;
+  const limit = options.concurrency ?? DEFAULT_FOLDER_CONCURRENCY;
   for (let i = 0; i < toHash.length; i += limit) {
     throwIfAborted(options.signal);
     await Promise.all(
