@@ -428,13 +428,14 @@ export class LocalStorage implements Storage {
     const parentStats = await this.#fs(parentRemote, () => lookup.lstat(parent));
     if (!parentStats.isDirectory()) throw storageError('ENOTDIR', parentRemote);
     const abs = path.join(parent, remoteBasename(remote));
-    let link: Stats;
+    let link: Stats | null;
     try {
-      link = await lookup.lstat(abs);
+      link = await lookup.lstatIfAny(abs);
     } catch (err) {
       if (isMissing(err)) return { remote, parent, abs, link: null, real: null, stats: null };
       throw fsError(err, remote);
     }
+    if (!link) return { remote, parent, abs, link: null, real: null, stats: null };
     if (!link.isSymbolicLink()) return { remote, parent, abs, link, real: abs, stats: link };
     let real: string;
     try {
