@@ -5,6 +5,7 @@
  * @internal
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { lstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FileShareError, toFileShareError } from '../errors.ts';
@@ -260,6 +261,8 @@ export async function runJobs(
   const skipped = [...base.skipped];
   const failed: Array<{ path: string; error: FileShareError }> = [];
   const internal = new AbortController();
+  // every file in flight listens on it: above Node's default of 10, which warns of a leak
+  setMaxListeners(10 + 2 * concurrency, internal.signal);
   const stopListening = onAbort(options.signal, () => internal.abort(options.signal!.reason));
   const running = new Map<string, number>();
   const bytesTotal = jobs.reduce((n, j) => n + j.size, 0);
