@@ -9,6 +9,7 @@ import { setMaxListeners } from 'node:events';
 import { lstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FileShareError, toFileShareError } from '../errors.ts';
+import type { TransferProgress } from '../metrics/events.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { FolderClient, FolderOptions, FolderResult, SkipReason, TreeEntry } from './folder-types.ts';
@@ -93,7 +94,7 @@ export function uploadJob(
           resume: options.resume === true,
           preserveMtime: options.preserveMtime !== false,
           signal,
-          onProgress: (p) => onBytes(p.bytes),
+          ...(options.onProgress ? { onProgress: (p: TransferProgress) => onBytes(p.bytes) } : {}),
         });
       } catch (err) {
         if (!overwrite && (err as FileShareError).code === 'EEXIST') return 'exists';
@@ -129,7 +130,8 @@ export function downloadJob(
         resume: options.resume === true,
         preserveMtime: options.preserveMtime !== false,
         signal,
-        onProgress: (p) => onBytes(p.bytes),
+        // the bytes of the files in flight count only toward the aggregate progress
+        ...(options.onProgress ? { onProgress: (p: TransferProgress) => onBytes(p.bytes) } : {}),
       });
     },
   };
