@@ -281,15 +281,25 @@ async function tree(driver: Driver, config: ClientConfig, task: Extract<ClientTa
     // and reaped meanwhile (sftp -r's own) count through their parents' cutime / cstime
     const ours = processTree(process.pid);
     const theirs = config.serverPid !== undefined ? processTree(config.serverPid) : [];
+    // the per-command sshd sessions of sftp -r end a little after the command does: their CPU is
+    // counted once they are gone (reaped into the listener's cutime), outside the timed part
+    const settled = async () => {
+      if (config.serverPid === undefined) return;
+      const known = new Set(theirs);
+      for (let i = 0; i < 100 && processTree(config.serverPid).some((pid) => !known.has(pid)); i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+    };
     const sample = () => ({ client: cpuSecondsWithReaped(ours), server: cpuSecondsWithReaped(theirs) });
     const s0 = sample();
     let start = now();
     await conn.uploadTree(task.local, task.remote);
     const uploadSeconds = seconds(start);
+    await settled();
     const s1 = sample();
     start = now(); // the system creates downloadDir itself, as its users see it do
     await conn.downloadTree(task.remote, task.downloadDir);
     const downloadSeconds = seconds(start);
+    await settled();
     const s2 = sample();
     const spent = (a: typeof s0, b: typeof s0) =>
       a.client !== undefined && b.client !== undefined && a.server !== undefined && b.server !== undefined
