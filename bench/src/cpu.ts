@@ -78,6 +78,24 @@ export function cpuSeconds(pids: readonly number[]): number | undefined {
 }
 
 /**
+ * {@link cpuSeconds} plus what each process's children that ended and were waited for used
+ * (cutime + cstime): the `sftp` and `ssh` processes an `sftp -r` spawns for one command, and the
+ * per-connection `sshd` processes, which start after the trees are found and end before the count.
+ */
+export function cpuSecondsWithReaped(pids: readonly number[]): number | undefined {
+  let ticks = 0;
+  let seen = 0;
+  for (const pid of pids) {
+    const fields = statFields(pid);
+    if (fields === undefined) continue;
+    seen++;
+    // fields 14-17 of the line: utime, stime, cutime, cstime
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  }
+  return seen === 0 ? undefined : ticks / clockTicks();
+}
+
+/**
  * Idle CPU seconds of the whole machine so far (idle + iowait of every core, /proc/stat), or
  * undefined without /proc. Over a transfer it says whether cores were left unused, by any process.
  */

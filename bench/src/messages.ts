@@ -244,6 +244,8 @@ export interface TreeResult {
   readonly kind: 'tree';
   readonly uploadSeconds: number;
   readonly downloadSeconds: number;
+  /** CPU seconds of each side over the upload and over the download (threads, children, reaped children). */
+  readonly cpu?: { readonly upload: { client: number; server: number }; readonly download: { client: number; server: number } };
   /** A second sync of the unchanged tree, for systems with a sync; undefined otherwise. */
   readonly syncSeconds?: number;
   /** Files the sync found to transfer (0 when it sees the tree as unchanged). */

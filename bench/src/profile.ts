@@ -8,7 +8,10 @@
  * npx tsx bench/src/profile.ts --only up,small1 --size 512M --files 2000 --tls
  * ```
  * Scenarios: `up` / `down` (one big file), `small1` (4 KiB files one at a time, up then down),
- * `small64` (the same with 64 in flight). The `.cpuprofile` files stay in the output folder
+ * `small64` (the same with 64 in flight), `tree` (the same files in nested folders, as the bench's
+ * `tree` workload lays them out, plus 20 files of 1 MiB, through `uploadDir` then `downloadDir`;
+ * `FILESHARE_BENCH_TREE_CONCURRENCY` sets their `concurrency`, `FILESHARE_PROFILE_MEDIUM` the number
+ * of medium files, `FILESHARE_PROFILE_NOMTIME=1` turns `preserveMtime` off). The `.cpuprofile` files stay in the output folder
  * (printed) for Chrome DevTools or speedscope.
  */
 import { spawn } from 'node:child_process';
@@ -28,7 +31,8 @@ const tuning = {
   ...(process.env.FILESHARE_BENCH_WINDOW ? { window: Number(process.env.FILESHARE_BENCH_WINDOW) } : {}),
 };
 
-const SCENARIOS = ['up', 'down', 'small1', 'small64'] as const;
+const MEDIUM_FILES = Number(process.env.FILESHARE_PROFILE_MEDIUM ?? 20);
+const SCENARIOS = ['up', 'down', 'small1', 'small64', 'tree'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Plan {
@@ -36,6 +40,7 @@ interface Plan {
   port: number;
   big: string;
   smallDir: string;
+  treeDir: string;
   outDir: string;
   tls?: { ca: string };
 }
@@ -101,6 +106,24 @@ async function client(plan: Plan): Promise<void> {
     const s = (performance.now() - t0) / 1000;
     const bytes = readFileSize(plan.big);
     what = `${plan.scenario}: ${(bytes / 1e6 / s).toFixed(0)} MB/s`;
+  } else if (plan.scenario === 'tree') {
+    const concurrency = process.env.FILESHARE_BENCH_TREE_CONCURRENCY ? Number(process.env.FILESHARE_BENCH_TREE_CONCURRENCY) : undefined;
+    const opts = {
+      overwrite: true,
+      ...(concurrency ? { concurrency } : {}),
+      ...(process.env.FILESHARE_PROFILE_NOMTIME ? { preserveMtime: false } : {}),
+    };
+    const count = countFiles(plan.treeDir);
+    let t0 = performance.now();
+    await share.uploadDir(plan.treeDir, '/tree', opts);
+    const up = count / ((performance.now() - t0) / 1000);
+    process.stdout.write(`phase ${JSON.stringify(delta(before, { cpu: process.cpuUsage(), usage: process.resourceUsage() }))}\n`);
+    await nextLine();
+    release();
+    t0 = performance.now();
+    await share.downloadDir('/tree', path.join(plan.outDir, 'tree'), opts);
+    const dn = count / ((performance.now() - t0) / 1000);
+    what = `tree: uploadDir ${up.toFixed(0)} files/s, downloadDir ${dn.toFixed(0)} files/s`;
   } else {
     const files = readdirSync(plan.smallDir).sort();
     const parallel = plan.scenario === 'small1' ? 1 : 64;
@@ -147,6 +170,11 @@ function delta(a: Usage, b: Usage): { userMs: number; systemMs: number; switches
   };
 }
 
+/** Files (not folders) in a tree. */
+function countFiles(dir: string): number {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+}
+
 function readFileSize(file: string): number {
   return statSync(file).size;
 }
@@ -181,6 +209,18 @@ async function main(): Promise<void> {
     writeFileSync(big, Buffer.concat(parts).subarray(0, size));
   }
   for (let i = 0; i < fileCount; i++) writeFileSync(path.join(smallDir, `f${String(i).padStart(5, '0')}.bin`), randomBytes(4096));
+  // the bench's tree: the small files in 10 folders of 3 subfolders each, 20 medium files at the top
+  const treeDir = path.join(work, 'tree-src');
+  const treeFiles = only.includes('tree') ? fileCount + MEDIUM_FILES : 0;
+  if (only.includes('tree')) {
+    for (let i = 0; i < fileCount; i++) {
+      const sub = path.join(treeDir, `d${i % 10}`, `e${Math.floor(i / 10) % 3}`);
+      mkdirSync(sub, { recursive: true });
+      writeFileSync(path.join(sub, `f${String(i).padStart(5, '0')}.bin`), randomBytes(4096));
+    }
+    for (let i = 0; i < MEDIUM_FILES; i++)
+      writeFileSync(path.join(treeDir, `medium-${String(i).padStart(2, '0')}.bin`), randomBytes(1 << 20));
+  }
   let tls: { cert: string; key: string } | undefined;
   if (useTls) {
     tls = await makeSelfSignedCert(work);
@@ -224,6 +264,7 @@ async function main(): Promise<void> {
         port,
         big,
         smallDir,
+        treeDir,
         outDir: path.join(work, `out-${scenario}`),
         ...(tls ? { tls: { ca: tls.cert } } : {}),
       };
@@ -256,8 +297,10 @@ async function main(): Promise<void> {
       srv.stdin!.end();
       await new Promise((resolve) => srv.once('exit', resolve));
       console.log(`\n=== ${scenario}${useTls ? ' (TLS)' : ''}: ${out.trim()}${code ? ` (client exit ${code})` : ''}`);
-      const per = scenario === 'small1' || scenario === 'small64' ? fileCount * 2 : size / (1 << 20);
-      const unit = scenario === 'small1' || scenario === 'small64' ? 'file' : 'MiB';
+      const perFile = scenario === 'small1' || scenario === 'small64' || scenario === 'tree';
+      const oneWay = scenario === 'tree' ? treeFiles : fileCount;
+      const per = perFile ? oneWay * 2 : size / (1 << 20);
+      const unit = perFile ? 'file' : 'MiB';
       type Used = ReturnType<typeof delta>;
       const line = (who: string, u: Used, count: number) => {
         const cpu = u.userMs + u.systemMs;
@@ -284,10 +327,10 @@ async function main(): Promise<void> {
         });
         line('client', clientAll, per);
         line('server', plus(sUp, sDown), per);
-        line('client upload', cUp, fileCount);
-        line('server upload', sUp, fileCount);
-        line('client download', minus(clientAll, cUp), fileCount);
-        line('server download', sDown, fileCount);
+        line('client upload', cUp, oneWay);
+        line('server upload', sUp, oneWay);
+        line('client download', minus(clientAll, cUp), oneWay);
+        line('server download', sDown, oneWay);
       } else {
         line('client', clientAll, per);
         line('server', JSON.parse(serverUsed) as Used, per);

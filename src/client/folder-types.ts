@@ -47,7 +47,7 @@ export type SkipReason =
 
 /** Selection and behaviour shared by {@link FileShareClient.uploadDir}, `downloadDir` and `sync`. */
 export interface FolderOptions {
-  /** Files moving at once over the one connection. @default 8 */
+  /** Files moving at once over the one connection (1 to 64; the server answers more than its `maxRequestsInFlight`, 64 by default, with `EBUSY`). @default 32 */
   concurrency?: number;
   /**
    * Keep a file or folder only if this returns true (a folder left out is not descended into).

@@ -5,17 +5,19 @@
  * @internal
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { lstatSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FileShareError, toFileShareError } from '../errors.ts';
+import type { TransferProgress } from '../metrics/events.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { FolderClient, FolderOptions, FolderResult, SkipReason, TreeEntry } from './folder-types.ts';
-import { remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
+import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
+
+export { DEFAULT_FOLDER_CONCURRENCY };
 import type { TransferResult } from './transfer-types.ts';
 
-/** Default number of files moving at once. */
-export const DEFAULT_FOLDER_CONCURRENCY = 8;
 const PROGRESS_INTERVAL_MS = 100;
 
 /** One file to move; `run` resolves to its result, or to why it was skipped after all. @internal */
@@ -40,6 +42,7 @@ export async function uploadDir(
     remoteDir,
     tree.entries.filter((e) => e.type === 'directory'),
     options.signal,
+    options.concurrency,
   );
   const jobs = tree.entries.filter((e) => e.type === 'file').map((e) => uploadJob(client, e, remoteJoin(remoteDir, e.path), options));
   return runJobs(jobs, options, { skipped: tree.skipped, foldersCreated, started });
@@ -91,7 +94,7 @@ export function uploadJob(
           resume: options.resume === true,
           preserveMtime: options.preserveMtime !== false,
           signal,
-          onProgress: (p) => onBytes(p.bytes),
+          ...(options.onProgress ? { onProgress: (p: TransferProgress) => onBytes(p.bytes) } : {}),
         });
       } catch (err) {
         if (!overwrite && (err as FileShareError).code === 'EEXIST') return 'exists';
@@ -127,7 +130,8 @@ export function downloadJob(
         resume: options.resume === true,
         preserveMtime: options.preserveMtime !== false,
         signal,
-        onProgress: (p) => onBytes(p.bytes),
+        // the bytes of the files in flight count only toward the aggregate progress
+        ...(options.onProgress ? { onProgress: (p: TransferProgress) => onBytes(p.bytes) } : {}),
       });
     },
   };
@@ -154,12 +158,18 @@ export function checkFolderOptions(options: FolderOptions): void {
   throwIfAborted(options.signal);
 }
 
-/** Create `remoteDir` (with parents) and the tree's folders under it, a level at a time. Resolves to how many were new (`remoteDir` counts as one). @internal */
+/**
+ * Create `remoteDir` (with parents) and the tree's folders under it, a level at a time, up to
+ * `inFlight` requests at once (the files' `concurrency`: the same bound on what is in flight).
+ * Resolves to how many were new (`remoteDir` counts as one).
+ * @internal
+ */
 export async function createRemoteFolders(
   client: FolderClient,
   remoteDir: string,
   dirs: readonly TreeEntry[],
   signal: AbortSignal | undefined,
+  inFlight = DEFAULT_FOLDER_CONCURRENCY,
 ): Promise<number> {
   let created = 0;
   try {
@@ -179,10 +189,10 @@ export async function createRemoteFolders(
   }
   for (const depth of [...byDepth.keys()].sort((a, b) => a - b)) {
     const level = byDepth.get(depth)!;
-    for (let i = 0; i < level.length; i += DEFAULT_FOLDER_CONCURRENCY) {
+    for (let i = 0; i < level.length; i += inFlight) {
       throwIfAborted(signal);
       await Promise.all(
-        level.slice(i, i + DEFAULT_FOLDER_CONCURRENCY).map(async (d) => {
+        level.slice(i, i + inFlight).map(async (d) => {
           try {
             await client.mkdir(remoteJoin(remoteDir, d.path));
             created++;
@@ -253,6 +263,8 @@ export async function runJobs(
   const skipped = [...base.skipped];
   const failed: Array<{ path: string; error: FileShareError }> = [];
   const internal = new AbortController();
+  // every file in flight listens on it: above Node's default of 10, which warns of a leak
+  setMaxListeners(10 + 2 * concurrency, internal.signal);
   const stopListening = onAbort(options.signal, () => internal.abort(options.signal!.reason));
   const running = new Map<string, number>();
   const bytesTotal = jobs.reduce((n, j) => n + j.size, 0);

@@ -1,7 +1,4 @@
-import { constants, futimes, promises as fsp } from 'node:fs';
-import { promisify } from 'node:util';
-
-const futimesAsync = promisify(futimes);
+import { constants, futimesSync, promises as fsp } from 'node:fs';
 
 /**
  * Set a local file's access and modification time to `mtimeMs` through a descriptor opened without
@@ -20,10 +17,15 @@ export async function setLocalMtime(file: string, mtimeMs: number): Promise<void
   }
 }
 
-/** {@link setLocalMtime} through a descriptor this side opened and still holds (one call, no open). @internal */
+/**
+ * {@link setLocalMtime} through a descriptor this side opened and still holds (one call, no open).
+ * Synchronous: it changes only the inode's times in memory, and through the thread pool it cost
+ * each downloaded file one more round trip (two thread hand-offs).
+ * @internal
+ */
 export async function setDescriptorMtime(fd: number, mtimeMs: number): Promise<void> {
   const seconds = utimesSeconds(mtimeMs);
-  await futimesAsync(fd, seconds, seconds);
+  futimesSync(fd, seconds, seconds);
 }
 
 function utimesSeconds(mtimeMs: number): number {

@@ -20,7 +20,7 @@ import {
   runJobs,
   uploadJob,
 } from './folders.ts';
-import { remoteJoin, selection, type Walk, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
+import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type Walk, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
 import type { LocalHashCache } from './local-hash.ts';
 
 /** How `sync` decides that a file differs. */
@@ -128,7 +128,7 @@ export async function sync(
   let foldersCreated: number;
   const local0 = new Map(local.entries.map((e) => [e.path, e]));
   if (up) {
-    foldersCreated = await createRemoteFolders(client, remoteDir, plan.folders, options.signal);
+    foldersCreated = await createRemoteFolders(client, remoteDir, plan.folders, options.signal, options.concurrency);
     for (const e of [...plan.create, ...plan.update])
       jobs.push(uploadJob(client, local0.get(e.path)!, remoteJoin(remoteDir, e.path), options, plan.update.includes(e)));
   } else {
@@ -195,7 +195,7 @@ async function makePlan(
     else (e.mtime === t.mtime ? unchanged : update).push(e);
   }
   // sha256: both sides hashed, `concurrency` files at a time
-  const limit = options.concurrency ?? 8;
+  const limit = options.concurrency ?? DEFAULT_FOLDER_CONCURRENCY;
   for (let i = 0; i < toHash.length; i += limit) {
     throwIfAborted(options.signal);
     await Promise.all(

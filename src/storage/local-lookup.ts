@@ -32,6 +32,15 @@ export function lstat(file: string): Promise<Stats> {
   return settle(() => lstatSync(file));
 }
 
+/**
+ * `lstat(2)`, resolving to null when nothing is there: a new upload's name is usually free, and
+ * a thrown ENOENT would cost an Error with its stack each time.
+ * @internal
+ */
+export function lstatIfAny(file: string): Promise<Stats | null> {
+  return settle(() => lstatSync(file, { throwIfNoEntry: false }) ?? null);
+}
+
 /** `realpath(3)`, as `fs.promises.realpath` (the native one, not Node's JavaScript walk). @internal */
 export function realpath(file: string): Promise<string> {
   return settle(() => realpathSync.native(file));

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, isMissing, storageError } from './fs-errors.ts';
-import { byName, checkCount, entryOf, inBatches, isInside, sizeOf } from './local-helpers.ts';
+import { byName, checkCount, entryOf, isInside, sizeOf, STAT_BATCH } from './local-helpers.ts';
 import { LocalUpload, unlinkQuietly } from './local-upload.ts';
 import { normalizeRemotePath, remoteBasename, remoteComponents, remoteDirname } from './remote-path.ts';
 import { isTempName, makeTempName } from './temp-names.ts';
@@ -135,21 +135,30 @@ export class LocalStorage implements Storage {
     const real = await this.#real(remote);
     const dirents = await this.#fs(remote, () => fsp.readdir(real, { withFileTypes: true }));
     const root = await this.#rootPath();
-    const entries = await inBatches(dirents, async (d): Promise<Entry | null> => {
-      if (isTempName(d.name)) return null;
-      const child = path.join(real, d.name);
-      try {
-        if (d.isFile() || d.isDirectory()) return entryOf(d.name, await fsp.lstat(child));
-        if (!d.isSymbolicLink()) return null;
-        const target = await fsp.realpath(child);
-        if (!isInside(root, target)) return null;
-        const stats = await fsp.lstat(target);
-        return stats.isFile() || stats.isDirectory() ? entryOf(d.name, stats) : null;
-      } catch {
-        return null; // removed meanwhile, or a dangling or looping link
+    // the entries' lookups are synchronous (local-lookup.ts: the folder was just read, so the kernel
+    // answers from its caches), a batch per turn of the event loop so that a huge folder does not hold it
+    const entries: Entry[] = [];
+    for (let i = 0; i < dirents.length; i += STAT_BATCH) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (const d of dirents.slice(i, i + STAT_BATCH)) {
+        if (isTempName(d.name)) continue;
+        const child = path.join(real, d.name);
+        try {
+          if (d.isFile() || d.isDirectory()) {
+            entries.push(entryOf(d.name, await lookup.lstat(child)));
+            continue;
+          }
+          if (!d.isSymbolicLink()) continue;
+          const target = await lookup.realpath(child);
+          if (!isInside(root, target)) continue;
+          const stats = await lookup.lstat(target);
+          if (stats.isFile() || stats.isDirectory()) entries.push(entryOf(d.name, stats));
+        } catch {
+          // removed meanwhile, or a dangling or looping link
+        }
       }
-    });
-    return entries.filter((e): e is Entry => e !== null).sort(byName);
+    }
+    return entries.sort(byName);
   }
 
   /**
@@ -419,13 +428,14 @@ export class LocalStorage implements Storage {
     const parentStats = await this.#fs(parentRemote, () => lookup.lstat(parent));
     if (!parentStats.isDirectory()) throw storageError('ENOTDIR', parentRemote);
     const abs = path.join(parent, remoteBasename(remote));
-    let link: Stats;
+    let link: Stats | null;
     try {
-      link = await lookup.lstat(abs);
+      link = await lookup.lstatIfAny(abs);
     } catch (err) {
       if (isMissing(err)) return { remote, parent, abs, link: null, real: null, stats: null };
       throw fsError(err, remote);
     }
+    if (!link) return { remote, parent, abs, link: null, real: null, stats: null };
     if (!link.isSymbolicLink()) return { remote, parent, abs, link, real: abs, stats: link };
     let real: string;
     try {

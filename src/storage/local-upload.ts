@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import { constants, promises as fsp, type WriteStream } from 'node:fs';
+import { constants, futimesSync, promises as fsp, type WriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -83,11 +83,13 @@ export async function fsyncFolder(root: string, folder: string, remote: string):
  * by name: a link swapped in for the temporary file cannot redirect it.
  * Half a millisecond is added because utimes takes seconds as a double: `1700000000.123` lands a
  * few hundred ns below `.123`, which a reader truncating to whole ms would see as `.122`.
+ * Synchronous, as the path lookups are (local-lookup.ts): it changes only the inode's times in
+ * memory, and through the pool it cost every upload that keeps its mtime one more round trip.
  * @internal
  */
 export async function setMtime(handle: FileHandle, mtimeMs: number): Promise<void> {
   const seconds = (Math.floor(mtimeMs) + 0.5) / 1000;
-  await handle.utimes(seconds, seconds);
+  futimesSync(handle.fd, seconds, seconds);
 }
 
 /** The temporary file is no longer the one this upload wrote: someone replaced it under its name. */

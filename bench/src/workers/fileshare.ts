@@ -23,6 +23,11 @@ const tuning = {
   ...(process.env.FILESHARE_BENCH_CHUNK ? { chunkSize: Number(process.env.FILESHARE_BENCH_CHUNK) } : {}),
   ...(process.env.FILESHARE_BENCH_WINDOW ? { window: Number(process.env.FILESHARE_BENCH_WINDOW) } : {}),
 };
+/** The folder calls' `concurrency` for experiments (`FILESHARE_BENCH_TREE_CONCURRENCY`); unset, the library's default. */
+const treeOptions = {
+  overwrite: true,
+  ...(process.env.FILESHARE_BENCH_TREE_CONCURRENCY ? { concurrency: Number(process.env.FILESHARE_BENCH_TREE_CONCURRENCY) } : {}),
+};
 
 /** bcrypt of `password` at cost 10 with a salt derived from `seedHex` (same inputs, same hash). */
 async function fixedSaltHash(password: string, seedHex: string): Promise<string> {
@@ -147,10 +152,10 @@ async function client(): Promise<Driver> {
         await share.ping();
       },
       async uploadTree(local, remote) {
-        await share.uploadDir(local, remote, { overwrite: true });
+        await share.uploadDir(local, remote, treeOptions);
       },
       async downloadTree(remote, local) {
-        await share.downloadDir(remote, local, { overwrite: true });
+        await share.downloadDir(remote, local, treeOptions);
       },
       async syncTree(local, remote) {
         return (await share.sync(local, remote, { direction: 'up' })).transferred.length;

@@ -23,7 +23,7 @@ import type {
 } from '../messages.ts';
 import { HOST } from '../messages.ts';
 import type { Connection, Driver } from './runtime.ts';
-import { cpuSeconds, machineIdleSeconds, processTree } from '../cpu.ts';
+import { cpuSeconds, cpuSecondsWithReaped, machineIdleSeconds, processTree } from '../cpu.ts';
 
 const now = (): bigint => process.hrtime.bigint();
 const seconds = (from: bigint): number => Number(now() - from) / 1e9;
@@ -408,16 +408,41 @@ async function tree(driver: Driver, config: ClientConfig, task: Extract<ClientTa
   const conn = await driver.connect(config);
   try {
     if (!conn.uploadTree || !conn.downloadTree) throw new Error('this system has no folder transfer');
+    // as for transfers, the process trees are found before the clock starts; processes spawned
+    // and reaped meanwhile (sftp -r's own) count through their parents' cutime / cstime
+    const ours = processTree(process.pid);
+    const theirs = config.serverPid !== undefined ? processTree(config.serverPid) : [];
+    // the per-command sshd sessions of sftp -r end a little after the command does: their CPU is
+    // counted once they are gone (reaped into the listener's cutime), outside the timed part
+    const settled = async () => {
+      if (config.serverPid === undefined) return;
+      const known = new Set(theirs);
+      for (let i = 0; i < 100 && processTree(config.serverPid).some((pid) => !known.has(pid)); i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+    const sample = () => ({ client: cpuSecondsWithReaped(ours), server: cpuSecondsWithReaped(theirs) });
+    const s0 = sample();
     let start = now();
     await conn.uploadTree(task.local, task.remote);
     const uploadSeconds = seconds(start);
+    await settled();
+    const s1 = sample();
     start = now(); // the system creates downloadDir itself, as its users see it do
     await conn.downloadTree(task.remote, task.downloadDir);
     const downloadSeconds = seconds(start);
-    if (!conn.syncTree) return { kind: 'tree', uploadSeconds, downloadSeconds };
+    await settled();
+    const s2 = sample();
+    const spent = (a: typeof s0, b: typeof s0) =>
+      a.client !== undefined && b.client !== undefined && a.server !== undefined && b.server !== undefined
+        ? { client: b.client - a.client, server: b.server - a.server }
+        : undefined;
+    const up = spent(s0, s1);
+    const down = spent(s1, s2);
+    const cpu = up && down ? { cpu: { upload: up, download: down } } : {};
+    if (!conn.syncTree) return { kind: 'tree', uploadSeconds, downloadSeconds, ...cpu };
     start = now();
     const syncTransferred = await conn.syncTree(task.local, task.remote);
-    return { kind: 'tree', uploadSeconds, downloadSeconds, syncSeconds: seconds(start), syncTransferred };
+    return { kind: 'tree', uploadSeconds, downloadSeconds, ...cpu, syncSeconds: seconds(start), syncTransferred };
   } finally {
     await closeQuietly(conn);
   }

@@ -30,6 +30,16 @@ export const TREE_SYNC: Metric = {
   target: [{ bound: ['<=', 1] }],
 };
 
+const cpuMetric = (name: string): Metric => ({ workload: 'tree', name, unit: 'ms/file', better: 'lower' });
+/**
+ * CPU per file, each side (user + system of all threads, child processes and reaped children, over
+ * the timed part): the figure a busy machine changes least, where files/s and their ratios swing.
+ */
+export const TREE_CPU_UP_CLIENT = cpuMetric('tree upload CPU ms/file, client');
+export const TREE_CPU_UP_SERVER = cpuMetric('tree upload CPU ms/file, server');
+export const TREE_CPU_DOWN_SERVER = cpuMetric('tree download CPU ms/file, server');
+export const TREE_CPU_DOWN_CLIENT = cpuMetric('tree download CPU ms/file, client');
+
 const FOLDERS = 10;
 const PER_FILE_MS = 100;
 
@@ -95,6 +105,12 @@ async function runSystem(ctx: BenchContext, tree: Tree, system: SystemDef): Prom
       const notes = { files: n };
       ctx.recorder.add(TREE_UP, system.id, n / r.uploadSeconds, notes);
       ctx.recorder.add(TREE_DOWN, system.id, n / r.downloadSeconds, notes);
+      if (r.cpu !== undefined) {
+        ctx.recorder.add(TREE_CPU_UP_CLIENT, system.id, (r.cpu.upload.client * 1000) / n, notes);
+        ctx.recorder.add(TREE_CPU_UP_SERVER, system.id, (r.cpu.upload.server * 1000) / n, notes);
+        ctx.recorder.add(TREE_CPU_DOWN_SERVER, system.id, (r.cpu.download.server * 1000) / n, notes);
+        ctx.recorder.add(TREE_CPU_DOWN_CLIENT, system.id, (r.cpu.download.client * 1000) / n, notes);
+      }
       if (r.syncSeconds !== undefined) {
         if (r.syncTransferred !== 0)
           ctx.recorder.error('tree', system.id, `the sync of the unchanged tree moved ${r.syncTransferred} file(s)`);

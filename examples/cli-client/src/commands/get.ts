@@ -87,7 +87,7 @@ async function getTree(
     result = await ctx.client.downloadDir(remote, target, {
       overwrite: flags.overwrite,
       resume: true,
-      concurrency: (opts.jobs as number | undefined) ?? 8,
+      ...(opts.jobs !== undefined ? { concurrency: opts.jobs as number } : {}),
       signal: ctx.signal,
       onProgress: feedback.onProgress,
       onFile: feedback.onFile,

@@ -95,7 +95,7 @@ async function putTree(
     result = await ctx.client.uploadDir(source, target, {
       overwrite: flags.overwrite,
       resume: true,
-      concurrency: (opts.jobs as number | undefined) ?? 8,
+      ...(opts.jobs !== undefined ? { concurrency: opts.jobs as number } : {}),
       signal: ctx.signal,
       onProgress: feedback.onProgress,
       onFile: feedback.onFile,

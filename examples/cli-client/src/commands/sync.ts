@@ -35,7 +35,7 @@ export const sync = defineCommand({
         delete: opts.delete === true,
         dryRun: opts.dryRun === true,
         compare: opts.checksum === true ? 'sha256' : 'size-mtime',
-        concurrency: (opts.jobs as number | undefined) ?? 8,
+        ...(opts.jobs !== undefined ? { concurrency: opts.jobs as number } : {}),
         signal: ctx.signal,
         onProgress: feedback.onProgress,
         onFile: feedback.onFile,

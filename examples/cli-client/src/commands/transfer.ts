@@ -28,7 +28,7 @@ export interface TransferFlags {
 /** `-j, --jobs <n>`: files moving at once in a folder transfer or sync. */
 export const jobsOption: OptionSpec = {
   flags: '-j, --jobs <n>',
-  description: 'files moving at once with -r (default 8)',
+  description: 'files moving at once with -r (default 32)',
   parse: (value: string) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError('--jobs must be an integer from 1 to 64');
