@@ -19,6 +19,7 @@ import type { DownloadOptions, TransferResult, UploadOptions } from './transfer-
 import { upload } from './upload.ts';
 import type { FolderOptions, FolderResult } from './folder-types.ts';
 import { downloadDir, uploadDir } from './folders.ts';
+import { defaultFolderConcurrency } from './folder-walk.ts';
 import { LocalHashCache } from './local-hash.ts';
 import { sync, type SyncOptions, type SyncResult } from './sync.ts';
 
@@ -413,7 +414,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    *   `EABORTED` on `signal`; `ENOENT` / `ENOTDIR` when `localDir` is not a folder
    */
   uploadDir(localDir: string, remoteDir: string, options?: FolderOptions): Promise<FolderResult> {
-    return uploadDir(this, localDir, remoteDir, options);
+    return uploadDir(this, localDir, remoteDir, this.folderDefaults(options));
   }
 
   /**
@@ -423,7 +424,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    * @throws as {@link uploadDir}; `ENOENT` / `ENOTDIR` when `remoteDir` is not a folder
    */
   downloadDir(remoteDir: string, localDir: string, options?: FolderOptions): Promise<FolderResult> {
-    return downloadDir(this, remoteDir, localDir, options);
+    return downloadDir(this, remoteDir, localDir, this.folderDefaults(options));
   }
 
   /**
@@ -433,7 +434,14 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    * @throws as {@link uploadDir}; a file/folder conflict fails unless `continueOnError`
    */
   sync(localDir: string, remoteDir: string, options: SyncOptions): Promise<SyncResult> {
-    return sync(this, this.localHashes, localDir, remoteDir, options);
+    return sync(this, this.localHashes, localDir, remoteDir, this.folderDefaults(options));
+  }
+
+  /** Folder options with the default concurrency fitted to what this server allows. */
+  private folderDefaults<T extends FolderOptions>(options: T | undefined): T {
+    const given = options ?? ({} as T);
+    if (given.concurrency !== undefined) return given;
+    return { ...given, concurrency: defaultFolderConcurrency(this.channel?.serverHello?.maxRequests ?? 0) };
   }
 
   /** Create a remote folder; `recursive` creates parents and tolerates an existing folder. */

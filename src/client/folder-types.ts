@@ -47,7 +47,11 @@ export type SkipReason =
 
 /** Selection and behaviour shared by {@link FileShareClient.uploadDir}, `downloadDir` and `sync`. */
 export interface FolderOptions {
-  /** Files moving at once over the one connection (1 to 64; the server answers more than its `maxRequestsInFlight`, 64 by default, with `EBUSY`). @default 32 */
+  /**
+   * Files moving at once over the one connection (1 to 64; the server answers more than its
+   * `maxRequestsInFlight`, 64 by default, with `EBUSY`).
+   * @default 32, or half the server's `maxRequestsInFlight` when the server announces a lower one
+   */
   concurrency?: number;
   /**
    * Keep a file or folder only if this returns true (a folder left out is not descended into).

@@ -57,6 +57,16 @@ export function selection(options: FolderOptions): Selection {
  */
 export const DEFAULT_FOLDER_CONCURRENCY = 32;
 
+/**
+ * The default concurrency against a server that lets a connection have `serverLimit` requests open
+ * at once (0: it did not say): half of that limit, at most {@link DEFAULT_FOLDER_CONCURRENCY}, so a
+ * server configured with a low `maxRequestsInFlight` never answers the defaults with `EBUSY`.
+ * @internal
+ */
+export function defaultFolderConcurrency(serverLimit: number): number {
+  return serverLimit > 0 ? Math.max(1, Math.min(DEFAULT_FOLDER_CONCURRENCY, Math.floor(serverLimit / 2))) : DEFAULT_FOLDER_CONCURRENCY;
+}
+
 /** Entries looked at synchronously between two turns of the event loop. */
 const LOOKUPS_PER_TURN = 256;
 

@@ -20,6 +20,8 @@ export interface Hello {
   readonly eagerBytes: number;
   /** Most such bytes held for all of one connection's requests together (0 when `eagerBytes` is). */
   readonly eagerTotal: number;
+  /** Requests the sender (a server) lets one connection have open at once (0: not announced). */
+  readonly maxRequests: number;
 }
 
 /** What this side announces in its HELLO. @internal */
@@ -30,6 +32,8 @@ export interface HelloLimits {
   readonly eagerBytes?: number;
   /** Eager upload allowance per connection. */
   readonly eagerTotal?: number;
+  /** Requests one connection may have open at once (servers only; absent: not announced). */
+  readonly maxRequests?: number;
 }
 
 /** This side's HELLO frame (client and server send the same fields). @internal */
@@ -42,6 +46,7 @@ export function encodeHello(limits: HelloLimits): Buffer {
     maxFrameSize: limits.maxFrameSize,
     window: limits.window,
     ...eager,
+    ...(limits.maxRequests ? { maxRequests: limits.maxRequests } : {}),
   });
 }
 
@@ -82,7 +87,8 @@ export function parseHello(obj: JsonObject): Hello {
   if (eagerTotal === 0) eagerBytes = 0;
   // fields this version does not know (a newer minor version's, or the `server` object of 1.0
   // servers, which nothing read) are ignored
-  return { protocol: PROTOCOL_NAME, version: [major, minor], agent, maxFrameSize, window, eagerBytes, eagerTotal };
+  const maxRequests = helloCount(obj, 'maxRequests');
+  return { protocol: PROTOCOL_NAME, version: [major, minor], agent, maxFrameSize, window, eagerBytes, eagerTotal, maxRequests };
 }
 
 /**

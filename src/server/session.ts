@@ -240,6 +240,7 @@ export class Session implements RequestHost {
         window: options.window,
         eagerBytes: options.eagerUploadBytes,
         eagerTotal: options.eagerUploadTotal,
+        maxRequests: options.maxRequestsInFlight,
       }),
     );
   }

@@ -143,4 +143,28 @@ test('a local walk past one batch of lookups keeps order, skips links and stops 
   );
 });
 
+test('the default fits a server that allows fewer requests in flight: it announces its limit in HELLO', async () => {
+  const t = await testServer({ server: { maxRequestsInFlight: 6 } });
+  const src = await tempDir();
+  const rels = await makeTree(src, 1, 40);
+  const client = await t.connect();
+  // 32 at once is more than this server takes: what the default would do without the announced limit
+  const forced = await client.uploadDir(src, '/forced', { concurrency: 32, continueOnError: true }).then(
+    (result) => result.failed.map((f) => f.error.code),
+    (error: { code?: string }) => [error.code],
+  );
+  assert.ok(forced.includes('EBUSY'), `32 at once against a limit of 6: ${forced.join(', ')}`);
+  const sent = await client.uploadDir(src, '/tree');
+  assert.equal(
+    sent.transferred.map((f) => f.path),
+    rels,
+  );
+  const got = await client.downloadDir('/tree', path.join(await tempDir(), 'copy'));
+  assert.is(got.transferred.length, rels.length);
+  assert.equal(got.failed, []);
+  const synced = await client.sync(src, '/synced', { direction: 'up' });
+  assert.is(synced.transferred.length, rels.length);
+  assert.equal(synced.failed, []);
+});
+
 test.run();
