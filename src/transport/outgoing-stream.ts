@@ -1,7 +1,7 @@
-import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { isRecyclingSource, type RecyclingSource } from './recycling-source.ts';
+import { createTransferHash, hashOffloadSettings, type IncrementalHash, type TransferHash } from './transfer-hash.ts';
 
 /** What the owner of an {@link OutgoingStream} hears back. @internal */
 export interface OutgoingStreamHandlers {
@@ -16,7 +16,9 @@ export interface OutgoingStreamHandlers {
 /**
  * The sending half of a transfer stream: pulls chunks from a Readable (in paused mode, so the
  * source is read only as fast as the peer grants credit and the socket drains), hashes them once,
- * and hands them to the connection's scheduler. See docs/protocol.md §5.
+ * and hands them to the connection's scheduler. See docs/protocol.md §5. A large transfer hashes
+ * on a worker thread (transfer-hash.ts); it then takes no chunk while the hash lags more than its
+ * backlog bound behind, and reports its end once the worker has the digest.
  * @internal
  */
 export class OutgoingStream {
@@ -30,7 +32,12 @@ export class OutgoingStream {
   private ended = false;
   private done = false;
   private bytes = 0;
-  private readonly hash: Hash;
+  private readonly hash: TransferHash;
+  private readonly maxBacklog: number;
+  /** {@link finish} waits for an offloaded digest: a {@link cancel} now only silences it. */
+  private digesting = false;
+  /** {@link takeChunk} refused for the hash's backlog: wake the scheduler once it shrinks. */
+  private hashBlocked = false;
   private prelude: Buffer | undefined;
 
   constructor(
@@ -39,10 +46,13 @@ export class OutgoingStream {
     initialCredit: number,
     private readonly wake: () => void,
     private readonly handlers: OutgoingStreamHandlers,
-    seedHash?: Hash,
+    seedHash?: IncrementalHash,
     prelude?: Buffer,
+    /** Bytes the source will give, when known: a large transfer hashes on a worker thread. */
+    expectedBytes?: number,
   ) {
-    this.hash = seedHash ?? createHash('sha256');
+    this.hash = createTransferHash({ seed: seedHash, size: expectedBytes, onProgress: this.onHashed });
+    this.maxBacklog = hashOffloadSettings().maxBacklog;
     this.prelude = prelude;
     this.credit = initialCredit;
     this.recycler = isRecyclingSource(source) ? source : undefined;
@@ -80,6 +90,11 @@ export class OutgoingStream {
   /** The next chunk of at most `max` bytes, or null when none is available or allowed now. */
   takeChunk(max: number): Buffer | null {
     if (this.done || this.credit <= 0) return null;
+    if (this.hash.backlog > this.maxBacklog) {
+      this.hashBlocked = true; // onHashed wakes the scheduler
+      this.hash.flush();
+      return null;
+    }
     if (this.pending === null) {
       const next = this.source.read() as Buffer | string | null;
       if (next === null) return null;
@@ -137,16 +152,46 @@ export class OutgoingStream {
     if (this.done) return;
     this.done = true;
     this.detach();
-    this.handlers.onEnd(this.bytes, this.hash.digest('hex'));
+    const digest = this.hash.digest();
+    if (typeof digest === 'string') return this.handlers.onEnd(this.bytes, digest);
+    this.digesting = true;
+    digest.then(
+      (sha256) => {
+        if (!this.digesting) return;
+        this.digesting = false;
+        this.handlers.onEnd(this.bytes, sha256);
+      },
+      (err: unknown) => {
+        if (!this.digesting) return;
+        this.digesting = false;
+        this.handlers.onError(toFileShareError(err));
+      },
+    );
   }
 
   /** Stop without reporting (cancelled, or the connection closed). Destroys the source. */
   cancel(): void {
+    this.digesting = false;
     if (this.done) return;
     this.done = true;
     this.detach();
+    this.hash.dispose();
     this.source.destroy();
   }
+
+  private readonly onHashed = (error?: FileShareError): void => {
+    if (error) {
+      if (this.done) return;
+      this.onSourceError(error);
+      this.source.destroy();
+      return;
+    }
+    // the scheduler skipped this stream while the hash lagged: it may go on now
+    if (this.hashBlocked && this.hash.backlog <= this.maxBacklog / 2) {
+      this.hashBlocked = false;
+      if (!this.done) this.wake();
+    }
+  };
 
   private readonly onSourceEnd = (): void => {
     this.ended = true;
@@ -157,6 +202,7 @@ export class OutgoingStream {
     if (this.done) return;
     this.done = true;
     this.detach();
+    this.hash.dispose();
     this.handlers.onError(toFileShareError(err));
   };
 

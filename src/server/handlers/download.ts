@@ -54,7 +54,12 @@ export const download: Handler<'download'> = {
     );
     try {
       const partial = { size: handle.size, mtime: handle.mtime, offset };
-      const sent = await request.send(handle.stream, { onChunk: (n) => meter.add(n), seedHash: seed, partial });
+      const sent = await request.send(handle.stream, {
+        onChunk: (n) => meter.add(n),
+        seedHash: seed,
+        partial,
+        expectedBytes: Math.max(0, handle.size - offset),
+      });
       meter.flush();
       const bytes = offset + sent.bytes;
       const ms = meter.elapsedMs;
