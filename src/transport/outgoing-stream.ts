@@ -187,9 +187,12 @@ export class OutgoingStream {
       return;
     }
     // the scheduler skipped this stream while the hash lagged: it may go on now
-    if (this.hashBlocked && this.hash.backlog <= this.maxBacklog / 2) {
+    if (!this.hashBlocked || this.done) return;
+    if (this.hash.backlog <= this.maxBacklog / 2) {
       this.hashBlocked = false;
-      if (!this.done) this.wake();
+      this.wake();
+    } else {
+      this.hash.flush(); // not far enough yet: one more answer (the worker answers once per ask)
     }
   };
 

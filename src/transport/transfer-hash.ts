@@ -46,8 +46,9 @@ export interface TransferHash {
   /** Bytes given to {@link update} and not hashed yet (0 inline). */
   readonly backlog: number;
   /**
-   * Hand the worker what {@link update} batched: the owner is waiting for {@link hashedBytes} to
-   * catch up (its backlog bound, or credit it could grant). No-op inline.
+   * Hand the worker what {@link update} batched, and have `onProgress` called once it has hashed
+   * more: the owner is waiting for {@link hashedBytes} to catch up (its backlog bound, or credit it
+   * could grant). One call, one answer: an owner still waiting after it calls again. No-op inline.
    */
   flush(): void;
   /** The hex digest of everything given: a string inline, a promise when offloaded. Once. */

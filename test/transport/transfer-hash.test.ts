@@ -105,6 +105,21 @@ test('uploads and downloads hashed on the worker arrive intact, both ways, sever
   }
 });
 
+test('senders and receivers that keep waiting for the worker still finish', async () => {
+  // a sender waits whenever 1 MiB waits for the hash, until half of it is hashed: several answers per wait
+  hashOffloadSettings({ minBytes: 1, maxBacklog: 1 << 20 });
+  const t = await testServer({ server: { window: 256 * 1024 } }); // and a receiver at each quarter window
+  const client = await t.connect();
+  const data = randomBytes((6 << 20) + 17);
+  const local = await tempDir();
+  await fsp.writeFile(path.join(local, 'f.bin'), data);
+  const up = await within(client.upload(path.join(local, 'f.bin'), '/f.bin'), 60_000, 'the upload');
+  assert.is(up.sha256, sha256(data));
+  const down = await within(client.download('/f.bin', path.join(local, 'copy.bin')), 60_000, 'the download');
+  assert.is(down.sha256, sha256(data));
+  assert.ok((await fsp.readFile(path.join(local, 'copy.bin'))).equals(data));
+});
+
 test('a SHA-256 mismatch is still EINTEGRITY with the worker hashing, and nothing is stored', async () => {
   const t = await testServer();
   const raw = await RawClient.connect(t.port);
