@@ -4,7 +4,7 @@
  * main thread and of the whole process (from /proc/<pid>/task/<tid>/schedstat, in ns).
  *
  * ```sh
- * TMPDIR=/dev/shm npx tsx bench/src/hash-offload.ts --size 256M --rounds 3
+ * TMPDIR=/dev/shm npx tsx bench/src/hash-offload.ts --size 256M --rounds 3 [--modes inline,offload,server]
  * ```
  */
 import { fork } from 'node:child_process';
@@ -29,14 +29,16 @@ function cpuNs(): { main: number; all: number } {
   return { main: read(String(process.pid)), all };
 }
 
-async function applyMode(mode: string): Promise<void> {
+/** `inline`, `offload` (both sides), or `server` (the server offloads, the client hashes inline). */
+async function applyMode(mode: string, role: 'server' | 'client'): Promise<void> {
   const { hashOffloadSettings } = await import('../../src/transport/transfer-hash.ts');
-  hashOffloadSettings({ minBytes: mode === 'inline' ? Number.POSITIVE_INFINITY : 8 * 1024 * 1024 });
+  const offload = mode === 'offload' || (mode === 'server' && role === 'server');
+  hashOffloadSettings({ minBytes: offload ? 8 * 1024 * 1024 : Number.POSITIVE_INFINITY });
 }
 
 if (process.argv[2] === 'server') {
   const [root, mode] = [process.argv[3]!, process.argv[4]!];
-  await applyMode(mode);
+  await applyMode(mode, 'server');
   const { FileShareServer, MemoryAuthProvider } = await import('../../src/index.ts');
   const auth = await MemoryAuthProvider.fromPasswords({ bench: 'bench-password' });
   const server = new FileShareServer({ root, auth, host: '127.0.0.1', port: 0 });
@@ -52,7 +54,7 @@ if (process.argv[2] === 'server') {
   process.send!({ port: server.address().port });
 } else if (process.argv[2] === 'client') {
   const [port, file, outDir, mode] = [Number(process.argv[3]), process.argv[4]!, process.argv[5]!, process.argv[6]!];
-  await applyMode(mode);
+  await applyMode(mode, 'client');
   const { FileShareClient } = await import('../../src/index.ts');
   const client = new FileShareClient({ host: '127.0.0.1', port });
   await client.connect();
@@ -90,7 +92,8 @@ if (process.argv[2] === 'server') {
   const rows: Record<string, { up: number[]; down: number[]; cpu: Record<string, number[]> }> = {};
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const mode of round % 2 === 0 ? ['inline', 'offload'] : ['offload', 'inline']) {
+      const modes = option('--modes', 'inline,offload').split(',');
+      for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
         const root = mkdtempSync(path.join(base, 'root-'));
         const out = mkdtempSync(path.join(base, 'out-'));
         const server = fork(here, ['server', root, mode], { execArgv: process.execArgv });
