@@ -79,8 +79,6 @@ export interface UploadSendOptions {
   readonly offset: number;
   /** The SHA-256 state of the bytes before `offset` (a resumed upload). */
   readonly seed?: Hash;
-  /** Bytes the source will give, when known: a large upload hashes on a worker thread. */
-  readonly expectedBytes?: number;
   /** After each chunk handed to the socket. */
   readonly onChunk: (bytes: number) => void;
   /** The source failed; nothing more is sent (the owner decides whether to cancel). */
@@ -146,8 +144,6 @@ export class UploadChannelStream extends ChannelStream {
         onChunk: options.onChunk,
       },
       options.seed,
-      undefined,
-      options.expectedBytes,
     );
     this.outgoing = outgoing;
     this.request.entry.outgoing = outgoing;
@@ -188,8 +184,6 @@ export class UploadChannelStream extends ChannelStream {
 export interface DownloadReceiveOptions {
   /** The SHA-256 state of the bytes already held locally (a resumed download). */
   readonly seedHash?: Hash;
-  /** Bytes the server will send, when known (its go-ahead's size): a large download hashes on a worker thread. */
-  readonly expectedBytes?: number;
   /** After each chunk the sink accepted. */
   readonly onChunk: (bytes: number) => void;
   /** The sink failed; the stream has stopped writing (the owner decides whether to cancel). */
@@ -222,7 +216,6 @@ export class DownloadChannelStream extends ChannelStream {
     const id = this.id;
     this.incoming = new IncomingStream(open(), {
       seedHash: options.seedHash,
-      expectedBytes: options.expectedBytes,
       window: this.window,
       sendCredit: (bytes) => connection.send(encodeCredit(id, bytes)),
       onFailure: options.onFailure,

@@ -77,7 +77,6 @@ export async function download(
       );
       stream.receive(() => target.open(offset), {
         seedHash: offset > 0 ? existing?.hash : undefined,
-        expectedBytes: totalBytes === undefined ? undefined : Math.max(0, totalBytes - offset),
         onFailure: (err) => {
           failure ??= new FileShareError(err.code, `writing the download failed: ${err.message}`, { cause: err });
           stream.cancel();

@@ -244,7 +244,6 @@ class UploadAttempt {
     this.stream.send(data, {
       offset: this.offset,
       seed,
-      expectedBytes: source.size === undefined ? undefined : Math.max(0, source.size - this.offset),
       onChunk: (n) => this.meter?.add(n),
       onError: (err) => this.stop(new FileShareError(err.code, `reading the upload source failed: ${err.message}`, { cause: err })),
       onEnd: (sha256) => {

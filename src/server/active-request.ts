@@ -222,7 +222,6 @@ export class ActiveRequest implements RequestContext {
       maxBytesCode: options.maxBytesCode,
       accept: options.accept,
       seedHash: options.seedHash,
-      expectedBytes: options.expectedBytes,
       onChunk: options.onChunk,
       onFailure: (err) => this.failStream(err),
     });
@@ -300,7 +299,6 @@ export class ActiveRequest implements RequestContext {
         },
         options.seedHash,
         options.partial && encodeJsonFrame(FrameType.PARTIAL, this.id, options.partial),
-        options.expectedBytes,
       );
       connection.addSender(this.outgoing);
     });

@@ -43,8 +43,6 @@ export interface ReceiveOptions {
   readonly accept?: (received: number) => boolean | Promise<boolean>;
   /** Hash state to continue (a resumed upload's kept bytes). */
   readonly seedHash?: IncrementalHash;
-  /** Bytes this request's data will carry, when announced: a large upload hashes on a worker thread. */
-  readonly expectedBytes?: number;
   /** Called with the size of each chunk written. */
   readonly onChunk?: (n: number) => void;
 }
@@ -53,8 +51,6 @@ export interface ReceiveOptions {
 export interface SendOptions {
   /** Hash state to continue (a resumed download's confirmed prefix). */
   readonly seedHash?: Hash;
-  /** Bytes `source` will give, when known: a large download hashes on a worker thread. */
-  readonly expectedBytes?: number;
   /** Called with the size of each chunk sent. */
   readonly onChunk?: (n: number) => void;
   /**

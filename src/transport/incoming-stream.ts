@@ -1,8 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { FileShareError, toFileShareError } from '../errors.ts';
-import { createTransferHash, type IncrementalHash, type TransferHash } from './transfer-hash.ts';
 
-export type { IncrementalHash };
+/** A SHA-256 that can be continued (Node's `Hash`, or a storage backend's own). @internal */
+export interface IncrementalHash {
+  update(data: Buffer): unknown;
+  digest(encoding: 'hex'): string;
+}
 
 /** Options of an {@link IncomingStream}. @internal */
 export interface IncomingStreamOptions {
@@ -28,23 +32,19 @@ export interface IncomingStreamOptions {
   readonly onChunk?: (bytes: number) => void;
   /** Continue an existing hash (resumed transfers hash the prefix first). */
   readonly seedHash?: IncrementalHash;
-  /** Bytes this stream will carry, when known: a large transfer hashes on a worker thread (transfer-hash.ts). */
-  readonly expectedBytes?: number;
 }
 
 /**
  * The receiving half of a transfer stream: writes DATA bodies to a Writable, hashes them, and
- * grants the sender more credit only when the sink has taken the bytes (its write callback) and
- * the hash has taken them too (at once inline; a worker thread's answer when offloaded), so the
- * data buffered for this stream never exceeds the window however slow the sink or the hashing is.
+ * grants the sender more credit only when the sink has taken the bytes (its write callback), so
+ * the data buffered for this stream never exceeds the window however slow the sink is.
  * @internal
  */
 export class IncomingStream {
   private granted: number;
   private received = 0;
   private written = 0;
-  /** Bytes credit was granted for beyond the initial window. */
-  private released = 0;
+  private ungranted = 0;
   private failed = false;
   private finishing = false;
   /** Bodies received but not yet admitted by `accept`, with the running total of each. */
@@ -53,14 +53,14 @@ export class IncomingStream {
   private judging = false;
   /** Called once `held` is empty again (or the stream failed), for `finish()`. */
   private onIdle: (() => void) | undefined;
-  private readonly hash: TransferHash;
+  private readonly hash: IncrementalHash;
 
   constructor(
     private readonly sink: Writable,
     private readonly options: IncomingStreamOptions,
   ) {
     this.granted = options.window;
-    this.hash = createTransferHash({ seed: options.seedHash, size: options.expectedBytes, onProgress: this.onHashed });
+    this.hash = options.seedHash ?? createHash('sha256');
     sink.on('error', this.onSinkError);
   }
 
@@ -160,29 +160,16 @@ export class IncomingStream {
       if (err || this.failed) return;
       this.written += length;
       this.options.onChunk?.(length);
-      this.release();
+      this.ungranted += length;
+      // grant in batches: a CREDIT per quarter window keeps frames few and the pipe full
+      if (this.ungranted >= this.options.window / 4) {
+        const grant = this.ungranted;
+        this.ungranted = 0;
+        this.granted += grant;
+        this.options.sendCredit(grant);
+      }
     });
   }
-
-  /** Grant credit for what both the sink and the hash have taken. */
-  private release(): void {
-    const grant = Math.min(this.written, this.hash.hashedBytes) - this.released;
-    // grant in batches: a CREDIT per quarter window keeps frames few and the pipe full
-    const quarter = this.options.window / 4;
-    if (grant >= quarter) {
-      this.released += grant;
-      this.granted += grant;
-      this.options.sendCredit(grant);
-    } else if (this.written - this.released >= quarter) {
-      this.hash.flush(); // the hash holds the credit back: make sure the worker has all of it
-    }
-  }
-
-  private readonly onHashed = (error?: FileShareError): void => {
-    if (this.failed) return;
-    if (error) this.fail(error);
-    else this.release();
-  };
 
   /** Bytes the sink has accepted. */
   get writtenBytes(): number {
@@ -199,9 +186,6 @@ export class IncomingStream {
       if (this.failed) throw new FileShareError('EQUOTA', 'the upload exceeds the storage quota');
     }
     const sink = this.sink;
-    // the worker finishes the hash while the sink flushes
-    const digest = this.hash.digest();
-    if (typeof digest !== 'string') digest.catch(noop); // a sink failure may win the race below
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(toFileShareError(err));
       // A write may already have failed (a full disk) without its 'error' event having fired yet:
@@ -215,14 +199,13 @@ export class IncomingStream {
         else resolve();
       });
     });
-    return { bytes: this.received, sha256: await digest };
+    return { bytes: this.received, sha256: this.hash.digest('hex') };
   }
 
   /** Stop writing (the transfer was cancelled or failed elsewhere). */
   stop(): void {
     this.failed = true;
     this.held.length = 0;
-    this.hash.dispose();
     this.idle();
     this.sink.off('error', this.onSinkError);
     this.sink.on('error', noop);

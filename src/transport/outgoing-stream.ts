@@ -1,7 +1,7 @@
+import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { isRecyclingSource, type RecyclingSource } from './recycling-source.ts';
-import { createTransferHash, hashOffloadSettings, type IncrementalHash, type TransferHash } from './transfer-hash.ts';
 
 /** What the owner of an {@link OutgoingStream} hears back. @internal */
 export interface OutgoingStreamHandlers {
@@ -16,9 +16,7 @@ export interface OutgoingStreamHandlers {
 /**
  * The sending half of a transfer stream: pulls chunks from a Readable (in paused mode, so the
  * source is read only as fast as the peer grants credit and the socket drains), hashes them once,
- * and hands them to the connection's scheduler. See docs/protocol.md §5. A large transfer hashes
- * on a worker thread (transfer-hash.ts); it then takes no chunk while the hash lags more than its
- * backlog bound behind, and reports its end once the worker has the digest.
+ * and hands them to the connection's scheduler. See docs/protocol.md §5.
  * @internal
  */
 export class OutgoingStream {
@@ -32,12 +30,7 @@ export class OutgoingStream {
   private ended = false;
   private done = false;
   private bytes = 0;
-  private readonly hash: TransferHash;
-  private readonly maxBacklog: number;
-  /** {@link finish} waits for an offloaded digest: a {@link cancel} now only silences it. */
-  private digesting = false;
-  /** {@link takeChunk} refused for the hash's backlog: wake the scheduler once it shrinks. */
-  private hashBlocked = false;
+  private readonly hash: Hash;
   private prelude: Buffer | undefined;
 
   constructor(
@@ -46,13 +39,10 @@ export class OutgoingStream {
     initialCredit: number,
     private readonly wake: () => void,
     private readonly handlers: OutgoingStreamHandlers,
-    seedHash?: IncrementalHash,
+    seedHash?: Hash,
     prelude?: Buffer,
-    /** Bytes the source will give, when known: a large transfer hashes on a worker thread. */
-    expectedBytes?: number,
   ) {
-    this.hash = createTransferHash({ seed: seedHash, size: expectedBytes, onProgress: this.onHashed });
-    this.maxBacklog = hashOffloadSettings().maxBacklog;
+    this.hash = seedHash ?? createHash('sha256');
     this.prelude = prelude;
     this.credit = initialCredit;
     this.recycler = isRecyclingSource(source) ? source : undefined;
@@ -90,11 +80,6 @@ export class OutgoingStream {
   /** The next chunk of at most `max` bytes, or null when none is available or allowed now. */
   takeChunk(max: number): Buffer | null {
     if (this.done || this.credit <= 0) return null;
-    if (this.hash.backlog > this.maxBacklog) {
-      this.hashBlocked = true; // onHashed wakes the scheduler
-      this.hash.flush();
-      return null;
-    }
     if (this.pending === null) {
       const next = this.source.read() as Buffer | string | null;
       if (next === null) return null;
@@ -152,49 +137,16 @@ export class OutgoingStream {
     if (this.done) return;
     this.done = true;
     this.detach();
-    const digest = this.hash.digest();
-    if (typeof digest === 'string') return this.handlers.onEnd(this.bytes, digest);
-    this.digesting = true;
-    digest.then(
-      (sha256) => {
-        if (!this.digesting) return;
-        this.digesting = false;
-        this.handlers.onEnd(this.bytes, sha256);
-      },
-      (err: unknown) => {
-        if (!this.digesting) return;
-        this.digesting = false;
-        this.handlers.onError(toFileShareError(err));
-      },
-    );
+    this.handlers.onEnd(this.bytes, this.hash.digest('hex'));
   }
 
   /** Stop without reporting (cancelled, or the connection closed). Destroys the source. */
   cancel(): void {
-    this.digesting = false;
     if (this.done) return;
     this.done = true;
     this.detach();
-    this.hash.dispose();
     this.source.destroy();
   }
-
-  private readonly onHashed = (error?: FileShareError): void => {
-    if (error) {
-      if (this.done) return;
-      this.onSourceError(error);
-      this.source.destroy();
-      return;
-    }
-    // the scheduler skipped this stream while the hash lagged: it may go on now
-    if (!this.hashBlocked || this.done) return;
-    if (this.hash.backlog <= this.maxBacklog / 2) {
-      this.hashBlocked = false;
-      this.wake();
-    } else {
-      this.hash.flush(); // not far enough yet: one more answer (the worker answers once per ask)
-    }
-  };
 
   private readonly onSourceEnd = (): void => {
     this.ended = true;
@@ -205,7 +157,6 @@ export class OutgoingStream {
     if (this.done) return;
     this.done = true;
     this.detach();
-    this.hash.dispose();
     this.handlers.onError(toFileShareError(err));
   };
 

@@ -61,7 +61,6 @@ export const upload: Handler<'upload'> = {
           offset: target.offset,
           prefixSha256: prefix?.digest,
           seedHash: prefix?.hash,
-          expectedBytes: size === undefined ? undefined : Math.max(0, size - target.offset),
           maxBytes: sizeLimit === undefined ? undefined : Math.max(0, sizeLimit - target.offset),
           maxBytesCode: 'ETOOLARGE',
           // every byte must fit the user's shared quota account (an unannounced stream reserves as it goes)
