@@ -88,8 +88,10 @@ export const ping: Workload = {
               const second = await secondClientUnderLoad(session, {
                 local: big.path,
                 downloadLocal,
-                maxPings: pings * 4,
-                loadSeconds,
+                // 2 pings per recorded one of the other series, 2.5 ms apart: long enough to span
+                // a few transfers, short enough that 5 systems do not add minutes
+                maxPings: pings * 2,
+                loadSeconds: Math.min(loadSeconds, Math.max(5, pings * 0.005)),
                 timeoutMs: clientTimeout,
               });
               if (second.pings.n < Math.min(pings, 20)) {
