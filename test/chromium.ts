@@ -24,15 +24,8 @@ export const CHROMIUM: string | undefined = [HEADLESS_SHELL, FULL_CHROMIUM].find
 /** Where the tests look for Chromium, for their skip messages. */
 export const CHROMIUM_PATHS = `${HEADLESS_SHELL} or ${FULL_CHROMIUM}`;
 
-/** The flags of every launch (`--headless` is the default of the shell, and harmless there). */
-export const CHROMIUM_ARGS: readonly string[] = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-];
+/** The flags of every launch: the latency graph's own (`--headless` is the shell's default, and harmless there). */
+export { CHROMIUM_ARGS } from '../examples/perf-graph/src/png.ts';
 
 /** playwright-core's `chromium` launcher. */
 export function playwrightChromium(): typeof Playwright.chromium {

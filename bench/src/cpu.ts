@@ -66,15 +66,7 @@ export function processTree(pid: number): number[] {
  * or undefined when /proc cannot be read. Processes that are gone count as 0.
  */
 export function cpuSeconds(pids: readonly number[]): number | undefined {
-  let ticks = 0;
-  let seen = 0;
-  for (const pid of pids) {
-    const fields = statFields(pid);
-    if (fields === undefined) continue;
-    seen++;
-    ticks += Number(fields[11]) + Number(fields[12]); // fields 14 and 15 of the line: utime, stime
-  }
-  return seen === 0 ? undefined : ticks / clockTicks();
+  return sumStatTicks(pids, false);
 }
 
 /**
@@ -83,6 +75,10 @@ export function cpuSeconds(pids: readonly number[]): number | undefined {
  * per-connection `sshd` processes, which start after the trees are found and end before the count.
  */
 export function cpuSecondsWithReaped(pids: readonly number[]): number | undefined {
+  return sumStatTicks(pids, true);
+}
+
+function sumStatTicks(pids: readonly number[], withReaped: boolean): number | undefined {
   let ticks = 0;
   let seen = 0;
   for (const pid of pids) {
@@ -90,7 +86,8 @@ export function cpuSecondsWithReaped(pids: readonly number[]): number | undefine
     if (fields === undefined) continue;
     seen++;
     // fields 14-17 of the line: utime, stime, cutime, cstime
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    ticks += Number(fields[11]) + Number(fields[12]);
+    if (withReaped) ticks += Number(fields[13]) + Number(fields[14]);
   }
   return seen === 0 ? undefined : ticks / clockTicks();
 }

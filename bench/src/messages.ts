@@ -68,7 +68,7 @@ export type ClientTask =
       readonly kind: 'ping';
       readonly count: number;
     }
-  | {
+  | ({
       /**
        * Sequential round trips while transfers of `local` / `remote` run back to back (alternating
        * download and upload), on the same connection when the system allows it, otherwise on a
@@ -76,27 +76,14 @@ export type ClientTask =
        */
       readonly kind: 'pingUnderLoad';
       readonly count: number;
-      readonly local: string;
-      readonly remote: string;
-      readonly uploadRemote: string;
-      readonly downloadLocal: string;
-      readonly maxTransfers: number;
-      readonly maxSeconds: number;
-    }
-  | {
+    } & TransferLoad)
+  | ({
       /**
-       * Transfers of `local` / `remote` back to back (alternating download and upload) until
-       * `maxSeconds` or `maxTransfers`, reporting when each one ran: the load beside a
-       * {@link ClientTask} `pingSeries` in another process.
+       * The transfers alone, reporting when each one ran: the load beside a {@link ClientTask}
+       * `pingSeries` in another process.
        */
       readonly kind: 'transferLoop';
-      readonly local: string;
-      readonly remote: string;
-      readonly uploadRemote: string;
-      readonly downloadLocal: string;
-      readonly maxTransfers: number;
-      readonly maxSeconds: number;
-    }
+    } & TransferLoad)
   | {
       /**
        * Sequential pings from a client of its own, `maxPings` spread evenly over `maxSeconds`, each
@@ -155,6 +142,19 @@ export type ClientTask =
       readonly local: string;
       readonly remotePrefix: string;
     };
+
+/**
+ * Big-file transfers back to back, alternating download (`remote` to `downloadLocal`) and upload
+ * (`local` to `uploadRemote`), until `maxTransfers` or `maxSeconds`: the load of the ping series.
+ */
+export interface TransferLoad {
+  readonly local: string;
+  readonly remote: string;
+  readonly uploadRemote: string;
+  readonly downloadLocal: string;
+  readonly maxTransfers: number;
+  readonly maxSeconds: number;
+}
 
 /** Configuration of a client worker. */
 export interface ClientConfig {

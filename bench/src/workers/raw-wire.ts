@@ -108,7 +108,9 @@ export class SocketReader {
         this.leftover = take === buf.length ? undefined : buf.subarray(take);
         c.remaining -= take;
         if (c.remaining === 0) this.consumer = undefined;
-        if (!c.onChunk(piece)) this.wantPause = true;
+        // a pause asked for with the last chunk has nothing left to hold back: kept, it would stall
+        // the next read (a header line), and the writable that asked emits no 'drain' once ended
+        if (!c.onChunk(piece) && c.remaining > 0) this.wantPause = true;
         if (c.remaining === 0) c.resolve();
       }
     }

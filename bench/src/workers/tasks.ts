@@ -16,13 +16,14 @@ import type {
   RoundTrips,
   SmallResult,
   Span,
+  TransferLoad,
   TransferLoopResult,
   TaskResult,
   TransferResult,
   TreeResult,
 } from '../messages.ts';
 import { HOST } from '../messages.ts';
-import type { Connection, Driver } from './runtime.ts';
+import type { Connection, Driver, Moved } from './runtime.ts';
 import { cpuSeconds, cpuSecondsWithReaped, machineIdleSeconds, processTree } from '../cpu.ts';
 
 const now = (): bigint => process.hrtime.bigint();
@@ -93,6 +94,11 @@ async function pingIdle(driver: Driver, config: ClientConfig, count: number): Pr
   }
 }
 
+/** The `index`-th transfer of a load: downloads and uploads alternate, a download first. */
+function nthTransfer(mover: Connection, load: TransferLoad, index: number): Promise<Moved> {
+  return index % 2 === 0 ? mover.download(load.remote, load.downloadLocal) : mover.upload(load.local, load.uploadRemote);
+}
+
 async function pingUnderLoad(
   driver: Driver,
   config: ClientConfig,
@@ -117,8 +123,7 @@ async function pingUnderLoad(
   const load = (async () => {
     try {
       while (!done && transfers < task.maxTransfers && Date.now() < deadline) {
-        const download = transfers % 2 === 0;
-        const op = download ? mover.download(task.remote, task.downloadLocal) : mover.upload(task.local, task.uploadRemote);
+        const op = nthTransfer(mover, task, transfers);
         active = true;
         generation++;
         signal();
@@ -185,9 +190,8 @@ async function transferLoop(
   let transferBytes = 0;
   try {
     while (spans.length < task.maxTransfers && Date.now() < deadline) {
-      const download = spans.length % 2 === 0;
       const start = wallMs();
-      const moved = download ? await mover.download(task.remote, task.downloadLocal) : await mover.upload(task.local, task.uploadRemote);
+      const moved = await nthTransfer(mover, task, spans.length);
       spans.push([start, wallMs()]);
       transferBytes += moved.bytes;
     }
