@@ -14,8 +14,6 @@ import { megabytesPerSecond } from '../metrics/summary.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { FolderClient, FolderOptions, FolderResult, SkipReason, TreeEntry } from './folder-types.ts';
 import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
-
-export { DEFAULT_FOLDER_CONCURRENCY };
 import type { TransferResult } from './transfer-types.ts';
 
 const PROGRESS_INTERVAL_MS = 100;
