@@ -139,8 +139,13 @@ export async function walk(dir: string): Promise<string[]> {
 }
 
 /** Names of upload temp files anywhere under `dir`. */
+/** Whether a file name is one of the temporary names of a transfer in progress. */
+export function isTempName(name: string): boolean {
+  return path.posix.basename(name).includes('.fileshare-part-');
+}
+
 export async function tempFiles(dir: string): Promise<string[]> {
-  return (await walk(dir)).filter((name) => path.posix.basename(name).includes('.fileshare-part-'));
+  return (await walk(dir)).filter(isTempName);
 }
 
 export async function exists(file: string): Promise<boolean> {
