@@ -30,7 +30,15 @@ import * as lookup from './local-lookup.ts';
 import type { Entry, OpenUploadOptions, ReadHandle, Storage, SweepOptions, UploadTarget } from './types.ts';
 import type { FileHandle } from 'node:fs/promises';
 import { FileChunkStream } from './file-chunks.ts';
-import { createInsideSync, DEFAULT_SMALL_FILE_BYTES, MAX_SMALL_FILE_BYTES, readSmallFile, SmallLocalUpload } from './local-small-files.ts';
+import {
+  charged,
+  createSmallUploadFile,
+  DEFAULT_SMALL_FILE_BYTES,
+  MAX_SMALL_FILE_BYTES,
+  readSmallFile,
+  SmallLocalUpload,
+  syncBudgetLeft,
+} from './local-small-files.ts';
 
 /** Options of {@link LocalStorage}. */
 export interface LocalStorageOptions {
@@ -271,8 +279,8 @@ export class LocalStorage implements Storage {
     if (pre.isDirectory()) throw storageError('EISDIR', remote);
     if (!pre.isFile()) throw storageError('EACCES', remote, 'not a regular file'); // never open a FIFO or a device
     const root = await this.#rootPath();
-    if (this.#smallFileBytes > 0 && pre.size <= this.#smallFileBytes) {
-      const whole = readSmallFile(root, real, remote, offset, this.#smallFileBytes, highWaterMark);
+    if (this.#smallFileBytes > 0 && pre.size <= this.#smallFileBytes && syncBudgetLeft()) {
+      const whole = charged(() => readSmallFile(root, real, remote, offset, this.#smallFileBytes, highWaterMark));
       if (whole) return whole;
       // it grew past the threshold since the lstat: the pooled path below reads it
     }
@@ -339,7 +347,7 @@ export class LocalStorage implements Storage {
     const release = () => ACTIVE_UPLOADS.delete(temp);
     if (size !== undefined && size <= this.#smallFileBytes && this.#smallFileBytes > 0 && !this.#fsync) {
       try {
-        const fd = createInsideSync(root, temp, remote);
+        const fd = await createSmallUploadFile(root, temp, remote);
         return new SmallLocalUpload({ fd, temp, target, remote, overwrite, size, mtime, onSettled: release });
       } catch (err) {
         release();

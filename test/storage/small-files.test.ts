@@ -147,6 +147,21 @@ test('small upload: bytes beyond the announced size fail the stream with EINTEGR
   assert.equal(await names(root), []);
 });
 
+test('small uploads in a burst (past the per-turn budget of synchronous work, the rest created on the pool): all committed', async () => {
+  const root = await tempDir();
+  const storage = new LocalStorage(root);
+  const count = 200;
+  const uploads = await Promise.all(Array.from({ length: count }, (_, i) => storage.openUpload(`/f${i}.bin`, { size: 6 })));
+  await Promise.all(uploads.map((upload, i) => end(upload.stream, Buffer.from(`f${String(i).padStart(5, '0')}`))));
+  await Promise.all(uploads.map((upload) => upload.commit()));
+  const listed = await names(root);
+  assert.is(listed.length, count);
+  assert.ok(listed.every((n) => !isTempName(n)));
+  const reads = await Promise.all(Array.from({ length: count }, (_, i) => storage.openRead(`/f${i}.bin`)));
+  const contents = await Promise.all(reads.map((handle) => readAll(handle.stream)));
+  assert.ok(contents.every((c, i) => c.toString() === `f${String(i).padStart(5, '0')}`));
+});
+
 test('small read: same bytes, size and version as the pooled read, from an offset, chunks within highWaterMark', async () => {
   const root = await tempDir();
   const data = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 253));
