@@ -74,6 +74,7 @@ export async function download(
         },
         ctx.options.progressInterval,
         offset,
+        () => options.onProgress !== undefined || metrics.listenerCount('progress') > 0,
       );
       stream.receive(() => target.open(offset), {
         seedHash: offset > 0 ? existing?.hash : undefined,

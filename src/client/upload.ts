@@ -234,6 +234,7 @@ class UploadAttempt {
       },
       this.ctx.options.progressInterval,
       this.offset,
+      () => options.onProgress !== undefined || this.ctx.metrics.listenerCount('progress') > 0,
     );
     const data =
       source.kind === 'stream'
