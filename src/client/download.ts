@@ -8,6 +8,7 @@ import { megabytesPerSecond } from '../metrics/summary.ts';
 import { ProgressMeter } from '../metrics/progress-meter.ts';
 import type { DownloadChannelStream } from './channel-streams.ts';
 import { setDescriptorMtime, setLocalMtime } from './mtime.ts';
+import { SmallFileSink, wantsSmallSink } from './small-download.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import { watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
@@ -17,8 +18,11 @@ import type { DownloadOptions, TransferResult } from './transfer-types.ts';
 interface Destination {
   /** Bytes already present from an interrupted download (resume), with their SHA-256 state. */
   readonly existing: { bytes: number; hash: Hash } | undefined;
-  /** Created when the server's go-ahead arrives: append at `offset` (a confirmed prefix) or start over. */
-  open(offset: number): Writable;
+  /**
+   * Created when the server's go-ahead arrives: append at `offset` (a confirmed prefix) or start
+   * over; `size` is the file's size as the go-ahead announced it.
+   */
+  open(offset: number, size: number | undefined): Writable;
   /** Make the data visible; `expectedBytes` is the whole file's size, `mtime` the one to give it if any. */
   commit(expectedBytes: number, mtime: number | undefined): Promise<void>;
   /** Undo; with `keep`, a resumable download keeps its partial data for the next attempt. */
@@ -74,8 +78,9 @@ export async function download(
         },
         ctx.options.progressInterval,
         offset,
+        () => options.onProgress !== undefined || metrics.listenerCount('progress') > 0,
       );
-      stream.receive(() => target.open(offset), {
+      stream.receive(() => target.open(offset, totalBytes), {
         seedHash: offset > 0 ? existing?.hash : undefined,
         onFailure: (err) => {
           failure ??= new FileShareError(err.code, `writing the download failed: ${err.message}`, { cause: err });
@@ -160,6 +165,8 @@ async function localDestination(destination: string, remotePath: string, resumab
     : path.join(dir, `.${name}.fileshare-part-${randomUUID().slice(24)}`); // 12 random hex digits, from a cached block
   const existing = resumable ? await hashExisting(tempPath) : undefined;
   let stream: WriteStream | undefined;
+  /** A small download's inline sink instead of `stream` (small-download.ts). */
+  let small: SmallFileSink | undefined;
   let startedAt = 0;
   /** Close the temporary file's descriptor (destroying the stream) and wait for it. */
   const closeStream = async () => {
@@ -169,8 +176,12 @@ async function localDestination(destination: string, remotePath: string, resumab
   };
   return {
     existing,
-    open(offset: number) {
+    open(offset: number, size: number | undefined) {
       startedAt = offset;
+      if (wantsSmallSink(size, offset, resumable)) {
+        small = new SmallFileSink(tempPath, size!);
+        return small.stream;
+      }
       // The descriptor stays open after the last write (no autoClose): the mtime is set through it,
       // without opening the file again, and it is closed once the file is in place.
       stream =
@@ -182,9 +193,10 @@ async function localDestination(destination: string, remotePath: string, resumab
     async commit(expectedBytes: number, mtime: number | undefined) {
       // defence in depth: the hash covers the bytes received, so also check what the writes to
       // the file reported (its descriptor's count, with no second stat of the file)
-      const onDisk = startedAt + (stream?.bytesWritten ?? 0);
+      const onDisk = startedAt + (small?.bytesWritten ?? stream?.bytesWritten ?? 0);
       if (onDisk !== expectedBytes)
         throw new FileShareError('EIO', `the local file has ${onDisk} bytes, not the ${expectedBytes} received`);
+      if (small) return small.commit(finalPath, mtime);
       const fd = (stream as (WriteStream & { fd?: number | null }) | undefined)?.fd;
       if (mtime !== undefined) {
         if (typeof fd === 'number') await setDescriptorMtime(fd, mtime);
@@ -196,6 +208,7 @@ async function localDestination(destination: string, remotePath: string, resumab
       closeStream().catch(() => {});
     },
     async abort(keep: boolean) {
+      if (small) return small.abort(); // never resumable: nothing is kept
       if (stream) {
         // a kept partial file must hold exactly what was written: flush rather than destroy
         if (keep && resumable && !stream.destroyed && !stream.writableFinished) {

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, fstatSync, open as openCallback, read as readCallback } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, open as openCallback, openSync, read as readCallback, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,6 +13,10 @@ import { type TransferTurn, watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
 import { FileChunkStream } from '../storage/file-chunks.ts';
+import { charged, syncBudgetLeft } from '../storage/local-small-files.ts';
+
+/** Never block opening a FIFO planted under a file name. */
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 
 const openFd = promisify(openCallback);
 const readFd = promisify(readCallback);
@@ -234,6 +238,7 @@ class UploadAttempt {
       },
       this.ctx.options.progressInterval,
       this.offset,
+      () => options.onProgress !== undefined || this.ctx.metrics.listenerCount('progress') > 0,
     );
     const data =
       source.kind === 'stream'
@@ -339,8 +344,12 @@ async function openSource(source: string | Readable, declaredSize: number | unde
   }
   // a plain descriptor rather than a FileHandle, so that it can be closed synchronously below
   let fd: number;
+  const inline = syncBudgetLeft();
   try {
-    fd = await openFd(source, 'r');
+    // Opening an existing file takes microseconds: inline while this turn's budget of synchronous
+    // file work lasts (storage/local-small-files.ts), saving a thread-pool round trip per file;
+    // O_NONBLOCK so that a FIFO under the name cannot block the open (it is then streamed).
+    fd = inline ? charged(() => openSync(source, constants.O_RDONLY | O_NONBLOCK)) : await openFd(source, 'r');
   } catch (err) {
     // a folder opens fine read-only on Linux; where it does not, say what it is all the same
     if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw folderSource(source);
@@ -356,7 +365,10 @@ async function openSource(source: string | Readable, declaredSize: number | unde
     let filled = 0;
     // a file that shrank meanwhile gives fewer bytes: the server then refuses the announced size
     while (filled < data.length) {
-      const { bytesRead } = await readFd(fd, data, filled, data.length - filled, filled);
+      const at = filled;
+      const bytesRead = inline
+        ? charged(() => readSync(fd, data, at, data.length - at, at))
+        : (await readFd(fd, data, at, data.length - at, at)).bytesRead;
       if (bytesRead === 0) break;
       filled += bytesRead;
     }

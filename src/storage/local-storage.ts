@@ -30,6 +30,15 @@ import * as lookup from './local-lookup.ts';
 import type { Entry, OpenUploadOptions, ReadHandle, Storage, SweepOptions, UploadTarget } from './types.ts';
 import type { FileHandle } from 'node:fs/promises';
 import { FileChunkStream } from './file-chunks.ts';
+import {
+  charged,
+  createSmallUploadFile,
+  DEFAULT_SMALL_FILE_BYTES,
+  MAX_SMALL_FILE_BYTES,
+  readSmallFile,
+  SmallLocalUpload,
+  syncBudgetLeft,
+} from './local-small-files.ts';
 
 /** Options of {@link LocalStorage}. */
 export interface LocalStorageOptions {
@@ -39,6 +48,18 @@ export interface LocalStorageOptions {
    * @default false
    */
   readonly fsync?: boolean;
+  /**
+   * Files up to this many bytes are moved with synchronous fs calls on the event loop instead of
+   * the thread pool: uploads of an announced size up to it (not resumed, and only without `fsync`)
+   * are created, written and linked into place that way, and reads of files up to it are read
+   * whole. Each call then costs microseconds of the event loop instead of a round trip through the
+   * pool, which for small files is most of their cost (docs/storage.md). The same checks and
+   * guarantees apply (atomic commit, `O_NOFOLLOW`, the containment check, the same errors). Keep it
+   * small: a larger value lets one file hold the event loop longer, and on a filesystem whose calls
+   * can stall (a network mount) use 0. At most 1 MiB.
+   * @default 65536 (64 KiB); 0 turns it off
+   */
+  readonly smallFileBytes?: number;
 }
 
 /** A modification time to set: finite, not before the epoch. */
@@ -82,6 +103,7 @@ interface Slot {
 export class LocalStorage implements Storage {
   readonly #root: string;
   readonly #fsync: boolean;
+  readonly #smallFileBytes: number;
   #rootReal: Promise<string> | undefined;
   /** SHA-256 by file version, shared with the scopes made from this storage. */
   #hashes = new HashCache();
@@ -98,8 +120,15 @@ export class LocalStorage implements Storage {
     if (options.fsync !== undefined && typeof options.fsync !== 'boolean') {
       throw new TypeError(`LocalStorage: options.fsync must be a boolean, got ${JSON.stringify(options.fsync)}`);
     }
+    const small = options.smallFileBytes;
+    if (small !== undefined && (!Number.isSafeInteger(small) || small < 0 || small > MAX_SMALL_FILE_BYTES)) {
+      throw new TypeError(
+        `LocalStorage: options.smallFileBytes must be an integer from 0 to ${MAX_SMALL_FILE_BYTES}, got ${String(small)}`,
+      );
+    }
     this.#root = path.resolve(root);
     this.#fsync = options.fsync ?? false;
+    this.#smallFileBytes = small ?? DEFAULT_SMALL_FILE_BYTES;
   }
 
   /**
@@ -110,7 +139,7 @@ export class LocalStorage implements Storage {
     const remote = normalizeRemotePath(remotePath);
     await this.mkdir(remote, { recursive: true });
     const real = await this.#real(remote);
-    const storage = new LocalStorage(real, { fsync: this.#fsync });
+    const storage = new LocalStorage(real, { fsync: this.#fsync, smallFileBytes: this.#smallFileBytes });
     storage.#rootReal = Promise.resolve(real);
     storage.#hashes = this.#hashes;
     return storage;
@@ -250,6 +279,11 @@ export class LocalStorage implements Storage {
     if (pre.isDirectory()) throw storageError('EISDIR', remote);
     if (!pre.isFile()) throw storageError('EACCES', remote, 'not a regular file'); // never open a FIFO or a device
     const root = await this.#rootPath();
+    if (this.#smallFileBytes > 0 && pre.size <= this.#smallFileBytes && syncBudgetLeft()) {
+      const whole = charged(() => readSmallFile(root, real, remote, offset, this.#smallFileBytes, highWaterMark));
+      if (whole) return whole;
+      // it grew past the threshold since the lstat: the pooled path below reads it
+    }
     const handle = await this.#fs(remote, () => openInside(root, real, constants.O_RDONLY, remote));
     let stats: Stats;
     try {
@@ -311,6 +345,15 @@ export class LocalStorage implements Storage {
     const temp = path.join(dir, makeTempName(path.basename(target)));
     ACTIVE_UPLOADS.add(temp); // before it exists: the sweeper must never see it unclaimed
     const release = () => ACTIVE_UPLOADS.delete(temp);
+    if (size !== undefined && size <= this.#smallFileBytes && this.#smallFileBytes > 0 && !this.#fsync) {
+      try {
+        const fd = await createSmallUploadFile(root, temp, remote);
+        return new SmallLocalUpload({ fd, temp, target, remote, overwrite, size, mtime, onSettled: release });
+      } catch (err) {
+        release();
+        throw fsError(err, remote);
+      }
+    }
     let handle: FileHandle | undefined;
     try {
       handle = await this.#fs(remote, () => createInside(root, temp, remote));

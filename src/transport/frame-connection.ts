@@ -80,6 +80,8 @@ export class FrameConnection {
   lastActivity = Date.now();
   /** Since when an incomplete frame has been waiting for its remaining bytes (undefined: none). */
   partialFrameSince: number | undefined;
+  /** Callers of {@link whenWritable} waiting for the socket's 'drain' (or 'close'). */
+  private writableWaiters: Array<() => void> = [];
 
   constructor(
     readonly socket: Duplex,
@@ -140,17 +142,19 @@ export class FrameConnection {
    * or when the connection closes: the backpressure of control frames.
    */
   whenWritable(): Promise<void> {
-    const socket = this.socket;
-    if (this.closed || !socket.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        socket.off('drain', done);
-        socket.off('close', done);
-        resolve();
-      };
-      socket.on('drain', done);
-      socket.on('close', done);
-    });
+    if (this.closed || !this.socket.writableNeedDrain) return Promise.resolve();
+    // one list served by the connection's own 'drain' and 'close' listeners: a pair of listeners
+    // per waiter on the socket made Node warn (MaxListenersExceededWarning) with a few dozen
+    // requests in flight, and each drain walked them all
+    return new Promise((resolve) => this.writableWaiters.push(resolve));
+  }
+
+  /** Resolve every {@link whenWritable} waiter. */
+  private wakeWritableWaiters(): void {
+    if (this.writableWaiters.length === 0) return;
+    const waiters = this.writableWaiters;
+    this.writableWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Resolves when the transport has closed (at once if it has). */
@@ -346,6 +350,7 @@ export class FrameConnection {
   private readonly onDrain = (): void => {
     this.waitingForDrain = false;
     this.schedule();
+    this.wakeWritableWaiters();
   };
 
   private readonly onSocketError = (err: Error): void => {
@@ -359,6 +364,7 @@ export class FrameConnection {
 
   private readonly onSocketClose = (): void => {
     this.markClosed();
+    this.wakeWritableWaiters();
     this.options.onClose(this.failure);
   };
 }

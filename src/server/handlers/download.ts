@@ -51,6 +51,7 @@ export const download: Handler<'download'> = {
       (progress) => request.metrics.emit('progress', progress),
       request.limits.progressInterval,
       offset,
+      () => request.metrics.listenerCount('progress') > 0,
     );
     try {
       const partial = { size: handle.size, mtime: handle.mtime, offset };

@@ -53,6 +53,7 @@ export const upload: Handler<'upload'> = {
         (progress) => request.metrics.emit('progress', progress),
         request.limits.progressInterval,
         target.offset,
+        () => request.metrics.listenerCount('progress') > 0,
       );
       try {
         if (resume) await claimQuota(request, quota, size, target.offset);
