@@ -23,12 +23,15 @@
 // in its first 30 lines; such files run one at a time, after the parallel ones, with nothing else
 // running.
 //
+// The files of one run share a scratch folder, FILESHARE_TEST_RUN_DIR (removed at the end), for what
+// is worth making once per run rather than once per file (test/tls-certs.ts).
+//
 // Environment: TEST_JOBS=<n> sets the number of workers (default: two per CPU, at most 4);
 // TEST_BATCH=0 gives every file a process of its own; TEST_FILE_TIMEOUT=<seconds> bounds each file
 // (default 600; a batch gets that once); TEST_BUNDLES=0 runs the files and the apps through tsx
 // instead of bundles.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { BUNDLED_APPS, buildAppBundles, bundlePath } from './app-bundles.mjs';
@@ -93,6 +96,9 @@ const bundleEnv = {
     ...(appsBundled ? Object.fromEntries(BUNDLED_APPS.map((entry) => [join(root, entry), bundlePath(root, entry)])) : {}),
   }),
 };
+// a scratch folder the files of this run share (test/tls-certs.ts keeps its certificates there)
+const runDir = mkdtempSync(join(os.tmpdir(), 'fileshare-test-run-'));
+process.on('exit', () => rmSync(runDir, { recursive: true, force: true }));
 const results = [];
 await runPool(work, files.length === 1 ? 1 : jobs);
 await runPool(alone.sort(byDuration), 1);
@@ -256,6 +262,7 @@ function runProcess(command) {
         ...process.env,
         TSX_TSCONFIG_PATH: join(root, 'tsconfig.json'),
         ...bundleEnv,
+        FILESHARE_TEST_RUN_DIR: runDir,
         ...(color ? { FORCE_COLOR: '1' } : {}),
       },
     });
