@@ -448,9 +448,14 @@ function writeTimes() {
   const times = {};
   for (const name of Object.keys(previous)) times[name] = { ms: previous[name], cpuMs: previousCpu[name] };
   for (const r of results) times[r.name] = { ms: r.ms, cpuMs: r.cpuMs };
+  // one line a file, by name, as scripts/test-times.json is kept (a copy of this file)
+  const entry = ({ ms, cpuMs }) => `{ "ms": ${ms}${cpuMs === undefined ? '' : `, "cpuMs": ${cpuMs}`} }`;
+  const lines = Object.keys(times)
+    .sort()
+    .map((name) => `  ${JSON.stringify(name)}: ${entry(times[name])}`);
   try {
     mkdirSync(join(timesFile, '..'), { recursive: true });
-    writeFileSync(timesFile, `${JSON.stringify(times, null, 2)}\n`);
+    writeFileSync(timesFile, `{\n${lines.join(',\n')}\n}\n`);
   } catch {
     // only an ordering hint for the next run
   }
