@@ -17,9 +17,9 @@
 // the batch process while the file ran); the end lists the slowest files and the CPU time of the
 // whole run.
 //
-// Files that mostly wait (last time: at least LIGHT_MIN_MS, and under LIGHT_LOAD of a core on
-// average: timeouts, a stalled peer, the services, a browser's run) also have lanes of their own
-// beside the workers: the suite is CPU-bound on two cores, and a worker that waits on such a file
+// Files that mostly wait (last time: at least LIGHT_MIN_MS, under LIGHT_LOAD of a core on average,
+// less than LIGHT_MAX_CPU_MS of CPU: timeouts, a stalled peer, the services, a browser's run) also
+// have lanes of their own beside the workers: the suite is CPU-bound on two cores, and a worker that waits on such a file
 // is CPU work not started while the cores may be idle. They never share a batch, for the same
 // reason: they would hold the batch's files back.
 //
@@ -59,9 +59,12 @@ const fileTimeoutMs = (positiveInt(process.env.TEST_FILE_TIMEOUT) ?? 600) * 1000
 // of CPU each
 const BATCH_FILE_MS = 10000;
 const BATCH_MS = 20000;
-// a file that took this long or more last time and kept less than LIGHT_LOAD of a core busy on average
+// a file that took this long or more last time and kept less than LIGHT_LOAD of a core busy on
+// average; never one of LIGHT_MAX_CPU_MS of CPU or more, which on a loaded machine (its wall time
+// stretched by the wait for a core) can look as idle as the others
 const LIGHT_MIN_MS = 3000;
 const LIGHT_LOAD = 0.3;
+const LIGHT_MAX_CPU_MS = 8000;
 const lightJobs = nonNegativeInt(process.env.TEST_LIGHT_JOBS) ?? 2;
 const timesFile = join(root, 'node_modules', '.cache', 'fileshare-test-times.json');
 const tsx = import.meta.resolve('tsx');
@@ -174,7 +177,7 @@ function light(item) {
   if (Array.isArray(item)) return false;
   const ms = previous[item];
   const cpuMs = previousCpu[item];
-  return ms !== undefined && cpuMs !== undefined && ms >= LIGHT_MIN_MS && cpuMs <= LIGHT_LOAD * ms;
+  return ms !== undefined && cpuMs !== undefined && ms >= LIGHT_MIN_MS && cpuMs <= LIGHT_LOAD * ms && cpuMs < LIGHT_MAX_CPU_MS;
 }
 
 /** The last run's wall time of a file, or of a batch (an array of files). */
