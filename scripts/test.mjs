@@ -19,10 +19,9 @@
 //
 // Files that mostly wait (last time: at least LIGHT_MIN_MS, under LIGHT_LOAD of a core on average,
 // less than LIGHT_MAX_CPU_MS of CPU: timeouts, a stalled peer, the services, a browser's run) also
-// have lanes of their own beside the workers: the suite is CPU-bound on two cores, and a worker
-// that waits on such a file is CPU work not started while the cores may be idle. Short ones are
-// batched with each other only, for the same reason: they would hold the other files of a batch
-// back.
+// have lanes of their own beside the workers: the suite is CPU-bound on two cores, and a worker that waits on such a file
+// is CPU work not started while the cores may be idle. They never share a batch, for the same
+// reason: they would hold the batch's files back.
 //
 // A test file that must not share the machine with other test files (it mounts a tmpfs, binds a
 // fixed address or port, or uses a shared service such as one Ceph cluster) says so with a line
@@ -87,12 +86,9 @@ const { previous, previousCpu } = readTimes();
 const byDuration = (a, b) => (previous[b] ?? 0) - (previous[a] ?? 0) || a.localeCompare(b);
 const alone = files.filter((name) => runsAlone(join(testDir, name)));
 const parallel = files.filter((name) => !alone.includes(name));
-const batched = parallel.filter(batchable);
-const work = [
-  ...batches(batched.filter((name) => !light(name))),
-  ...batches(batched.filter(light)),
-  ...parallel.filter((name) => !batchable(name)),
-].sort((a, b) => duration(b) - duration(a) || String(a).localeCompare(String(b)));
+const work = [...batches(parallel.filter(batchable)), ...parallel.filter((name) => !batchable(name))].sort(
+  (a, b) => duration(b) - duration(a) || String(a).localeCompare(String(b)),
+);
 
 const children = new Set();
 let interrupted = false;
@@ -154,7 +150,7 @@ async function prepareTestBundles() {
  */
 function batchable(name) {
   if (process.env.TEST_BATCH === '0' || files.length <= jobs) return false;
-  if ((previous[name] ?? Infinity) > BATCH_FILE_MS) return false;
+  if ((previous[name] ?? Infinity) > BATCH_FILE_MS || light(name)) return false;
   return !/\bprocess\.(on|once|addListener|prependListener)\(/.test(readFileSync(join(testDir, name), 'utf8'));
 }
 
@@ -176,9 +172,9 @@ function batches(names) {
   return groups;
 }
 
-/** Whether a file (or each file of a batch) mostly waited last time: it may run in a light lane. */
+/** Whether a file mostly waited last time (see LIGHT_LOAD): it may also run in a light lane. */
 function light(item) {
-  if (Array.isArray(item)) return item.every(light);
+  if (Array.isArray(item)) return false;
   const ms = previous[item];
   const cpuMs = previousCpu[item];
   return ms !== undefined && cpuMs !== undefined && ms >= LIGHT_MIN_MS && cpuMs <= LIGHT_LOAD * ms && cpuMs < LIGHT_MAX_CPU_MS;
