@@ -17,18 +17,28 @@
 // the batch process while the file ran); the end lists the slowest files and the CPU time of the
 // whole run.
 //
+// Files that mostly wait (last time: at least LIGHT_MIN_MS, under LIGHT_LOAD of a core on average,
+// less than LIGHT_MAX_CPU_MS of CPU: timeouts, a stalled peer, the services, a browser's run) also
+// have lanes of their own beside the workers: the suite is CPU-bound on two cores, and a worker that waits on such a file
+// is CPU work not started while the cores may be idle. They never share a batch, for the same
+// reason: they would hold the batch's files back.
+//
 // A test file that must not share the machine with other test files (it mounts a tmpfs, binds a
 // fixed address or port, or uses a shared service such as one Ceph cluster) says so with a line
 //     // @test-alone: <why>
 // in its first 30 lines; such files run one at a time, after the parallel ones, with nothing else
 // running.
 //
+// The files of one run share a scratch folder, FILESHARE_TEST_RUN_DIR (removed at the end), for what
+// is worth making once per run rather than once per file (test/tls-certs.ts).
+//
 // Environment: TEST_JOBS=<n> sets the number of workers (default: two per CPU, at most 4);
+// TEST_LIGHT_JOBS=<n> the lanes for the files that mostly wait (default 2; 0: none);
 // TEST_BATCH=0 gives every file a process of its own; TEST_FILE_TIMEOUT=<seconds> bounds each file
 // (default 600; a batch gets that once); TEST_BUNDLES=0 runs the files and the apps through tsx
 // instead of bundles.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { BUNDLED_APPS, buildAppBundles, bundlePath } from './app-bundles.mjs';
@@ -49,6 +59,13 @@ const fileTimeoutMs = (positiveInt(process.env.TEST_FILE_TIMEOUT) ?? 600) * 1000
 // of CPU each
 const BATCH_FILE_MS = 10000;
 const BATCH_MS = 20000;
+// a file that took this long or more last time and kept less than LIGHT_LOAD of a core busy on
+// average; never one of LIGHT_MAX_CPU_MS of CPU or more, which on a loaded machine (its wall time
+// stretched by the wait for a core) can look as idle as the others
+const LIGHT_MIN_MS = 3000;
+const LIGHT_LOAD = 0.3;
+const LIGHT_MAX_CPU_MS = 8000;
+const lightJobs = nonNegativeInt(process.env.TEST_LIGHT_JOBS) ?? 2;
 const timesFile = join(root, 'node_modules', '.cache', 'fileshare-test-times.json');
 const tsx = import.meta.resolve('tsx');
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
@@ -65,7 +82,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const previous = readTimes();
+const { previous, previousCpu } = readTimes();
 const byDuration = (a, b) => (previous[b] ?? 0) - (previous[a] ?? 0) || a.localeCompare(b);
 const alone = files.filter((name) => runsAlone(join(testDir, name)));
 const parallel = files.filter((name) => !alone.includes(name));
@@ -93,9 +110,12 @@ const bundleEnv = {
     ...(appsBundled ? Object.fromEntries(BUNDLED_APPS.map((entry) => [join(root, entry), bundlePath(root, entry)])) : {}),
   }),
 };
+// a scratch folder the files of this run share (test/tls-certs.ts keeps its certificates there)
+const runDir = mkdtempSync(join(os.tmpdir(), 'fileshare-test-run-'));
+process.on('exit', () => rmSync(runDir, { recursive: true, force: true }));
 const results = [];
-await runPool(work, files.length === 1 ? 1 : jobs);
-await runPool(alone.sort(byDuration), 1);
+await runPool(work, files.length === 1 ? 1 : jobs, files.length > jobs ? lightJobs : 0);
+await runPool(alone.sort(byDuration), 1, 0);
 report();
 
 /** Build the example apps' bundles, which scripts/run.mjs then starts; whether that worked. */
@@ -130,7 +150,7 @@ async function prepareTestBundles() {
  */
 function batchable(name) {
   if (process.env.TEST_BATCH === '0' || files.length <= jobs) return false;
-  if ((previous[name] ?? Infinity) > BATCH_FILE_MS) return false;
+  if ((previous[name] ?? Infinity) > BATCH_FILE_MS || light(name)) return false;
   return !/\bprocess\.(on|once|addListener|prependListener)\(/.test(readFileSync(join(testDir, name), 'utf8'));
 }
 
@@ -152,22 +172,39 @@ function batches(names) {
   return groups;
 }
 
+/** Whether a file mostly waited last time (see LIGHT_LOAD): it may also run in a light lane. */
+function light(item) {
+  if (Array.isArray(item)) return false;
+  const ms = previous[item];
+  const cpuMs = previousCpu[item];
+  return ms !== undefined && cpuMs !== undefined && ms >= LIGHT_MIN_MS && cpuMs <= LIGHT_LOAD * ms && cpuMs < LIGHT_MAX_CPU_MS;
+}
+
 /** The last run's wall time of a file, or of a batch (an array of files). */
 function duration(item) {
   return Array.isArray(item) ? item.reduce((sum, name) => sum + (previous[name] ?? 0), 0) : (previous[item] ?? 0);
 }
 
-/** Run the files or batches `items` with at most `width` processes at a time. */
-async function runPool(items, width) {
+/**
+ * Run the files or batches `items`, in their order, with at most `width` workers taking the next
+ * item and `lightWidth` lanes taking the next file that mostly waits (see `light`).
+ */
+async function runPool(items, width, lightWidth) {
   const queue = [...items];
-  const worker = async () => {
-    while (queue.length > 0 && !interrupted) {
-      const item = queue.shift();
+  const take = (lightOnly) => {
+    const index = lightOnly ? queue.findIndex(light) : 0;
+    return index < 0 ? undefined : queue.splice(index, 1)[0];
+  };
+  const worker = async (lightOnly) => {
+    for (let item = take(lightOnly); item !== undefined && !interrupted; item = take(lightOnly)) {
       if (Array.isArray(item)) results.push(...(await runBatch(item)));
       else results.push(await runFile(item));
     }
   };
-  await Promise.all(Array.from({ length: Math.min(width, queue.length) }, worker));
+  await Promise.all([
+    ...Array.from({ length: Math.min(width, queue.length) }, () => worker(false)),
+    ...Array.from({ length: lightWidth }, () => worker(true)),
+  ]);
 }
 
 /** How node starts test files: their bundles with source maps, or their sources through tsx. */
@@ -256,6 +293,7 @@ function runProcess(command) {
         ...process.env,
         TSX_TSCONFIG_PATH: join(root, 'tsconfig.json'),
         ...bundleEnv,
+        FILESHARE_TEST_RUN_DIR: runDir,
         ...(color ? { FORCE_COLOR: '1' } : {}),
       },
     });
@@ -316,7 +354,7 @@ function report() {
   if (results.length > 1) process.stdout.write(`\n  Slowest files (wall time, CPU time):\n${slowest(10)}\n`);
   const cpu = cpuTotalMs();
   process.stdout.write(
-    `\n  Files:     ${results.length} (${jobs} in parallel, ${alone.length} alone)` +
+    `\n  Files:     ${results.length} (${jobs} in parallel${lightJobs > 0 ? ` and ${lightJobs} lanes for files that wait` : ''}, ${alone.length} alone)` +
       `\n  Total:     ${total}` +
       `\n  Passed:    ${passed}` +
       `\n  Skipped:   ${skipped}` +
@@ -386,24 +424,41 @@ function runsAlone(path) {
   return /^\s*\/\/\s*@test-alone\b/m.test(head);
 }
 
-/** The durations of the last run here, else the checked-in ones of a reference run. */
+/**
+ * The wall and CPU times (ms) by file of the last run here, else the checked-in ones of a reference
+ * run. A file's entry is `{ "ms": wall, "cpuMs": CPU }`, or the wall time alone (older files).
+ */
 function readTimes() {
   for (const file of [timesFile, join(root, 'scripts', 'test-times.json')]) {
+    let parsed;
     try {
-      return JSON.parse(readFileSync(file, 'utf8'));
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
     } catch {
-      // next
+      continue;
     }
+    const times = { previous: {}, previousCpu: {} };
+    for (const [name, entry] of Object.entries(parsed)) {
+      const { ms, cpuMs } = typeof entry === 'number' ? { ms: entry } : (entry ?? {});
+      if (Number.isFinite(ms)) times.previous[name] = ms;
+      if (Number.isFinite(cpuMs)) times.previousCpu[name] = cpuMs;
+    }
+    return times;
   }
-  return {};
+  return { previous: {}, previousCpu: {} };
 }
 
 function writeTimes() {
-  const times = { ...previous };
-  for (const r of results) times[r.name] = r.ms;
+  const times = {};
+  for (const name of Object.keys(previous)) times[name] = { ms: previous[name], cpuMs: previousCpu[name] };
+  for (const r of results) times[r.name] = { ms: r.ms, cpuMs: r.cpuMs };
+  // one line a file, by name, as scripts/test-times.json is kept (a copy of this file)
+  const entry = ({ ms, cpuMs }) => `{ "ms": ${ms}${cpuMs === undefined ? '' : `, "cpuMs": ${cpuMs}`} }`;
+  const lines = Object.keys(times)
+    .sort()
+    .map((name) => `  ${JSON.stringify(name)}: ${entry(times[name])}`);
   try {
     mkdirSync(join(timesFile, '..'), { recursive: true });
-    writeFileSync(timesFile, `${JSON.stringify(times, null, 2)}\n`);
+    writeFileSync(timesFile, `{\n${lines.join(',\n')}\n}\n`);
   } catch {
     // only an ordering hint for the next run
   }
@@ -445,4 +500,9 @@ function cpuTotalMs() {
 function positiveInt(value) {
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+function nonNegativeInt(value) {
+  const n = value === undefined || value === '' ? NaN : Number(value);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
 }

@@ -182,7 +182,8 @@ else {
     // a resumable upload through A. Once A saved the state of a finished part it is stopped
     // (SIGSTOP: it still holds the upload): B refuses the same upload; then A is SIGKILLed
     const local = await tempDir();
-    const data = randomBytes(24 * MiB + 11);
+    // three parts of 5 MiB and a short fourth: past the relay's 8 MiB and the cut at 11 MiB below
+    const data = randomBytes(16 * MiB + 11);
     await writeFile(`${local}/big.bin`, data);
     const early = await login(b);
     let killed = false;

@@ -1,15 +1,15 @@
 /** A plain client against a TLS server and the reverse: clear errors on the client, one warning on the server. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { generate } from 'selfsigned';
 import { FileShareClient } from '../../src/index.ts';
+import { testCertificate } from '../tls-certs.ts';
 import { dispose, rejects, testServer } from './helpers.ts';
 
 test.after.each(dispose);
 
 test('plain client, TLS server: "connect with tls"; the server warns once', async () => {
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec' });
-  const t = await testServer({ server: { tls: { key: pems.private, cert: pems.cert } } });
+  const pems = await testCertificate('server');
+  const t = await testServer({ server: { tls: { key: pems.key, cert: pems.cert } } });
   const warnings: string[] = [];
   t.server.on('warning', (w) => warnings.push(w.message));
   for (let i = 0; i < 3; i++) {

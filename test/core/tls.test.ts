@@ -1,41 +1,18 @@
 /** TLS: CA validation with a matching name, certificate pinning, and the ways it must fail. */
-import { X509Certificate } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
-import selfsigned from 'selfsigned';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ConnectionInfo } from '../../src/index.ts';
+import { type TestCertificate, testCertificate } from '../tls-certs.ts';
 import { RawClient, dispose, failure, randomData, rejects, sha256, testServer, within } from './helpers.ts';
 
 test.after.each(dispose);
 
-interface Pems {
-  key: string;
-  cert: string;
-  fingerprint256: string;
-}
+type Pems = TestCertificate;
 
-const certs = new Map<string, Promise<Pems>>();
-
-/** A self-signed certificate for `localhost` (and 127.0.0.1 unless `dnsOnly`), made once per kind. */
+/** A self-signed certificate for `localhost` (and 127.0.0.1 unless `dnsOnly`). */
 function certificate(dnsOnly = false): Promise<Pems> {
-  const kind = dnsOnly ? 'dns' : 'dns+ip';
-  if (!certs.has(kind)) {
-    certs.set(
-      kind,
-      (async () => {
-        const altNames: Array<{ type: 2; value: string } | { type: 7; ip: string }> = [{ type: 2, value: 'localhost' }];
-        if (!dnsOnly) altNames.push({ type: 7, ip: '127.0.0.1' });
-        const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
-          keyType: 'ec',
-          algorithm: 'sha256',
-          extensions: [{ name: 'subjectAltName', altNames }],
-        });
-        return { key: pems.private, cert: pems.cert, fingerprint256: new X509Certificate(pems.cert).fingerprint256 };
-      })(),
-    );
-  }
-  return certs.get(kind)!;
+  return testCertificate('server', { altNames: dnsOnly ? 'dns' : 'dns+ip' });
 }
 
 async function roundTrip(client: Awaited<ReturnType<Awaited<ReturnType<typeof testServer>>['client']>>): Promise<void> {

@@ -11,11 +11,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generate } from 'selfsigned';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileShareClient, FileShareServer, type FileShareServerOptions } from '../../src/index.ts';
 import { fixtureAuth } from '../auth-fixtures.ts';
+import { testCertificate } from '../tls-certs.ts';
 
 const RUN = fileURLToPath(new URL('../../scripts/run.mjs', import.meta.url));
 const APP = 'examples/cli-client/src/main.ts';
@@ -345,10 +345,9 @@ test('Ctrl-C (SIGINT) cancels a running upload: exit 130, nothing under the targ
 });
 
 test('TLS: trust on first use with --accept-new, then pinned; a changed certificate is refused', async () => {
-  const attrs = [{ name: 'commonName', value: 'localhost' }];
-  const [first, second] = await Promise.all([generate(attrs, { keyType: 'ec' }), generate(attrs, { keyType: 'ec' })]);
+  const [first, second] = await Promise.all([testCertificate('server'), testCertificate('other-server')]);
   const knownHosts = path.join(tmp, 'tls', 'known_hosts');
-  const a = await startServer({ tls: { key: first.private, cert: first.cert } });
+  const a = await startServer({ tls: { key: first.key, cert: first.cert } });
   const tls = ['--tls', '--known-hosts', knownHosts];
 
   const [unknown, accepted] = await Promise.all([
@@ -369,7 +368,7 @@ test('TLS: trust on first use with --accept-new, then pinned; a changed certific
   // same address, another certificate: a man in the middle, or a replaced certificate
   const aPort = a.port;
   await a.server.close();
-  const b = await startServer({ port: aPort, tls: { key: second.private, cert: second.cert } });
+  const b = await startServer({ port: aPort, tls: { key: second.key, cert: second.cert } });
   const changed = await client([...tls, '--accept-new', 'ls'], { port: b.port });
   assert.is(changed.code, 6, changed.stderr);
   assert.match(changed.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED/);

@@ -103,7 +103,10 @@ test("SIGTERM sent to run.mjs reaches the app in its child: a graceful stop, and
     }
     assert.match(output, /listening on/, 'the server did not start');
     runner.kill('SIGTERM'); // run.mjs's PID: it forwards the signal to the app
-    const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 15_000))]);
+    // cleared once the app has exited: a pending timer would keep this process alive for 15 s more
+    let late: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<'late'>((r) => (late = setTimeout(() => r('late'), 15_000)))]);
+    clearTimeout(late);
     assert.is(code, 0, output);
     assert.match(output, /shutting down \(SIGTERM/);
     assert.match(output, /stopped/);

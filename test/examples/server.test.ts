@@ -11,10 +11,11 @@ import path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileShareClient, addUser, isFileShareError, listUsers } from '../../src/index.ts';
+import { FileShareClient, isFileShareError, listUsers, writeUsersFile } from '../../src/index.ts';
 import { randomPassword } from '../../examples/server/src/first-run.ts';
 import { clean, displayAddress, formatBytes, formatRate, parsePort, parseSeconds, parseSize } from '../../examples/server/src/format.ts';
 import { parsePermissions } from '../../examples/server/src/users-command.ts';
+import { fixtureHash } from '../auth-fixtures.ts';
 import { type AppProcess, makeTempDir, removeDir, runApp, startServerApp, waitUntil } from './helpers/server-app.ts';
 
 const test = suite('examples/server');
@@ -61,6 +62,16 @@ async function loginError(port: number, username: string, password: string): Pro
   }
 }
 
+/**
+ * A users file with one user (all permissions), hashed at the fixtures' low bcrypt cost, for the
+ * tests that need a login but are not about the first start, which hashes a new admin's password
+ * at the full cost (and the server then checks it at that cost). Resolves to the password.
+ */
+async function usersFile(username = 'admin', password = `${username}-pw`): Promise<string> {
+  await writeUsersFile(path.join(dir, 'users.json'), { [username]: { passwordHash: fixtureHash(password) } });
+  return password;
+}
+
 /** Run a `user ...` command in the test folder. */
 function user(args: string[], input?: string) {
   return runApp(['user', ...args], { cwd: dir, input });
@@ -96,8 +107,8 @@ test('first start creates users.json with admin, prints the password once, and i
 });
 
 test('--no-udp-probes: no probe port, and a client is told UDP is not offered', async () => {
+  const password = await usersFile();
   const app = await start(['--no-udp-probes']);
-  const password = (await app.waitFor(/admin password: (\S+)/))[1]!;
   await app.waitFor(/listening on/);
   assert.match(app.output(), /^ {2}probes {2}off$/m);
   const client = await connect(app.port);
@@ -150,8 +161,8 @@ test('user add (stdin) on a running server: bob logs in without a restart; list,
 });
 
 test('transfers and file changes are logged with size and MB/s', async () => {
+  const password = await usersFile();
   const app = await start();
-  const password = (await app.waitFor(/admin password: (\S+)/))[1]!;
   const client = await connect(app.port);
   await client.login('admin', password);
   const data = Buffer.alloc(3_000_000, 7);
@@ -181,8 +192,8 @@ test('transfers and file changes are logged with size and MB/s', async () => {
 });
 
 test('SIGTERM during uploads: a finishing upload completes, a stalled one is discarded, exit 0', async () => {
+  const password = await usersFile();
   const app = await start(['--close-timeout', '2']);
-  const password = (await app.waitFor(/admin password: (\S+)/))[1]!;
   const client = await connect(app.port);
   await client.login('admin', password);
   const root = path.join(dir, 'server_data');
@@ -227,7 +238,7 @@ test('cert: key (0600) and certificate, fingerprint printed; a client pinning it
   assert.is((await stat(path.join(dir, 'tls', 'key.pem'))).mode & 0o777, 0o600);
 
   // an existing users file is used as it is: no admin, no password printed
-  await addUser(path.join(dir, 'users.json'), 'alice', 'alice-pw');
+  await usersFile('alice', 'alice-pw');
   const [refused, app] = await Promise.all([
     runApp(['cert', '--out', 'tls'], { cwd: dir }),
     start(['--tls-key', 'tls/key.pem', '--tls-cert', 'tls/cert.pem']),

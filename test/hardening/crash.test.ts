@@ -34,11 +34,13 @@ async function sha256Prefix(file: string, bytes: number): Promise<string> {
 test('SIGKILL mid-upload: no target is truncated or lost, leftovers stay hidden, the uploads resume to completion', async () => {
   const root = await tempDir('fileshare-crash-root-');
   const local = await tempDir('fileshare-crash-local-');
-  // each upload goes to its own folder, so each kept partial file is recognisable by its folder
+  // each upload goes to its own folder, so each kept partial file is recognisable by its folder.
+  // Three times the size at which the server is killed (killAtBytes) or more: the three run side by
+  // side, so none can finish before all have sent that much
   const uploads = [
-    { name: 'a', file: path.join(local, 'a.bin'), remote: '/a/a.bin', size: 40 * MiB, overwrite: false },
-    { name: 'b', file: path.join(local, 'b.bin'), remote: '/b/b.bin', size: 48 * MiB + 12_345, overwrite: false },
-    { name: 'c', file: path.join(local, 'c.bin'), remote: '/c/existing.bin', size: 36 * MiB + 1, overwrite: true },
+    { name: 'a', file: path.join(local, 'a.bin'), remote: '/a/a.bin', size: 20 * MiB, overwrite: false },
+    { name: 'b', file: path.join(local, 'b.bin'), remote: '/b/b.bin', size: 24 * MiB + 12_345, overwrite: false },
+    { name: 'c', file: path.join(local, 'c.bin'), remote: '/c/existing.bin', size: 18 * MiB + 1, overwrite: true },
   ];
   for (const u of uploads) {
     await fsp.mkdir(path.join(root, u.name));

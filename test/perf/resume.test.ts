@@ -3,8 +3,7 @@
  * working when it expires, when the user's password or permissions change, under another server
  * key, over another connection type or certificate, or under another certificate pin.
  */
-import { X509Certificate, randomBytes } from 'node:crypto';
-import selfsigned from 'selfsigned';
+import { randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryAuthProvider } from '../../src/auth/memory-provider.ts';
@@ -15,6 +14,7 @@ import type { ResumeToken } from '../../src/client/client.ts';
 import { FileShareServer } from '../../src/server/server.ts';
 import type { FileShareServerOptions } from '../../src/server/options.ts';
 import { defer, dispose, rejects, tempDir } from '../core/helpers.ts';
+import { testCertificate } from '../tls-certs.ts';
 
 test.after.each(dispose);
 
@@ -163,11 +163,7 @@ test('a password change or a permission change invalidates tokens issued before'
 });
 
 test('TLS: a token is never used under another pin, and the server refuses it under another certificate or over plain TCP', async () => {
-  const make = async () => {
-    const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', algorithm: 'sha256' });
-    return { key: pems.private, cert: pems.cert, fingerprint256: new X509Certificate(pems.cert).fingerprint256 };
-  };
-  const [one, two] = await Promise.all([make(), make()]);
+  const [one, two] = await Promise.all([testCertificate('server'), testCertificate('other-server')]);
   const { provider } = await countingProvider();
   const root = await tempDir();
   const tlsServer = await startServer({ root, auth: provider, resumption: { key: KEY }, tls: { key: one.key, cert: one.cert } });
