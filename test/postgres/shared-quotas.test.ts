@@ -60,7 +60,9 @@ async function twoNodes(quota: number) {
   const users = { alice: { password: 'alice-pw', home: 'alice', quotaBytes: quota } };
   const nodes = [];
   for (let i = 0; i < 2; i++) {
-    const shared = new PostgresSharedState({ pool: url!, schema, leaseTtl: 1500 });
+    // no lease here is meant to lapse: a TTL well above a starved process's pauses (a loaded CI
+    // machine) keeps a live holder from expiring mid-upload, which would read as EIO, not EQUOTA
+    const shared = new PostgresSharedState({ pool: url!, schema, leaseTtl: 10_000 });
     defer(() => shared.close());
     const t = await testServer({ users, server: { root, sharedState: shared } });
     nodes.push(t);
