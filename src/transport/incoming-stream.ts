@@ -36,11 +36,8 @@ export interface IncomingStreamOptions {
 
 /**
  * The receiving half of a transfer stream: writes DATA bodies to a Writable, hashes them, and
- * grants the sender more credit only when the sink has taken the bytes: at once while the sink is
- * below its high-water mark (`write()` returned true), otherwise at the body's write callback. So
- * the data buffered for this stream never exceeds the window plus the sink's high-water mark,
- * however slow the sink is: every body credited early was, with all unwritten bodies before it,
- * below that mark when it was written.
+ * grants the sender more credit only when the sink has taken the bytes (its write callback), so
+ * the data buffered for this stream never exceeds the window however slow the sink is.
  * @internal
  */
 export class IncomingStream {
@@ -159,32 +156,19 @@ export class IncomingStream {
   private write(body: Buffer): void {
     this.hash.update(body);
     const length = body.length;
-    let creditedNow = false;
-    const belowMark = this.sink.write(body, (err) => {
+    this.sink.write(body, (err) => {
       if (err || this.failed) return;
       this.written += length;
       this.options.onChunk?.(length);
-      if (!creditedNow) this.release(length);
+      this.ungranted += length;
+      // grant in batches: a CREDIT per quarter window keeps frames few and the pipe full
+      if (this.ungranted >= this.options.window / 4) {
+        const grant = this.ungranted;
+        this.ungranted = 0;
+        this.granted += grant;
+        this.options.sendCredit(grant);
+      }
     });
-    // A sink below its high-water mark asks for more itself: its buffer is room the window need not
-    // cover, so the credit goes out now instead of after the write (a thread-pool round trip later,
-    // which left the sender waiting for credit a fifth of the time on loopback). Above the mark the
-    // credit waits for the callback, as the sink's backpressure says.
-    if (belowMark) {
-      creditedNow = true;
-      this.release(length);
-    }
-  }
-
-  /** `length` more bytes may be granted: in batches, a CREDIT per quarter window keeps frames few and the pipe full. */
-  private release(length: number): void {
-    this.ungranted += length;
-    if (this.ungranted >= this.options.window / 4) {
-      const grant = this.ungranted;
-      this.ungranted = 0;
-      this.granted += grant;
-      this.options.sendCredit(grant);
-    }
   }
 
   /** Bytes the sink has accepted. */
