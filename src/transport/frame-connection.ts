@@ -46,8 +46,7 @@ export interface FrameConnectionOptions {
  * to the reader in that call), and every write wakes the peer once more; profiles of 4 KiB
  * transfers showed those per-frame writes among the largest costs on both sides. A PING or PONG
  * travels alone ({@link sendAlone}): it leaves at once, so that a round trip on an idle connection
- * does not wait for the end of a turn on either side. A full DATA frame ends the batch early (see
- * {@link schedule}), so that a big transfer moves as many frames in a turn as the socket takes.
+ * does not wait for the end of a turn on either side.
  *
  * First error wins and there is one close path: {@link fail} records the error, sends an ERROR
  * frame on stream 0 when it is a protocol error, and destroys the socket; `onClose` fires once.
@@ -230,11 +229,6 @@ export class FrameConnection {
           } else {
             socket.write(chunk);
           }
-          // A full frame is flushed at once (with what this turn batched before it): more of the
-          // stream follows, and while the socket takes the bytes the loop goes on with the next
-          // frame now instead of one frame per turn of the event loop. A short frame (a small
-          // file's only one, a stream's last) still leaves with the END or RESPONSE after it.
-          if (chunk.length === maxChunk && this.batching) this.flushBatch();
           idleRound = 0;
           this.nextSender++;
           continue;
