@@ -311,7 +311,12 @@ export class LocalStorage implements Storage {
         version,
       };
     }
-    return { stream: new FileChunkStream({ handle, start: offset, end: size - 1, chunkSize: highWaterMark }), size, mtime, version };
+    return {
+      stream: new FileChunkStream({ handle, start: offset, end: size - 1, chunkSize: highWaterMark, readSize: highWaterMark }),
+      size,
+      mtime,
+      version,
+    };
   }
 
   /**

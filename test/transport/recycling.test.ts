@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameDecoder } from '../../src/protocol/decoder.ts';
 import { FrameType } from '../../src/protocol/frame.ts';
-import { FileChunkStream } from '../../src/storage/file-chunks.ts';
+import { DEFAULT_READ_SIZE, FileChunkStream } from '../../src/storage/file-chunks.ts';
 import { FrameConnection } from '../../src/transport/frame-connection.ts';
 import { OutgoingStream } from '../../src/transport/outgoing-stream.ts';
 import { dispose, tempDir } from '../core/helpers.ts';
@@ -43,11 +43,11 @@ async function readAll(stream: FileChunkStream, recycle: boolean): Promise<{ dat
 
 test('FileChunkStream reads a whole file, a range, and from a handle it closes at the end', async () => {
   const { file, data } = await fileOf(100_000);
-  assert.ok((await readAll(new FileChunkStream({ path: file, chunkSize: 4096 }), false)).data.equals(data));
-  const range = await readAll(new FileChunkStream({ path: file, start: 1000, end: 54_321, chunkSize: 4096 }), true);
+  assert.ok((await readAll(new FileChunkStream({ path: file, chunkSize: 4096, readSize: 4096 }), false)).data.equals(data));
+  const range = await readAll(new FileChunkStream({ path: file, start: 1000, end: 54_321, chunkSize: 4096, readSize: 4096 }), true);
   assert.ok(range.data.equals(data.subarray(1000, 54_322)));
   const handle = await open(file, 'r');
-  const fromHandle = await readAll(new FileChunkStream({ handle, start: 99_999, chunkSize: 4096 }), true);
+  const fromHandle = await readAll(new FileChunkStream({ handle, start: 99_999, chunkSize: 4096, readSize: 4096 }), true);
   assert.ok(fromHandle.data.equals(data.subarray(99_999)));
   // closed by the stream: a second close of the same FileHandle is a no-op, a read fails
   await new Promise((resolve) => setImmediate(resolve));
@@ -59,17 +59,45 @@ test('FileChunkStream reads a whole file, a range, and from a handle it closes a
 
 test('FileChunkStream reuses a chunk only once it was given back', async () => {
   const { file, data } = await fileOf(64 * 4096);
-  const kept = await readAll(new FileChunkStream({ path: file, chunkSize: 4096 }), false);
+  const kept = await readAll(new FileChunkStream({ path: file, chunkSize: 4096, readSize: 4096 }), false);
   assert.ok(kept.data.equals(data));
   assert.is(kept.memories.size, 64, 'without recycle every chunk is fresh memory');
-  const recycled = await readAll(new FileChunkStream({ path: file, chunkSize: 4096 }), true);
+  const recycled = await readAll(new FileChunkStream({ path: file, chunkSize: 4096, readSize: 4096 }), true);
   assert.ok(recycled.data.equals(data));
   assert.ok(recycled.memories.size <= 2, `given back at once, a chunk is read into again (${recycled.memories.size} memories)`);
 });
 
+test('FileChunkStream reads 1 MiB at a time by default, and a short file or tail into memory of its own size', async () => {
+  const { file, data } = await fileOf(2 * DEFAULT_READ_SIZE + 12_345);
+  const sizes: number[] = [];
+  const memories: number[] = [];
+  const stream = new FileChunkStream({ path: file, chunkSize: 4096 });
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) {
+    const buf = chunk as Buffer;
+    sizes.push(buf.length);
+    memories.push(buf.buffer.byteLength);
+    parts.push(Buffer.from(buf));
+  }
+  assert.ok(Buffer.concat(parts).equals(data));
+  assert.equal(sizes, [DEFAULT_READ_SIZE, DEFAULT_READ_SIZE, 12_345]);
+  assert.is(memories[2], 12_345, 'the tail is not read into a whole chunk');
+  const small = await fileOf(10_000);
+  const one = new FileChunkStream({ path: small.file, chunkSize: 4096 });
+  const chunks: Buffer[] = [];
+  for await (const chunk of one) chunks.push(chunk as Buffer);
+  assert.is(chunks.length, 1);
+  assert.is(chunks[0]!.buffer.byteLength, 10_000, 'a small file gets memory of its own size');
+  // a chunk size above the default read size reads whole chunks
+  const big = new FileChunkStream({ path: file, chunkSize: 2 * DEFAULT_READ_SIZE });
+  const first = (await big[Symbol.asyncIterator]().next()).value as Buffer;
+  assert.is(first.length, 2 * DEFAULT_READ_SIZE);
+  big.destroy();
+});
+
 test('FileChunkStream: a missing file fails the stream', async () => {
   const dir = await tempDir('fileshare-recycle-');
-  const stream = new FileChunkStream({ path: path.join(dir, 'missing'), chunkSize: 4096 });
+  const stream = new FileChunkStream({ path: path.join(dir, 'missing'), chunkSize: 4096, readSize: 4096 });
   let code: unknown;
   await readAll(stream, true).catch((err: NodeJS.ErrnoException) => (code = err.code));
   assert.is(code, 'ENOENT');
@@ -114,7 +142,7 @@ test('over TCP, recycled chunks arrive intact (memory reused only after the writ
   const { client, server: peer } = pair;
   try {
     let recycled = 0;
-    const source = new FileChunkStream({ path: file, chunkSize: 8192 });
+    const source = new FileChunkStream({ path: file, chunkSize: 8192, readSize: 8192 });
     const recycle = source.recycle.bind(source);
     source.recycle = (chunk) => {
       recycled++;
@@ -133,7 +161,7 @@ test('over an in-memory Duplex, chunks are never given back (the reader may hold
   const { file, data } = await fileOf(256 * 1024 + 7);
   const [a, b] = duplexPair();
   let recycled = 0;
-  const source = new FileChunkStream({ path: file, chunkSize: 8192 });
+  const source = new FileChunkStream({ path: file, chunkSize: 8192, readSize: 8192 });
   source.recycle = () => {
     recycled++;
   };
