@@ -250,6 +250,50 @@ export async function createLocalFolders(
   return { root, created, unusable, skipped };
 }
 
+/** Files above this size are large: a few of them move at once, alongside the small ones. */
+const LARGE_FILE_BYTES = 64 * 1024;
+/** At most one in this many of the files in flight is a large one (and at least one). */
+const LARGE_SHARE = 8;
+
+/**
+ * The jobs in the order they start: small files in walk order, with up to `largeInFlight` large
+ * ones (largest first) moving beside them. Large files stream at a rate flow control and the
+ * socket set; small ones each cost a round trip and a file creation. Left in walk order, the large
+ * ones (a walk lists a folder's files and subfolders by name) can come last and run alone, both
+ * processes mostly idle; started all at once, they take the slots of the small files.
+ * @internal
+ */
+export class JobQueue {
+  readonly #small: FileJob[];
+  readonly #large: FileJob[];
+  #nextSmall = 0;
+  #nextLarge = 0;
+  #largeRunning = 0;
+
+  constructor(
+    jobs: readonly FileJob[],
+    private readonly largeInFlight: number,
+  ) {
+    this.#small = jobs.filter((j) => j.size <= LARGE_FILE_BYTES);
+    this.#large = jobs.filter((j) => j.size > LARGE_FILE_BYTES).sort((a, b) => b.size - a.size);
+  }
+
+  /** The next job to start, or undefined when all have started. */
+  take(): FileJob | undefined {
+    const smallLeft = this.#nextSmall < this.#small.length;
+    if (this.#nextLarge < this.#large.length && (this.#largeRunning < this.largeInFlight || !smallLeft)) {
+      this.#largeRunning++;
+      return this.#large[this.#nextLarge++];
+    }
+    return smallLeft ? this.#small[this.#nextSmall++] : undefined;
+  }
+
+  /** A job taken has finished (either way). */
+  done(job: FileJob): void {
+    if (job.size > LARGE_FILE_BYTES) this.#largeRunning--;
+  }
+}
+
 /** Run the jobs `concurrency` at a time, with aggregate progress and the error policy. @internal */
 export async function runJobs(
   jobs: readonly FileJob[],
@@ -291,10 +335,11 @@ export async function runJobs(
   };
   const notify = (event: Parameters<NonNullable<FolderOptions['onFile']>>[0]) => reportProgress(options.onFile, event);
 
-  let next = 0;
+  const queue = new JobQueue(jobs, Math.max(1, Math.floor(concurrency / LARGE_SHARE)));
   const worker = async () => {
-    while (next < jobs.length && !internal.signal.aborted) {
-      const job = jobs[next++]!;
+    while (!internal.signal.aborted) {
+      const job = queue.take();
+      if (!job) break;
       running.set(job.path, 0);
       try {
         const outcome = await job.run(internal.signal, (bytes) => {
@@ -321,6 +366,7 @@ export async function runJobs(
           }
         }
       } finally {
+        queue.done(job);
         running.delete(job.path);
         filesDone++;
         report(false);
