@@ -6,7 +6,7 @@
  * @module
  */
 import { setMaxListeners } from 'node:events';
-import { lstatSync, promises as fsp } from 'node:fs';
+import { lstatSync, mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import type { TransferProgress } from '../metrics/events.ts';
@@ -14,6 +14,7 @@ import { megabytesPerSecond } from '../metrics/summary.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { FolderClient, FolderOptions, FolderResult, SkipReason, TreeEntry } from './folder-types.ts';
 import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
+import { charged, syncBudgetLeft } from '../storage/local-small-files.ts';
 import type { TransferResult } from './transfer-types.ts';
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -225,17 +226,21 @@ export async function createLocalFolders(
   const unusable: string[] = [];
   const skipped: Array<{ path: string; reason: SkipReason }> = [];
   for (const d of dirs) {
+    // between turns only: the folders are made inline while this turn's budget of synchronous file work lasts
+    if (!syncBudgetLeft()) await new Promise((resolve) => setImmediate(resolve));
     throwIfAborted(options.signal);
     if (unusable.some((u) => d.path.startsWith(`${u}/`))) continue;
     const abs = localPath(root, d.path);
     try {
-      await fsp.mkdir(abs);
+      // synchronous: through the thread pool each folder cost a round trip (two thread hand-offs)
+      // before the first file could start, and nothing else of the transfer runs meanwhile
+      charged(() => mkdirSync(abs));
       created++;
       continue;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toFileShareError(err);
     }
-    const info = await fsp.lstat(abs);
+    const info = lstatSync(abs);
     if (info.isDirectory()) continue;
     if (info.isSymbolicLink() && options.followSymlinks) {
       const real = await fsp.realpath(abs).catch(() => undefined);
