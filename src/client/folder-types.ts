@@ -49,7 +49,9 @@ export type SkipReason =
 export interface FolderOptions {
   /**
    * Files moving at once over the one connection (1 to 64; the server answers more than its
-   * `maxRequestsInFlight`, 64 by default, with `EBUSY`).
+   * `maxRequestsInFlight`, 64 by default, with `EBUSY`). Files over 64 KiB start first, largest
+   * first, and make up at most one in eight of them (at least one), so they move alongside the
+   * small files instead of alone at the end.
    * @default 32, or half the server's `maxRequestsInFlight` when the server announces a lower one
    */
   concurrency?: number;

@@ -6,7 +6,7 @@
  * @module
  */
 import { setMaxListeners } from 'node:events';
-import { lstatSync, promises as fsp } from 'node:fs';
+import { lstatSync, mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import type { TransferProgress } from '../metrics/events.ts';
@@ -14,6 +14,7 @@ import { megabytesPerSecond } from '../metrics/summary.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { FolderClient, FolderOptions, FolderResult, SkipReason, TreeEntry } from './folder-types.ts';
 import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
+import { charged, syncBudgetLeft } from '../storage/local-small-files.ts';
 import type { TransferResult } from './transfer-types.ts';
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -225,17 +226,21 @@ export async function createLocalFolders(
   const unusable: string[] = [];
   const skipped: Array<{ path: string; reason: SkipReason }> = [];
   for (const d of dirs) {
+    // between turns only: the folders are made inline while this turn's budget of synchronous file work lasts
+    if (!syncBudgetLeft()) await new Promise((resolve) => setImmediate(resolve));
     throwIfAborted(options.signal);
     if (unusable.some((u) => d.path.startsWith(`${u}/`))) continue;
     const abs = localPath(root, d.path);
     try {
-      await fsp.mkdir(abs);
+      // synchronous: through the thread pool each folder cost a round trip (two thread hand-offs)
+      // before the first file could start, and nothing else of the transfer runs meanwhile
+      charged(() => mkdirSync(abs));
       created++;
       continue;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toFileShareError(err);
     }
-    const info = await fsp.lstat(abs);
+    const info = lstatSync(abs);
     if (info.isDirectory()) continue;
     if (info.isSymbolicLink() && options.followSymlinks) {
       const real = await fsp.realpath(abs).catch(() => undefined);
@@ -248,6 +253,50 @@ export async function createLocalFolders(
     skipped.push({ path: d.path, reason: 'symlink' });
   }
   return { root, created, unusable, skipped };
+}
+
+/** Files above this size are large: a few of them move at once, alongside the small ones. */
+const LARGE_FILE_BYTES = 64 * 1024;
+/** At most one in this many of the files in flight is a large one (and at least one). */
+const LARGE_SHARE = 8;
+
+/**
+ * The jobs in the order they start: small files in walk order, with up to `largeInFlight` large
+ * ones (largest first) moving beside them. Large files stream at a rate flow control and the
+ * socket set; small ones each cost a round trip and a file creation. Left in walk order, the large
+ * ones (a walk lists a folder's files and subfolders by name) can come last and run alone, both
+ * processes mostly idle; started all at once, they take the slots of the small files.
+ * @internal
+ */
+export class JobQueue {
+  readonly #small: FileJob[];
+  readonly #large: FileJob[];
+  #nextSmall = 0;
+  #nextLarge = 0;
+  #largeRunning = 0;
+
+  constructor(
+    jobs: readonly FileJob[],
+    private readonly largeInFlight: number,
+  ) {
+    this.#small = jobs.filter((j) => j.size <= LARGE_FILE_BYTES);
+    this.#large = jobs.filter((j) => j.size > LARGE_FILE_BYTES).sort((a, b) => b.size - a.size);
+  }
+
+  /** The next job to start, or undefined when all have started. */
+  take(): FileJob | undefined {
+    const smallLeft = this.#nextSmall < this.#small.length;
+    if (this.#nextLarge < this.#large.length && (this.#largeRunning < this.largeInFlight || !smallLeft)) {
+      this.#largeRunning++;
+      return this.#large[this.#nextLarge++];
+    }
+    return smallLeft ? this.#small[this.#nextSmall++] : undefined;
+  }
+
+  /** A job taken has finished (either way). */
+  done(job: FileJob): void {
+    if (job.size > LARGE_FILE_BYTES) this.#largeRunning--;
+  }
 }
 
 /** Run the jobs `concurrency` at a time, with aggregate progress and the error policy. @internal */
@@ -291,10 +340,11 @@ export async function runJobs(
   };
   const notify = (event: Parameters<NonNullable<FolderOptions['onFile']>>[0]) => reportProgress(options.onFile, event);
 
-  let next = 0;
+  const queue = new JobQueue(jobs, Math.max(1, Math.floor(concurrency / LARGE_SHARE)));
   const worker = async () => {
-    while (next < jobs.length && !internal.signal.aborted) {
-      const job = jobs[next++]!;
+    while (!internal.signal.aborted) {
+      const job = queue.take();
+      if (!job) break;
       running.set(job.path, 0);
       try {
         const outcome = await job.run(internal.signal, (bytes) => {
@@ -321,6 +371,7 @@ export async function runJobs(
           }
         }
       } finally {
+        queue.done(job);
         running.delete(job.path);
         filesDone++;
         report(false);

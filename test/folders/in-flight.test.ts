@@ -167,4 +167,51 @@ test('the default fits a server that allows fewer requests in flight: it announc
   assert.equal(synced.failed, []);
 });
 
+test('large files start first, largest first, a few at a time beside the small ones', async () => {
+  const t = await testServer();
+  const src = await tempDir();
+  const sizes = new Map<string, number>();
+  for (let i = 0; i < 60; i++) sizes.set(`d/small-${String(i).padStart(2, '0')}.txt`, 100 + i);
+  // named to come last in walk order, and sized so the largest is not the first walked
+  for (let i = 0; i < 10; i++) sizes.set(`z-large-${i}.bin`, 65 * 1024 + ((i * 7) % 10) * 1000);
+  for (const [rel, size] of sizes) {
+    const file = path.join(src, ...rel.split('/'));
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await fsp.writeFile(file, Buffer.alloc(size, 1));
+  }
+  const real = await t.connect();
+  const started: string[] = [];
+  const client: FolderClient = {
+    list: (d) => real.list(d),
+    stat: (p, o) => real.stat(p, o),
+    mkdir: (p, o) => real.mkdir(p, o),
+    rmdir: (p, o) => real.rmdir(p, o),
+    delete: (p) => real.delete(p),
+    download: (r, d, o) => real.download(r, d, o),
+    upload(s, r, o) {
+      started.push(r.slice('/tree/'.length));
+      return real.upload(s, r, o);
+    },
+  };
+  const sent = await uploadDir(client, src, '/tree', { concurrency: 16 });
+  assert.is(sent.transferred.length, sizes.size);
+  assert.equal(
+    sent.transferred.map((f) => f.path),
+    [...sizes.keys()].sort(),
+  );
+  const largeOrder = started.filter((rel) => rel.startsWith('z-large'));
+  assert.equal(
+    largeOrder.map((rel) => sizes.get(rel)),
+    largeOrder.map((rel) => sizes.get(rel)!).sort((a, b) => b - a),
+  );
+  // the first 16 start together: one in eight of them large
+  assert.equal(
+    started.slice(0, 16).map((rel) => rel.startsWith('z-large')),
+    [true, true, ...Array<boolean>(14).fill(false)],
+  );
+  assert.equal(
+    started.filter((rel) => !rel.startsWith('z-large')),
+    [...sizes.keys()].filter((rel) => !rel.startsWith('z-large')).sort(),
+  );
+});
 test.run();
