@@ -17,6 +17,16 @@ export function entryOf(name: string, stats: Stats): Entry {
   return { name, type, size: type === 'file' ? stats.size : 0, mtime: Math.floor(stats.mtimeMs) };
 }
 
+/**
+ * A read's file version (`ReadHandle.version`): the file's identity and state as one string. Both
+ * read paths (pooled and small-file) must give the same string for the same file, because two
+ * opens are compared by it (a file changed between them) and the SHA-256 cache is keyed by it.
+ * @internal
+ */
+export function fileVersion(stats: Stats): string {
+  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}`;
+}
+
 /** Sort order of listings: by name, code unit by code unit (not locale-dependent). @internal */
 export function byName(a: Entry, b: Entry): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;

@@ -38,7 +38,7 @@ import {
 import { Readable, Writable } from 'node:stream';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, storageError } from './fs-errors.ts';
-import { isInside } from './local-helpers.ts';
+import { fileVersion, isInside } from './local-helpers.ts';
 import { CREATE_EXCLUSIVE, O_NOFOLLOW } from './safe-open.ts';
 import type { ReadHandle, UploadTarget } from './types.ts';
 
@@ -430,7 +430,7 @@ export function readSmallFile(
         if (at >= bytes.length) this.push(null);
       },
     });
-    return { stream, size, mtime: Math.floor(stats.mtimeMs), version: `${stats.dev}:${stats.ino}:${size}:${stats.mtimeMs}` };
+    return { stream, size, mtime: Math.floor(stats.mtimeMs), version: fileVersion(stats) };
   } catch (err) {
     throw fsError(err, remote);
   } finally {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, isMissing, storageError } from './fs-errors.ts';
-import { byName, checkCount, entryOf, isInside, sizeOf, STAT_BATCH } from './local-helpers.ts';
+import { byName, checkCount, entryOf, fileVersion, isInside, sizeOf, STAT_BATCH } from './local-helpers.ts';
 import { LocalUpload, unlinkQuietly } from './local-upload.ts';
 import { normalizeRemotePath, remoteBasename, remoteComponents, remoteDirname } from './remote-path.ts';
 import { isTempName, makeTempName } from './temp-names.ts';
@@ -297,7 +297,7 @@ export class LocalStorage implements Storage {
     }
     const { size } = stats;
     const mtime = Math.floor(stats.mtimeMs);
-    const version = `${stats.dev}:${stats.ino}:${size}:${stats.mtimeMs}`;
+    const version = fileVersion(stats);
     if (offset === size) {
       await handle.close();
       return {
