@@ -14,7 +14,7 @@ import { megabytesPerSecond } from '../metrics/summary.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import type { FolderClient, FolderOptions, FolderResult, SkipReason, TreeEntry } from './folder-types.ts';
 import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
-import { charged, syncBudgetLeft } from '../storage/local-small-files.ts';
+import { charged, syncBudgetLeft } from '../sync-budget.ts';
 import type { TransferResult } from './transfer-types.ts';
 
 const PROGRESS_INTERVAL_MS = 100;

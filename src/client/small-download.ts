@@ -14,7 +14,7 @@
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { FileShareError } from '../errors.ts';
-import { charged, syncBudgetLeft } from '../storage/local-small-files.ts';
+import { charged, syncBudgetLeft } from '../sync-budget.ts';
 import { setDescriptorMtime } from './mtime.ts';
 
 /** Largest announced size written inline: 64 KiB, as the server's default `smallFileBytes`. @internal */

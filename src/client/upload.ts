@@ -13,7 +13,7 @@ import { type TransferTurn, watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
 import type { TransferResult, UploadOptions } from './transfer-types.ts';
 import { FileChunkStream } from '../storage/file-chunks.ts';
-import { charged, syncBudgetLeft } from '../storage/local-small-files.ts';
+import { charged, syncBudgetLeft } from '../sync-budget.ts';
 
 /** Never block opening a FIFO planted under a file name. */
 const O_NONBLOCK = constants.O_NONBLOCK ?? 0;

@@ -40,46 +40,13 @@ import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, storageError } from './fs-errors.ts';
 import { fileVersion, isInside } from './local-helpers.ts';
 import { CREATE_EXCLUSIVE, O_NOFOLLOW } from './safe-open.ts';
+import { charged, syncBudgetLeft } from '../sync-budget.ts';
 import type { ReadHandle, UploadTarget } from './types.ts';
 
 /** Default of `LocalStorageOptions.smallFileBytes`: 64 KiB. @internal */
 export const DEFAULT_SMALL_FILE_BYTES = 64 * 1024;
 /** Largest `smallFileBytes` accepted: 1 MiB, a write of which still takes well under a millisecond. @internal */
 export const MAX_SMALL_FILE_BYTES = 1024 * 1024;
-
-/**
- * Milliseconds of synchronous small-file work allowed per turn of the event loop. Past it, a new
- * small upload creates its file on the thread pool and a small read takes the pooled path, so a
- * burst of small files arriving in one socket read (a dozen or more) cannot hold the loop for long.
- * About what hashing the 1 MiB a connection reads per turn costs.
- */
-const TURN_BUDGET_MS = 1;
-let spentThisTurn = 0;
-let resetPending = false;
-
-function resetTurn(): void {
-  spentThisTurn = 0;
-  resetPending = false;
-}
-
-/** Is there time left for synchronous small-file work in this turn of the event loop? @internal */
-export function syncBudgetLeft(): boolean {
-  return spentThisTurn < TURN_BUDGET_MS;
-}
-
-/** Run `work` (synchronous fs calls) and count its time against this turn's budget. @internal */
-export function charged<T>(work: () => T): T {
-  const start = performance.now();
-  try {
-    return work();
-  } finally {
-    spentThisTurn += performance.now() - start;
-    if (!resetPending) {
-      resetPending = true;
-      setImmediate(resetTurn);
-    }
-  }
-}
 
 /** Errors of `link(2)` that mean "this filesystem has no hard links" (as in local-upload.ts). */
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK']);

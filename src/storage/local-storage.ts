@@ -31,14 +31,13 @@ import type { Entry, OpenUploadOptions, ReadHandle, Storage, SweepOptions, Uploa
 import type { FileHandle } from 'node:fs/promises';
 import { FileChunkStream } from './file-chunks.ts';
 import {
-  charged,
   createSmallUploadFile,
   DEFAULT_SMALL_FILE_BYTES,
   MAX_SMALL_FILE_BYTES,
   readSmallFile,
   SmallLocalUpload,
-  syncBudgetLeft,
 } from './local-small-files.ts';
+import { charged, syncBudgetLeft } from '../sync-budget.ts';
 
 /** Options of {@link LocalStorage}. */
 export interface LocalStorageOptions {
