@@ -4,7 +4,7 @@
  *
  * A side's CPU is user + system time of all its threads (the thread pool that does fs writes, the
  * kernel time of its socket calls) and of its descendants (sftp's server side is `sshd` and its
- * `sftp-server` children, not the worker itself).
+ * per-connection session processes, which serve SFTP, not the worker itself).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';

@@ -183,7 +183,7 @@ export interface TransferResult {
   readonly sha256?: string;
   /** CPU seconds (user + system, all threads and child processes) of the client over the timed part. */
   readonly clientCpuSeconds?: number;
-  /** The same for the server worker's process tree (sshd and sftp-server for sftp). */
+  /** The same for the server worker's process tree (sshd and its per-connection session processes, which serve SFTP, for sftp). */
   readonly serverCpuSeconds?: number;
   /** Idle CPU seconds of the whole machine (all cores) over the timed part. */
   readonly idleCpuSeconds?: number;

@@ -1,5 +1,12 @@
 /**
- * A throw-away OpenSSH server on 127.0.0.1, for comparing fileshare with OpenSSH's `sftp-server`.
+ * A throw-away OpenSSH server on 127.0.0.1, for comparing fileshare with OpenSSH's SFTP server.
+ *
+ * SFTP is served by `internal-sftp`: the same server code as the `sftp-server` binary, run inside
+ * the session's sshd process. The binary would be started through the login user's shell
+ * (`$SHELL -c sftp-server`), and bash reads `~/.bashrc` when started by sshd, so every connection
+ * would pay whatever that file does: on this project's machines root's `.bashrc` runs `pyenv init`,
+ * about 1 s of CPU, which turned a 200-client storm into minutes and put a second of shell start-up
+ * into every `sftp -r` figure. A server tuned for SFTP does not pay it, so the baseline does not.
  *
  * Everything it needs lives in one temporary folder: a generated ed25519 host key, a generated
  * ed25519 user key (authorized for the current user), and its own `sshd_config`. It never reads or
@@ -25,7 +32,6 @@ const run = promisify(execFile);
 
 /** Where Debian puts the binaries. */
 export const SSHD_PATH = '/usr/sbin/sshd';
-export const SFTP_SERVER_PATH = '/usr/lib/openssh/sftp-server';
 
 /** A running throw-away sshd. */
 export interface Sshd {
@@ -39,7 +45,7 @@ export interface Sshd {
   readonly privateKeyPath: string;
   /** The host's public key line (`ssh-ed25519 AAAA...`), for a known_hosts entry or host-key check. */
   readonly hostPublicKey: string;
-  /** The folder `sftp-server` starts in: relative SFTP paths resolve against it. */
+  /** The folder the SFTP server starts in: relative SFTP paths resolve against it. */
   readonly sftpRoot: string;
   /** PID of the sshd listener. */
   readonly pid: number;
@@ -50,7 +56,7 @@ export interface Sshd {
 export interface StartSshdOptions {
   /** A private folder for keys, config and logs (created if missing). */
   readonly dir: string;
-  /** Start folder of `sftp-server` (created if missing). Default: `<dir>/root`. */
+  /** Start folder of the SFTP server (created if missing). Default: `<dir>/root`. */
   readonly sftpRoot?: string;
   /** Install openssh-server with apt-get when sshd is missing (default true; needs root). */
   readonly install?: boolean;
@@ -61,9 +67,9 @@ export interface StartSshdOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Whether sshd and sftp-server are on this machine. */
+/** Whether sshd (which serves SFTP itself, `internal-sftp`) is on this machine. */
 export function sshdAvailable(): boolean {
-  return existsSync(SSHD_PATH) && existsSync(SFTP_SERVER_PATH);
+  return existsSync(SSHD_PATH);
 }
 
 /** Install openssh-server with apt-get when sshd is missing. Throws with a clear message if it cannot. */
@@ -75,7 +81,7 @@ export async function ensureSshd(): Promise<void> {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   await run('apt-get', ['update', '-qq'], { env, timeout: 300_000 });
   await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'openssh-server'], { env, timeout: 300_000 });
-  if (!sshdAvailable()) throw new Error('apt-get installed openssh-server, but sshd or sftp-server is still missing');
+  if (!sshdAvailable()) throw new Error('apt-get installed openssh-server, but sshd is still missing');
 }
 
 /** A free loopback port (sshd cannot bind port 0 and report it, so we pick one and hand it over). */
@@ -172,7 +178,7 @@ export async function startSshd(options: StartSshdOptions): Promise<Sshd> {
       'MaxStartups 1000:30:2000',
       'MaxSessions 100',
       'LogLevel INFO',
-      `Subsystem sftp ${SFTP_SERVER_PATH} -d ${sftpRoot}`,
+      `Subsystem sftp internal-sftp -d ${sftpRoot}`,
       ...(options.extraConfig ?? []),
       '',
     ].join('\n'),

@@ -38,6 +38,11 @@ export interface Connection {
   download(remote: string, local: string): Promise<Moved>;
   /** One round trip of the system's cheapest request. */
   ping(): Promise<void>;
+  /**
+   * Get ready for the folder calls before their clock starts, where the system needs a step of its
+   * own for that (sftp: the OpenSSH client's master connection that `sftp -r` then rides on).
+   */
+  prepareTree?(): Promise<void>;
   /** Upload a whole folder with the system's own folder call (sftp -r, uploadFromDir, uploadDir). */
   uploadTree?(local: string, remote: string): Promise<void>;
   /** Download a whole folder with the system's own folder call. */

@@ -412,6 +412,7 @@ async function tree(driver: Driver, config: ClientConfig, task: Extract<ClientTa
   const conn = await driver.connect(config);
   try {
     if (!conn.uploadTree || !conn.downloadTree) throw new Error('this system has no folder transfer');
+    await conn.prepareTree?.();
     // as for transfers, the process trees are found before the clock starts; processes spawned
     // and reaped meanwhile (sftp -r's own) count through their parents' cutime / cstime
     const ours = processTree(process.pid);
