@@ -3,8 +3,19 @@
  * (1 MiB; with --quick, 20 small and 2 of 256 KiB), uploaded with each system's own folder call (fileshare
  * `uploadDir`, OpenSSH `sftp -r` put, basic-ftp `uploadFromDir`), downloaded likewise, then, where
  * there is one, a `sync` of the unchanged tree. Files per second; every copy is checked by SHA-256.
+ *
+ * Nothing is deleted while the workload runs, and it first waits 65 s (not with --quick), so that
+ * what the workloads before it deleted is out of the way. ext4 without a journal (this project's machines) will not
+ * reuse an inode freed in the last 60 s (`recently_deleted` in fs/ext4/ialloc.c; 300 s more while
+ * its inode-table block is still dirty, which writeback ends within about 35 s), and it steps over
+ * every such inode of a block group each time it creates a file: profiles found that taking a
+ * quarter of a server's CPU per file, varying with how many files were deleted just before. So each
+ * run uploads to a folder and downloads into a folder of its own (no file is overwritten, no copy
+ * removed between systems) and all copies go at the end: every system creates its files where no
+ * deletion of the last minute is in its way.
  */
 import { mkdir, rename } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { makeRandomFile, makeSmallFiles, removeFiles, verifyCopy } from '../files.ts';
 import type { TestFile } from '../files.ts';
@@ -42,6 +53,8 @@ export const TREE_CPU_DOWN_CLIENT = cpuMetric('tree download CPU ms/file, client
 
 const FOLDERS = 10;
 const PER_FILE_MS = 100;
+/** How long ext4 keeps a freed, written-back inode from reuse (60 s, `RECENTCY_MIN`), plus a margin. */
+const INODE_REUSE_WAIT_MS = 65_000;
 
 interface Tree {
   readonly dir: string;
@@ -81,43 +94,41 @@ async function verifyTree(tree: Tree, copyDir: string): Promise<{ bad: number; f
   return first !== undefined ? { bad, first } : { bad };
 }
 
-async function runSystem(ctx: BenchContext, tree: Tree, system: SystemDef): Promise<void> {
+/** One system's run: upload to `/tree-<run>`, download into a folder of its own; the copies stay (see the module's note). */
+async function runSystem(ctx: BenchContext, tree: Tree, system: SystemDef, run: number, copies: string[]): Promise<void> {
   const clientTimeout = 60_000 + tree.files.size * 3 * PER_FILE_MS;
   await withServer(ctx, system, clientTimeout, async (session) => {
-    const downloadDir = path.join(ctx.tmp, 'client', system.id, 'tree-copy');
-    await removeFiles(downloadDir);
+    const remote = `tree-${run}`;
+    const downloadDir = path.join(ctx.tmp, 'client', system.id, `tree-copy-${run}`);
+    copies.push(path.join(session.dataDir, remote), downloadDir);
     await mkdir(path.dirname(downloadDir), { recursive: true }); // the copy itself is made by the system
-    try {
-      const { results } = await session.runClient([{ kind: 'tree', local: tree.dir, remote: '/tree', downloadDir }], clientTimeout);
-      const r = results[0] as TreeResult | undefined;
-      if (r === undefined) throw new Error('tree: missing result');
-      const up = await verifyTree(tree, path.join(session.dataDir, 'tree'));
-      const down = await verifyTree(tree, downloadDir);
-      if (up.bad + down.bad > 0) {
-        ctx.recorder.error(
-          'tree',
-          system.id,
-          `${up.bad} bad copies on the server, ${down.bad} on the client (${up.first ?? down.first ?? ''})`,
-        );
-        return;
-      }
-      const n = tree.files.size;
-      const notes = { files: n };
-      ctx.recorder.add(TREE_UP, system.id, n / r.uploadSeconds, notes);
-      ctx.recorder.add(TREE_DOWN, system.id, n / r.downloadSeconds, notes);
-      if (r.cpu !== undefined) {
-        ctx.recorder.add(TREE_CPU_UP_CLIENT, system.id, (r.cpu.upload.client * 1000) / n, notes);
-        ctx.recorder.add(TREE_CPU_UP_SERVER, system.id, (r.cpu.upload.server * 1000) / n, notes);
-        ctx.recorder.add(TREE_CPU_DOWN_SERVER, system.id, (r.cpu.download.server * 1000) / n, notes);
-        ctx.recorder.add(TREE_CPU_DOWN_CLIENT, system.id, (r.cpu.download.client * 1000) / n, notes);
-      }
-      if (r.syncSeconds !== undefined) {
-        if (r.syncTransferred !== 0)
-          ctx.recorder.error('tree', system.id, `the sync of the unchanged tree moved ${r.syncTransferred} file(s)`);
-        else ctx.recorder.add(TREE_SYNC, system.id, r.syncSeconds, notes);
-      }
-    } finally {
-      await removeFiles(downloadDir);
+    const { results } = await session.runClient([{ kind: 'tree', local: tree.dir, remote: `/${remote}`, downloadDir }], clientTimeout);
+    const r = results[0] as TreeResult | undefined;
+    if (r === undefined) throw new Error('tree: missing result');
+    const up = await verifyTree(tree, path.join(session.dataDir, remote));
+    const down = await verifyTree(tree, downloadDir);
+    if (up.bad + down.bad > 0) {
+      ctx.recorder.error(
+        'tree',
+        system.id,
+        `${up.bad} bad copies on the server, ${down.bad} on the client (${up.first ?? down.first ?? ''})`,
+      );
+      return;
+    }
+    const n = tree.files.size;
+    const notes = { files: n };
+    ctx.recorder.add(TREE_UP, system.id, n / r.uploadSeconds, notes);
+    ctx.recorder.add(TREE_DOWN, system.id, n / r.downloadSeconds, notes);
+    if (r.cpu !== undefined) {
+      ctx.recorder.add(TREE_CPU_UP_CLIENT, system.id, (r.cpu.upload.client * 1000) / n, notes);
+      ctx.recorder.add(TREE_CPU_UP_SERVER, system.id, (r.cpu.upload.server * 1000) / n, notes);
+      ctx.recorder.add(TREE_CPU_DOWN_SERVER, system.id, (r.cpu.download.server * 1000) / n, notes);
+      ctx.recorder.add(TREE_CPU_DOWN_CLIENT, system.id, (r.cpu.download.client * 1000) / n, notes);
+    }
+    if (r.syncSeconds !== undefined) {
+      if (r.syncTransferred !== 0)
+        ctx.recorder.error('tree', system.id, `the sync of the unchanged tree moved ${r.syncTransferred} file(s)`);
+      else ctx.recorder.add(TREE_SYNC, system.id, r.syncSeconds, notes);
     }
   });
 }
@@ -125,22 +136,31 @@ async function runSystem(ctx: BenchContext, tree: Tree, system: SystemDef): Prom
 export const tree: Workload = {
   id: 'tree',
   title: 'Folder trees (small files in nested folders, and medium ones)',
-  budgetMs: (config, systems) => config.runs * systems * (90_000 + (config.smallFiles + 20) * 4 * PER_FILE_MS),
+  budgetMs: (config, systems) => INODE_REUSE_WAIT_MS + config.runs * systems * (90_000 + (config.smallFiles + 20) * 4 * PER_FILE_MS),
   async run(ctx, systems) {
     // --quick (CI) keeps this short: sftp -r moves ~5 files/s on a busy 2-core machine
     const small = ctx.config.quick ? Math.min(20, ctx.config.smallFiles) : ctx.config.smallFiles;
     const medium = ctx.config.quick ? 2 : 20;
     const mediumSize = ctx.config.quick ? 256 * 1024 : 1024 * 1024;
     const t = await makeTree(path.join(ctx.tmp, 'tree-src'), small, ctx.config.smallSize, medium, mediumSize);
-    for (let run = 1; run <= ctx.config.runs; run++) {
-      for (const system of systems) {
-        ctx.log(`tree ${system.id} run ${run}/${ctx.config.runs}`);
-        try {
-          await runSystem(ctx, t, system);
-        } catch (error) {
-          ctx.recorder.error('tree', system.id, error);
+    if (!ctx.config.quick) {
+      ctx.log(`tree: waiting ${INODE_REUSE_WAIT_MS / 1000} s, past ext4's reuse window for the inodes earlier workloads freed`);
+      await sleep(INODE_REUSE_WAIT_MS);
+    }
+    const copies: string[] = [];
+    try {
+      for (let run = 1; run <= ctx.config.runs; run++) {
+        for (const system of systems) {
+          ctx.log(`tree ${system.id} run ${run}/${ctx.config.runs}`);
+          try {
+            await runSystem(ctx, t, system, run, copies);
+          } catch (error) {
+            ctx.recorder.error('tree', system.id, error);
+          }
         }
       }
+    } finally {
+      for (const copy of copies) await removeFiles(copy);
     }
   },
 };
