@@ -196,6 +196,8 @@ else {
     let lockRows = -1;
     let lockObjects: string[] = [];
     const killOnceSaved = async () => {
+      // every 50 ms (a signed listing each time) for at most 25 s: A cannot finish meanwhile (the
+      // relay holds it), so a later look only stops it a little later
       for (let i = 0; i < 500 && !killed; i++) {
         const keys = await allKeys(bucket.client, bucket.bucket);
         if (keys.some((k) => k.includes('s3-state/uploads/'))) {
@@ -213,7 +215,7 @@ else {
           a.child.kill('SIGKILL');
           return;
         }
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 50));
       }
     };
     const attempt = onA.upload(`${local}/big.bin`, '/big.bin', {
