@@ -9,6 +9,7 @@
 //     \x1e<begin|end> <JSON>
 // (a record separator, then `begin` with the file's index, or `end` with its index, wall and CPU
 // time in ms and whether it failed), which the runner uses to cut the output back into files.
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 // one stream, so that a file's errors stay between its own marks
@@ -23,6 +24,7 @@ for (const [index, path] of paths.entries()) {
   mark('begin', { index });
   const begin = Date.now();
   const cpu = process.cpuUsage();
+  const reaped = reapedCpuMs();
   // one group per file, without uvu's file header (the runner prints its own)
   globalThis.UVU_QUEUE = [[null]];
   globalThis.UVU_INDEX = 0;
@@ -38,10 +40,23 @@ for (const [index, path] of paths.entries()) {
   }
   const used = process.cpuUsage(cpu);
   failed ||= !ok;
-  mark('end', { index, ms: Date.now() - begin, cpuMs: Math.round((used.user + used.system) / 1000), ok });
+  // with the processes the file started and waited for (apps, servers), as for a file of its own
+  const children = reapedCpuMs() - reaped;
+  mark('end', { index, ms: Date.now() - begin, cpuMs: Math.round((used.user + used.system) / 1000 + children), ok });
 }
 process.exitCode = failed ? 1 : 0;
 
 function mark(kind, data) {
   process.stdout.write(`\x1e${kind} ${JSON.stringify(data)}\n`);
+}
+
+/** cutime + cstime of this process in ms: the CPU time of the children it reaped (0 off Linux). */
+function reapedCpuMs() {
+  try {
+    // the fields after the command name, which is in parentheses and may hold spaces; USER_HZ is 100
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[13]) + Number(fields[14])) * 10;
+  } catch {
+    return 0;
+  }
 }

@@ -14,14 +14,15 @@
 // another (scripts/test-batch.mjs), unless they add process-wide listeners; a file a batch did not
 // finish fails with its output, and the files after it run again on their own. Each file's line
 // gives its wall time and the CPU time of its process and of everything it spawned (in a batch: of
-// the batch process while the file ran); the end lists the slowest files and the CPU time of the
-// whole run.
+// the batch process and the children it reaped while the file ran); the end lists the slowest files
+// and the CPU time of the whole run.
 //
 // Files that mostly wait (last time: at least LIGHT_MIN_MS, under LIGHT_LOAD of a core on average,
 // less than LIGHT_MAX_CPU_MS of CPU: timeouts, a stalled peer, the services, a browser's run) also
 // have lanes of their own beside the workers: the suite is CPU-bound on two cores, and a worker that waits on such a file
-// is CPU work not started while the cores may be idle. They never share a batch, for the same
-// reason: they would hold the batch's files back.
+// is CPU work not started while the cores may be idle. They never share a batch with the other
+// files, for the same reason: they would hold the batch's files back; they share batches of their
+// own (LIGHT_BATCH_MS), which a lane runs as it would run their files one after another.
 //
 // A test file that must not share the machine with other test files (it mounts a tmpfs, binds a
 // fixed address or port, or uses a shared service such as one Ceph cluster) says so with a line
@@ -65,6 +66,11 @@ const BATCH_MS = 20000;
 const LIGHT_MIN_MS = 3000;
 const LIGHT_LOAD = 0.3;
 const LIGHT_MAX_CPU_MS = 8000;
+// files that mostly wait share a process too, in batches of at most LIGHT_BATCH_MS of the last
+// run's time (a longer one keeps a process of its own): a lane runs such files one after another
+// anyway, and each process of its own (node, the bundle, the bcrypt threads) was half a second of
+// CPU
+const LIGHT_BATCH_MS = 30000;
 const lightJobs = nonNegativeInt(process.env.TEST_LIGHT_JOBS) ?? 2;
 const timesFile = join(root, 'node_modules', '.cache', 'fileshare-test-times.json');
 const tsx = import.meta.resolve('tsx');
@@ -86,9 +92,13 @@ const { previous, previousCpu } = readTimes();
 const byDuration = (a, b) => (previous[b] ?? 0) - (previous[a] ?? 0) || a.localeCompare(b);
 const alone = files.filter((name) => runsAlone(join(testDir, name)));
 const parallel = files.filter((name) => !alone.includes(name));
-const work = [...batches(parallel.filter(batchable)), ...parallel.filter((name) => !batchable(name))].sort(
-  (a, b) => duration(b) - duration(a) || String(a).localeCompare(String(b)),
-);
+const lightGroups = packed(parallel.filter(lightBatchable), LIGHT_BATCH_MS).map((group) => (group.length === 1 ? group[0] : group));
+const inLightGroup = new Set(lightGroups.filter(Array.isArray).flat());
+const work = [
+  ...batches(parallel.filter(batchable)),
+  ...lightGroups,
+  ...parallel.filter((name) => !batchable(name) && !lightBatchable(name)),
+].sort((a, b) => duration(b) - duration(a) || String(a).localeCompare(String(b)));
 
 const children = new Set();
 let interrupted = false;
@@ -151,7 +161,34 @@ async function prepareTestBundles() {
 function batchable(name) {
   if (process.env.TEST_BATCH === '0' || files.length <= jobs) return false;
   if ((previous[name] ?? Infinity) > BATCH_FILE_MS || light(name)) return false;
-  return !/\bprocess\.(on|once|addListener|prependListener)\(/.test(readFileSync(join(testDir, name), 'utf8'));
+  return !addsProcessListeners(name);
+}
+
+/** Whether a file that mostly waits may share a process with others of its kind (see LIGHT_BATCH_MS). */
+function lightBatchable(name) {
+  if (process.env.TEST_BATCH === '0' || files.length <= jobs) return false;
+  return light(name) && !addsProcessListeners(name);
+}
+
+function addsProcessListeners(name) {
+  return /\bprocess\.(on|once|addListener|prependListener)\(/.test(readFileSync(join(testDir, name), 'utf8'));
+}
+
+/**
+ * The files `names` in as few groups (arrays) of at most `limit` ms of the last run's time each as
+ * first fit by decreasing time gives; a file longer than `limit` is a group of its own.
+ */
+function packed(names, limit) {
+  const groups = [];
+  for (const name of names.sort(byDuration)) {
+    const ms = previous[name] ?? 0;
+    const fit = groups.find((group) => group.ms + ms <= limit);
+    if (fit) {
+      fit.names.push(name);
+      fit.ms += ms;
+    } else groups.push({ names: [name], ms });
+  }
+  return groups.map((group) => group.names);
 }
 
 /** The batchable files in groups (arrays) of about BATCH_MS of the last run's time each. */
@@ -174,7 +211,7 @@ function batches(names) {
 
 /** Whether a file mostly waited last time (see LIGHT_LOAD): it may also run in a light lane. */
 function light(item) {
-  if (Array.isArray(item)) return false;
+  if (Array.isArray(item)) return item.every((name) => inLightGroup.has(name));
   const ms = previous[item];
   const cpuMs = previousCpu[item];
   return ms !== undefined && cpuMs !== undefined && ms >= LIGHT_MIN_MS && cpuMs <= LIGHT_LOAD * ms && cpuMs < LIGHT_MAX_CPU_MS;

@@ -19,7 +19,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { FileShareClient, FileShareError, type ResumeToken } from '../../src/index.ts';
 import { PostgresAuthProvider } from '../../src/postgres/index.ts';
 import { S3Storage } from '../../src/storage/s3/index.ts';
-import { defer, dispose, rejects, tempDir, waitFor, within } from '../core/helpers.ts';
+import { defer, dispose, randomData, rejects, tempDir, waitFor, within } from '../core/helpers.ts';
 import { nodeEntry } from '../node-entry.ts';
 import { missingService, pgUrl, s3Settings } from '../services/env.ts';
 import { allKeys, freshBucket, pendingUploads } from '../services/s3.ts';
@@ -132,22 +132,25 @@ async function clusterFixture(label: string, cleanup: (fn: () => unknown) => voi
   return { bucket, pool, schema, users, settings };
 }
 
-/** What the file's last test removes: the fixture and nodes that the quota and token tests share. */
+/** What the file's last test removes: the fixture and nodes that the later tests share. */
 const afterFile: (() => unknown)[] = [];
-let sharedCluster: ReturnType<typeof startSharedCluster> | undefined;
+const later = (fn: () => unknown) => void afterFile.push(fn);
+type SharedCluster = Awaited<ReturnType<typeof startSharedCluster>>;
+let sharedCluster: Promise<SharedCluster> | undefined;
 
 /**
- * One bucket, one schema and two nodes A and B for the quota and token tests, which need a fresh
- * pair but not one each: they use users of their own (carol, dave) and leave no upload behind. A
- * node process is most of a second of CPU (the S3 SDK, pg and the server to load).
+ * One bucket, one schema and two nodes A and B for the quota, token and throttle tests, which need
+ * a pair but not one each: they use users of their own (carol, dave, bob) and leave no upload
+ * behind. The first test hands over its cluster (B and the restarted A); started afresh only when
+ * that test did not get so far. A node process is most of a second of CPU (the S3 SDK, pg and the
+ * server to load).
  */
-function sharedNodes(): ReturnType<typeof startSharedCluster> {
+function sharedNodes(): Promise<SharedCluster> {
   sharedCluster ??= startSharedCluster();
   return sharedCluster;
 }
 
 async function startSharedCluster() {
-  const later = (fn: () => unknown) => void afterFile.push(fn);
   const fixture = await clusterFixture('shared', later);
   const [a, b] = await Promise.all([startNode(fixture.settings, later), startNode(fixture.settings, later)]);
   return { ...fixture, a, b };
@@ -160,12 +163,13 @@ test.after(async () => {
 if (!s3) missingService('S3', 'cluster/two-nodes.test.ts');
 else if (!url) missingService('PostgreSQL', 'cluster/two-nodes.test.ts');
 else {
-  test('two nodes, one bucket, one database: SIGKILL mid-upload, resume on the other node; shared files and throttle; nothing left after the sweep', async () => {
-    const { bucket, pool, schema, users, settings } = await clusterFixture('cluster');
+  test('two nodes, one bucket, one database: SIGKILL mid-upload, resume on the other node; shared files; nothing left after the sweep', async () => {
+    // kept for the later tests (see sharedNodes), with B and a restarted A
+    const fixture = await clusterFixture('cluster', later);
+    const { bucket, pool, schema, users, settings } = fixture;
     await users.addUser('alice', { password: 'alice-pw', home: 'alice' });
-    await users.addUser('bob', { password: 'bob-pw', home: 'bob' });
     const a = await startNode(settings);
-    const b = await startNode(settings);
+    const b = await startNode(settings, later);
 
     // written through A, listed and downloaded through B. The client of A goes through a relay
     // that stalls after 8 MiB: the resumable upload below has then saved its first part (5 MiB)
@@ -183,7 +187,7 @@ else {
     // (SIGSTOP: it still holds the upload): B refuses the same upload; then A is SIGKILLed
     const local = await tempDir();
     // three parts of 5 MiB and a short fourth: past the relay's 8 MiB and the cut at 11 MiB below
-    const data = randomBytes(16 * MiB + 11);
+    const data = randomData(16 * MiB + 11);
     await writeFile(`${local}/big.bin`, data);
     const early = await login(b);
     let killed = false;
@@ -192,6 +196,8 @@ else {
     let lockRows = -1;
     let lockObjects: string[] = [];
     const killOnceSaved = async () => {
+      // every 50 ms (a signed listing each time) for at most 25 s: A cannot finish meanwhile (the
+      // relay holds it), so a later look only stops it a little later
       for (let i = 0; i < 500 && !killed; i++) {
         const keys = await allKeys(bucket.client, bucket.bucket);
         if (keys.some((k) => k.includes('s3-state/uploads/'))) {
@@ -209,7 +215,7 @@ else {
           a.child.kill('SIGKILL');
           return;
         }
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 50));
       }
     };
     const attempt = onA.upload(`${local}/big.bin`, '/big.bin', {
@@ -278,19 +284,9 @@ else {
     assert.is(await sweeper.sweep({ resumableTtlMs: 0, abandonedTtlMs: 0 }), 1);
     assert.equal(await pendingUploads(bucket.client, bucket.bucket), []);
     assert.equal((await allKeys(bucket.client, bucket.bucket)).sort(), ['alice/', 'alice/big.bin', 'alice/hello.txt']);
-    // last (it throttles 127.0.0.1 for everyone): a brute force on one node is throttled on the
-    // other (A restarted: nodes are stateless)
-    const a2 = await startNode(settings);
-    for (let i = 0; i < 3; i++) {
-      const c = new FileShareClient({ host: '127.0.0.1', port: a2.port });
-      defer(() => c.close());
-      await c.connect();
-      await rejects(c.login('bob', `guess-${i}`), 'EAUTH');
-    }
-    const onB2 = new FileShareClient({ host: '127.0.0.1', port: b.port });
-    defer(() => onB2.close());
-    await onB2.connect();
-    await rejects(onB2.login('bob', 'bob-pw'), 'ETHROTTLED');
+    // A restarted (nodes are stateless): with B, the pair of the later tests
+    const a2 = await startNode(settings, later);
+    sharedCluster ??= Promise.resolve({ ...fixture, a: a2, b });
   });
 
   test("two nodes: one user's quota holds across both under parallel uploads, and a failed upload gives its room back", async () => {
@@ -356,6 +352,24 @@ if (s3 && url) {
   });
 }
 
+if (s3 && url) {
+  // last (it throttles 127.0.0.1 for everyone): a brute force on one node is throttled on the other
+  test('two nodes: failed logins on one node throttle the other', async () => {
+    const { users, a, b } = await sharedNodes();
+    await users.addUser('bob', { password: 'bob-pw', home: 'bob' });
+    for (let i = 0; i < 3; i++) {
+      const c = new FileShareClient({ host: '127.0.0.1', port: a.port });
+      defer(() => c.close());
+      await c.connect();
+      await rejects(c.login('bob', `guess-${i}`), 'EAUTH');
+    }
+    const onB = new FileShareClient({ host: '127.0.0.1', port: b.port });
+    defer(() => onB.close());
+    await onB.connect();
+    await rejects(onB.login('bob', 'bob-pw'), 'ETHROTTLED');
+  });
+}
+
 /** A stream of unannounced size: `bytes` in 128 KiB chunks, a little slow so that uploads overlap. */
 function slowStream(bytes: number): Readable {
   let left = bytes;
@@ -364,7 +378,7 @@ function slowStream(bytes: number): Readable {
       if (left === 0) return void this.push(null);
       const n = Math.min(128 * 1024, left);
       left -= n;
-      setTimeout(() => this.push(randomBytes(n)), 5);
+      setTimeout(() => this.push(randomData(n)), 5);
     },
   });
 }

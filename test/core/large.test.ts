@@ -2,7 +2,7 @@
  * A file over 100 MB up and down, verified by SHA-256, with process memory staying flat, and
  * pings answered on the same connection while the transfer runs.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FileShareClient } from '../../src/index.ts';
-import { dispose, tempDir, testServer, within } from './helpers.ts';
+import { dispose, randomData, tempDir, testServer, within } from './helpers.ts';
 
 test.after.each(dispose);
 
@@ -24,7 +24,7 @@ async function randomFile(file: string, bytes: number): Promise<string> {
   const source = new Readable({
     read() {
       if (left === 0) return void this.push(null);
-      const chunk = randomBytes(Math.min(left, MB));
+      const chunk = randomData(Math.min(left, MB));
       left -= chunk.length;
       hash.update(chunk);
       this.push(chunk);

@@ -273,6 +273,9 @@ function assertOneLineError(result: { code: number | null; stderr: string }, pat
 }
 
 test('configuration errors (port in use, bad flags, broken users file): one line, non-zero exit', async () => {
+  // a users file, so that the app does not make a first admin (a bcrypt hash at the full cost)
+  // before it finds the port taken
+  await usersFile();
   const blocker = net.createServer();
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const brokenDir = path.join(dir, 'broken');

@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileShareError } from '../../src/index.ts';
 import { PostgresSharedState } from '../../src/postgres/index.ts';
-import { defer, dispose, failure, rejects, tempDir, testServer, waitFor } from '../core/helpers.ts';
+import { defer, dispose, failure, randomData, rejects, tempDir, testServer, waitFor } from '../core/helpers.ts';
 import { missingService, pgUrl } from '../services/env.ts';
 
 test.after.each(dispose);
@@ -39,7 +39,7 @@ function slowStream(bytes: number): Readable {
       if (left === 0) return void this.push(null);
       const n = Math.min(128 * KiB, left);
       left -= n;
-      setTimeout(() => this.push(randomBytes(n)), 5);
+      setTimeout(() => this.push(randomData(n)), 5);
     },
   });
 }

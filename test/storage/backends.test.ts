@@ -4,13 +4,13 @@
  * creates), path escapes, aborts, resume, quotas. The local folder always runs; the S3 backend
  * runs against the real S3 API that .ci/run starts (Ceph radosgw), in a fresh bucket per test.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FileShareClient, LocalStorage, type Storage } from '../../src/index.ts';
-import { defer, dispose, rejects, tempDir, testServer, waitFor, within } from '../core/helpers.ts';
+import { defer, dispose, randomData, rejects, tempDir, testServer, waitFor, within } from '../core/helpers.ts';
 import { missingService, s3Settings } from '../services/env.ts';
 import { allKeys, pendingUploads, s3Storage } from '../services/s3.ts';
 
@@ -139,7 +139,7 @@ for (const [name, backend] of Object.entries(backends)) {
   it('a multipart-sized file (12 MiB) round-trips with matching SHA-256; download resumes at an offset', async () => {
     const { t } = await start();
     const c = await t.connect();
-    const data = randomBytes(12 * MiB + 7);
+    const data = randomData(12 * MiB + 7);
     const up = await within(c.upload(Readable.from([data]), '/big.bin', { size: data.length }), 60_000, 'the upload');
     assert.is(up.sha256, sha256(data));
     const unannounced = await within(c.upload(Readable.from([data.subarray(0, 6 * MiB + 1)]), '/big2.bin'), 60_000, 'the upload');
@@ -167,7 +167,7 @@ for (const [name, backend] of Object.entries(backends)) {
     // concurrent creates, small (one PutObject) and multipart-sized: exactly one wins each time
     for (const size of [1000, 6 * MiB]) {
       const clients = await Promise.all(Array.from({ length: 5 }, () => t.connect()));
-      const bodies = clients.map(() => randomBytes(size));
+      const bodies = clients.map(() => randomData(size));
       const results = await within(
         Promise.allSettled(clients.map((cl, i) => cl.upload(Readable.from([bodies[i]!]), `/race-${size}.bin`, { size }))),
         120_000,
@@ -222,7 +222,7 @@ for (const [name, backend] of Object.entries(backends)) {
       read() {
         if (sent >= 40 * MiB) return this.push(null);
         sent += MiB;
-        this.push(randomBytes(MiB));
+        this.push(randomData(MiB));
       },
     });
     const attempt = c.upload(source, '/aborted.bin', {
@@ -249,7 +249,7 @@ for (const [name, backend] of Object.entries(backends)) {
     const made = await backend.make();
     const t = await testServer({ server: { root: made.storage, progressIntervalMs: 0 }, client: { progressIntervalMs: 0 } });
     const local = await tempDir();
-    const data = randomBytes(16 * MiB + 3);
+    const data = randomData(16 * MiB + 3);
     const { writeFile } = await import('node:fs/promises');
     await writeFile(`${local}/data.bin`, data);
     const first = await t.connect();
@@ -296,7 +296,7 @@ for (const [name, backend] of Object.entries(backends)) {
     const t = await testServer({ users: { q: { password: 'q-pw', home: 'q', quotaBytes: 10 * MiB } }, server: { root: made.storage } });
     const clients = await Promise.all(Array.from({ length: 3 }, () => t.connect('q', 'q-pw')));
     const results = await within(
-      Promise.allSettled(clients.map((c, i) => c.upload(Readable.from([randomBytes(4 * MiB)]), `/f${i}.bin`, { size: 4 * MiB }))),
+      Promise.allSettled(clients.map((c, i) => c.upload(Readable.from([randomData(4 * MiB)]), `/f${i}.bin`, { size: 4 * MiB }))),
       60_000,
       'the uploads',
     );

@@ -4,13 +4,12 @@
  * the wire; with `listPages()` (`sorted: false`) the storage's pages are streamed as they come.
  * See docs/scaling.md (Limits).
  */
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameType } from '../../src/protocol/frame.ts';
 import { RawClient, defer, dispose, json, testServer } from '../core/helpers.ts';
 import { missingService, s3Settings } from '../services/env.ts';
-import { s3Storage } from '../services/s3.ts';
+import { putObjects, s3Storage } from '../services/s3.ts';
 
 test.after.each(dispose);
 
@@ -31,9 +30,12 @@ if (!s3) {
       ...Array.from({ length: FOLDERS }, (_, i) => `big/d${String(i).padStart(2, '0')}/inner.txt`),
       'big/', // the folder's own marker
     ];
-    for (let i = 0; i < keys.length; i += 32) {
-      await Promise.all(keys.slice(i, i + 32).map((Key) => client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: 'x' }))));
-    }
+    await putObjects(
+      s3,
+      client,
+      bucket,
+      keys.map((key) => [key, 'x'] as const),
+    );
     const expected = [
       ...Array.from({ length: FOLDERS }, (_, i) => `d${String(i).padStart(2, '0')}`),
       ...Array.from({ length: FILES }, (_, i) => `f${String(i).padStart(5, '0')}.txt`),

@@ -14,7 +14,7 @@ import { childName, INTERNAL_PREFIX, normalizePrefix } from '../../src/storage/s
 import { TEMP_PREFIX } from '../../src/storage/temp-names.ts';
 import { defer, dispose, rejects } from '../core/helpers.ts';
 import { missingService, s3Settings } from '../services/env.ts';
-import { allKeys, pendingUploads, s3Storage } from '../services/s3.ts';
+import { allKeys, pendingUploads, putObjects, s3Storage } from '../services/s3.ts';
 
 test.after.each(dispose);
 
@@ -87,11 +87,12 @@ if (!s3) {
     const made = await s3Storage(s3, { listPageSize: 100 });
     defer(made.remove);
     const names = Array.from({ length: 250 }, (_, i) => `k${String(i).padStart(5, '0')}`);
-    for (let i = 0; i < names.length; i += 50) {
-      await Promise.all(
-        names.slice(i, i + 50).map((n) => made.client.send(new PutObjectCommand({ Bucket: made.bucket, Key: `big/${n}`, Body: n }))),
-      );
-    }
+    await putObjects(
+      s3,
+      made.client,
+      made.bucket,
+      names.map((n) => [`big/${n}`, n] as const),
+    );
     const listed = await made.storage.list('/big');
     assert.is(listed.length, 250);
     assert.equal(
