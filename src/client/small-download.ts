@@ -34,29 +34,23 @@ export class SmallFileSink {
   readonly stream: Writable;
   #fd: number | undefined;
   #written = 0;
-  /** Committed or aborted. */
-  #over = false;
 
   /**
-   * The file is created as the stream is constructed (right after this returns): a failure to
-   * create it (`EEXIST`, `EACCES`, `ENOENT`, ...) is the stream's `'error'`, as with a write stream.
+   * The file is created here (within this turn's budget: {@link wantsSmallSink}), without a
+   * construct step, which cost each file a tick and held its first write until then. A failure to
+   * create it (`EEXIST`, `EACCES`, `ENOENT`, ...) is the stream's `'error'`, as with a write stream:
+   * `destroy` emits it on a later tick, when the stream's consumer listens.
    */
   constructor(
     private readonly tempPath: string,
     private readonly size: number,
   ) {
-    this.stream = new Writable({
-      construct: (callback) => {
-        if (this.#over) return callback(new FileShareError('EABORTED', 'the download was stopped'));
-        try {
-          this.#fd = charged(() => openSync(tempPath, 'wx'));
-          callback();
-        } catch (err) {
-          callback(err as Error);
-        }
-      },
-      write: (chunk: Buffer, _encoding, callback) => callback(charged(() => this.#write(chunk))),
-    });
+    this.stream = new Writable({ write: (chunk: Buffer, _encoding, callback) => callback(charged(() => this.#write(chunk))) });
+    try {
+      this.#fd = charged(() => openSync(tempPath, 'wx'));
+    } catch (err) {
+      this.stream.destroy(err as Error);
+    }
   }
 
   /** Bytes written to the file. */
@@ -105,7 +99,6 @@ export class SmallFileSink {
   }
 
   #close(): void {
-    this.#over = true; // a file not yet created never will be
     if (!this.stream.destroyed) this.stream.destroy();
     const fd = this.#fd;
     if (fd === undefined) return;
