@@ -30,6 +30,19 @@ interface Destination {
 }
 
 /**
+ * Options of downloads whose destination the caller has just looked at (`lstat`) and found to be
+ * a regular file or nothing: the folder calls do so for every file, so the destination is taken as
+ * the file's path without a second lookup of it. @internal
+ */
+const checkedTargets = new WeakSet<DownloadOptions>();
+
+/** Mark `options` as those of a download to a destination known not to be a folder (nor a link to one). @internal */
+export function destinationChecked<T extends DownloadOptions>(options: T): T {
+  checkedTargets.add(options);
+  return options;
+}
+
+/**
  * Download `remotePath` into `destination` (a local path, or a Writable). A local file is written
  * under a temporary name beside the target and renamed into place only after the SHA-256 matched.
  * @internal
@@ -45,7 +58,7 @@ export async function download(
   if (options.resume && typeof destination !== 'string') throw new TypeError('options.resume needs a local file path as the destination');
   const target =
     typeof destination === 'string'
-      ? await localDestination(destination, remotePath, options.resume === true)
+      ? await localDestination(destination, remotePath, options.resume === true, checkedTargets.has(options))
       : streamDestination(destination);
   if (signal?.aborted) {
     // aborted while the destination was prepared: no request at all
@@ -124,7 +137,9 @@ export async function download(
     meter?.flush();
     const ms = meter?.elapsedMs ?? 0;
     const result: TransferResult = { bytes, sha256: totals.sha256, ms, mbps: megabytesPerSecond(totals.bytes, ms), resumedFrom: offset };
-    metrics.emit('transfer', { id: stream.id, direction: 'download', path: remotePath, ...result });
+    // the payload is built only for a listener: most clients have none, and this runs per file
+    if (metrics.listenerCount('transfer') > 0)
+      metrics.emit('transfer', { id: stream.id, direction: 'download', path: remotePath, ...result });
     return result;
   } catch (err) {
     stream.stop();
@@ -143,13 +158,13 @@ export async function download(
  * temporary file beside it, renamed into place once verified. A resumable download uses the stable
  * name `.<name>.fileshare-partial`, so that a later attempt finds what an interrupted one left.
  */
-async function localDestination(destination: string, remotePath: string, resumable: boolean): Promise<Destination> {
+async function localDestination(destination: string, remotePath: string, resumable: boolean, checked: boolean): Promise<Destination> {
   let finalPath = destination;
   // A lookup answered from the kernel's caches: synchronous, as the server's path lookups are
   // (docs/storage.md), which saves a thread-pool round trip per file; data moves on the pool.
   let info;
   try {
-    info = statSync(destination, { throwIfNoEntry: false });
+    info = checked ? undefined : statSync(destination, { throwIfNoEntry: false });
   } catch (err) {
     throw toFileShareError(err);
   }
