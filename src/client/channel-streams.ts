@@ -14,6 +14,7 @@ import { FrameType } from '../protocol/frame.ts';
 import type { FrameConnection } from '../transport/frame-connection.ts';
 import { IncomingStream } from '../transport/incoming-stream.ts';
 import { OutgoingStream } from '../transport/outgoing-stream.ts';
+import { SmallReceiver } from './small-download.ts';
 
 /** A request waiting for its final frame. @internal */
 export interface PendingRequest {
@@ -23,11 +24,21 @@ export interface PendingRequest {
   reject(error: FileShareError): void;
   onPartial?(part: JsonObject): void;
   /** Download data goes here. */
-  incoming?: IncomingStream;
+  incoming?: DataReceiver;
   /** Upload data comes from here. */
   outgoing?: OutgoingStream;
   /** We sent CANCEL: frames the server sent before it saw it (a go-ahead, DATA) are dropped. */
   cancelled?: boolean;
+}
+
+/** Where a download's DATA bodies go: a stream into a sink, or a small download's memory. @internal */
+export interface DataReceiver {
+  /** One DATA body. @throws FileShareError `EPROTO` when the server exceeded its credit */
+  push(body: Buffer): void;
+  readonly receivedBytes: number;
+  readonly awaitingData: boolean;
+  finish(): Promise<{ bytes: number; sha256: string }>;
+  stop(): void;
 }
 
 /** A request as the channel sent it. @internal */
@@ -195,7 +206,7 @@ export interface DownloadReceiveOptions {
  * and grants credit as the sink takes the bytes (within the client's `window`). @internal
  */
 export class DownloadChannelStream extends ChannelStream {
-  private incoming: IncomingStream | undefined;
+  private incoming: DataReceiver | undefined;
 
   constructor(
     host: StreamHost,
@@ -224,7 +235,20 @@ export class DownloadChannelStream extends ChannelStream {
     this.request.entry.incoming = this.incoming;
   }
 
-  /** Whether {@link receive} was called. */
+  /**
+   * Keep this download's data in memory (a small file of `size` bytes: {@link SmallReceiver}),
+   * hashed as it comes; its `chunks` are the data once {@link finish} resolved.
+   * @throws ECLOSED when the connection is gone
+   */
+  receiveSmall(size: number, options: Omit<DownloadReceiveOptions, 'seedHash'>): SmallReceiver {
+    this.host.requireConnected();
+    const receiver = new SmallReceiver(size, this.window, options.onFailure, options.onChunk);
+    this.incoming = receiver;
+    this.request.entry.incoming = receiver;
+    return receiver;
+  }
+
+  /** Whether {@link receive} (or {@link receiveSmall}) was called. */
   get receiving(): boolean {
     return this.incoming !== undefined;
   }

@@ -8,7 +8,7 @@ import { megabytesPerSecond } from '../metrics/summary.ts';
 import { ProgressMeter } from '../metrics/progress-meter.ts';
 import type { DownloadChannelStream } from './channel-streams.ts';
 import { setDescriptorMtime, setLocalMtime } from './mtime.ts';
-import { SmallFileSink, wantsSmallSink } from './small-download.ts';
+import { type SmallReceiver, wantsSmallReceiver, writeSmallFile } from './small-download.ts';
 import { abortError, onAbort, reportProgress, throwIfAborted } from './abort.ts';
 import { watchStall } from './stall-watch.ts';
 import type { TransferContext } from './transfer-context.ts';
@@ -18,15 +18,30 @@ import type { DownloadOptions, TransferResult } from './transfer-types.ts';
 interface Destination {
   /** Bytes already present from an interrupted download (resume), with their SHA-256 state. */
   readonly existing: { bytes: number; hash: Hash } | undefined;
+  /** Created when the server's go-ahead arrives: append at `offset` (a confirmed prefix) or start over. */
+  open(offset: number): Writable;
+  /** Whether a download from `offset` of a file of `size` bytes is held in memory instead (small-download.ts). */
+  holdsInMemory(offset: number, size: number | undefined): boolean;
   /**
-   * Created when the server's go-ahead arrives: append at `offset` (a confirmed prefix) or start
-   * over; `size` is the file's size as the go-ahead announced it.
+   * Make the data visible; `expectedBytes` is the whole file's size, `mtime` the one to give it if
+   * any, `data` what was held in memory (then nothing was written yet).
    */
-  open(offset: number, size: number | undefined): Writable;
-  /** Make the data visible; `expectedBytes` is the whole file's size, `mtime` the one to give it if any. */
-  commit(expectedBytes: number, mtime: number | undefined): Promise<void>;
+  commit(expectedBytes: number, mtime: number | undefined, data: readonly Buffer[] | undefined): Promise<void>;
   /** Undo; with `keep`, a resumable download keeps its partial data for the next attempt. */
   abort(keep: boolean, error: FileShareError): Promise<void>;
+}
+
+/**
+ * Options of downloads whose destination the caller has just looked at (`lstat`) and found to be
+ * a regular file or nothing: the folder calls do so for every file, so the destination is taken as
+ * the file's path without a second lookup of it. @internal
+ */
+const checkedTargets = new WeakSet<DownloadOptions>();
+
+/** Mark `options` as those of a download to a destination known not to be a folder (nor a link to one). @internal */
+export function destinationChecked<T extends DownloadOptions>(options: T): T {
+  checkedTargets.add(options);
+  return options;
 }
 
 /**
@@ -45,7 +60,7 @@ export async function download(
   if (options.resume && typeof destination !== 'string') throw new TypeError('options.resume needs a local file path as the destination');
   const target =
     typeof destination === 'string'
-      ? await localDestination(destination, remotePath, options.resume === true)
+      ? await localDestination(destination, remotePath, options.resume === true, checkedTargets.has(options))
       : streamDestination(destination);
   if (signal?.aborted) {
     // aborted while the destination was prepared: no request at all
@@ -60,6 +75,8 @@ export async function download(
   let failure: FileShareError | undefined;
   let meter: ProgressMeter | undefined;
   let stream: DownloadChannelStream;
+  /** A small download's data, held in memory until it is verified. */
+  let small: SmallReceiver | undefined;
   try {
     const args = existing
       ? { path: remotePath, offset: existing.bytes, prefixSha256: existing.hash.copy().digest('hex') }
@@ -80,14 +97,13 @@ export async function download(
         offset,
         () => options.onProgress !== undefined || metrics.listenerCount('progress') > 0,
       );
-      stream.receive(() => target.open(offset, totalBytes), {
-        seedHash: offset > 0 ? existing?.hash : undefined,
-        onFailure: (err) => {
-          failure ??= new FileShareError(err.code, `writing the download failed: ${err.message}`, { cause: err });
-          stream.cancel();
-        },
-        onChunk: (n) => meter?.add(n),
-      });
+      const onFailure = (err: FileShareError) => {
+        failure ??= new FileShareError(err.code, `writing the download failed: ${err.message}`, { cause: err });
+        stream.cancel();
+      };
+      const onChunk = (n: number) => meter?.add(n);
+      if (target.holdsInMemory(offset, totalBytes)) small = stream.receiveSmall(totalBytes!, { onFailure, onChunk });
+      else stream.receive(() => target.open(offset), { seedHash: offset > 0 ? existing?.hash : undefined, onFailure, onChunk });
     });
   } catch (err) {
     const error = toFileShareError(err);
@@ -120,11 +136,13 @@ export async function download(
         `received ${bytes} bytes with SHA-256 ${totals.sha256}, but the server sent ${String(response.bytes)} bytes with ${String(response.sha256)}`,
       );
     }
-    await target.commit(bytes, options.preserveMtime ? remoteMtime : undefined);
+    await target.commit(bytes, options.preserveMtime ? remoteMtime : undefined, small?.chunks);
     meter?.flush();
     const ms = meter?.elapsedMs ?? 0;
     const result: TransferResult = { bytes, sha256: totals.sha256, ms, mbps: megabytesPerSecond(totals.bytes, ms), resumedFrom: offset };
-    metrics.emit('transfer', { id: stream.id, direction: 'download', path: remotePath, ...result });
+    // the payload is built only for a listener: most clients have none, and this runs per file
+    if (metrics.listenerCount('transfer') > 0)
+      metrics.emit('transfer', { id: stream.id, direction: 'download', path: remotePath, ...result });
     return result;
   } catch (err) {
     stream.stop();
@@ -143,13 +161,13 @@ export async function download(
  * temporary file beside it, renamed into place once verified. A resumable download uses the stable
  * name `.<name>.fileshare-partial`, so that a later attempt finds what an interrupted one left.
  */
-async function localDestination(destination: string, remotePath: string, resumable: boolean): Promise<Destination> {
+async function localDestination(destination: string, remotePath: string, resumable: boolean, checked: boolean): Promise<Destination> {
   let finalPath = destination;
   // A lookup answered from the kernel's caches: synchronous, as the server's path lookups are
   // (docs/storage.md), which saves a thread-pool round trip per file; data moves on the pool.
   let info;
   try {
-    info = statSync(destination, { throwIfNoEntry: false });
+    info = checked ? undefined : statSync(destination, { throwIfNoEntry: false });
   } catch (err) {
     throw toFileShareError(err);
   }
@@ -165,8 +183,8 @@ async function localDestination(destination: string, remotePath: string, resumab
     : path.join(dir, `.${name}.fileshare-part-${randomUUID().slice(24)}`); // 12 random hex digits, from a cached block
   const existing = resumable ? await hashExisting(tempPath) : undefined;
   let stream: WriteStream | undefined;
-  /** A small download's inline sink instead of `stream` (small-download.ts). */
-  let small: SmallFileSink | undefined;
+  /** The data is held in memory (small-download.ts): no file exists until the commit. */
+  let inMemory = false;
   let startedAt = 0;
   /** Close the temporary file's descriptor (destroying the stream) and wait for it. */
   const closeStream = async () => {
@@ -176,12 +194,12 @@ async function localDestination(destination: string, remotePath: string, resumab
   };
   return {
     existing,
-    open(offset: number, size: number | undefined) {
+    holdsInMemory(offset: number, size: number | undefined) {
+      inMemory = wantsSmallReceiver(size, offset, resumable);
+      return inMemory;
+    },
+    open(offset: number) {
       startedAt = offset;
-      if (wantsSmallSink(size, offset, resumable)) {
-        small = new SmallFileSink(tempPath, size!);
-        return small.stream;
-      }
       // The descriptor stays open after the last write (no autoClose): the mtime is set through it,
       // without opening the file again, and it is closed once the file is in place.
       stream =
@@ -190,13 +208,13 @@ async function localDestination(destination: string, remotePath: string, resumab
           : createWriteStream(tempPath, { flags: resumable ? 'w' : 'wx', highWaterMark: 1 << 20, autoClose: false });
       return stream;
     },
-    async commit(expectedBytes: number, mtime: number | undefined) {
+    async commit(expectedBytes: number, mtime: number | undefined, data: readonly Buffer[] | undefined) {
+      if (data) return writeSmallFile(tempPath, finalPath, data, expectedBytes, mtime);
       // defence in depth: the hash covers the bytes received, so also check what the writes to
       // the file reported (its descriptor's count, with no second stat of the file)
-      const onDisk = startedAt + (small?.bytesWritten ?? stream?.bytesWritten ?? 0);
+      const onDisk = startedAt + (stream?.bytesWritten ?? 0);
       if (onDisk !== expectedBytes)
         throw new FileShareError('EIO', `the local file has ${onDisk} bytes, not the ${expectedBytes} received`);
-      if (small) return small.commit(finalPath, mtime);
       const fd = (stream as (WriteStream & { fd?: number | null }) | undefined)?.fd;
       if (mtime !== undefined) {
         if (typeof fd === 'number') await setDescriptorMtime(fd, mtime);
@@ -208,7 +226,7 @@ async function localDestination(destination: string, remotePath: string, resumab
       closeStream().catch(() => {});
     },
     async abort(keep: boolean) {
-      if (small) return small.abort(); // never resumable: nothing is kept
+      if (inMemory) return; // no file was made (writeSmallFile removes its own on failure)
       if (stream) {
         // a kept partial file must hold exactly what was written: flush rather than destroy
         if (keep && resumable && !stream.destroyed && !stream.writableFinished) {
@@ -248,6 +266,7 @@ function streamDestination(stream: Writable): Destination {
   if (typeof stream?.write !== 'function') throw new TypeError('download destination must be a file path or a Writable stream');
   return {
     existing: undefined,
+    holdsInMemory: () => false,
     open: () => stream,
     commit: async () => {},
     // Destroyed, so a pipeline behind it does not wait forever for an end that never comes. With the

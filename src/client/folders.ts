@@ -16,6 +16,7 @@ import type { FolderClient, FolderOptions, FolderResult, SkipReason, TreeEntry }
 import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type WalkedEntry, walkLocal, walkRemote } from './folder-walk.ts';
 import { charged, syncBudgetLeft } from '../sync-budget.ts';
 import type { TransferResult } from './transfer-types.ts';
+import { destinationChecked } from './download.ts';
 
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -125,13 +126,18 @@ export function downloadJob(
       if (there?.isSymbolicLink()) return 'symlink';
       if (there?.isDirectory()) throw new FileShareError('EISDIR', `a local folder is in the way: ${target}`);
       if (there && !overwrite) return 'exists';
-      return client.download(remotePath, target, {
-        resume: options.resume === true,
-        preserveMtime: options.preserveMtime !== false,
-        signal,
-        // the bytes of the files in flight count only toward the aggregate progress
-        ...(options.onProgress ? { onProgress: (p: TransferProgress) => onBytes(p.bytes) } : {}),
-      });
+      return client.download(
+        remotePath,
+        target,
+        // the lookup above showed no folder there: download() need not look again
+        destinationChecked({
+          resume: options.resume === true,
+          preserveMtime: options.preserveMtime !== false,
+          signal,
+          // the bytes of the files in flight count only toward the aggregate progress
+          ...(options.onProgress ? { onProgress: (p: TransferProgress) => onBytes(p.bytes) } : {}),
+        }),
+      );
     },
   };
 }

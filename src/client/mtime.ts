@@ -28,7 +28,8 @@ export async function setDescriptorMtime(fd: number, mtimeMs: number): Promise<v
   futimesSync(fd, seconds, seconds);
 }
 
-function utimesSeconds(mtimeMs: number): number {
+/** The seconds to give utimes for `mtimeMs` (see {@link setLocalMtime}). @internal */
+export function utimesSeconds(mtimeMs: number): number {
   return (Math.floor(mtimeMs) + 0.5) / 1000;
 }
 

@@ -1,119 +1,182 @@
 /**
- * The temporary file of a small download, written with synchronous calls.
+ * Small downloads: the data held in memory, the file written once it is verified.
  *
- * Through the thread pool a 4 KiB download costs the client four round trips (open, write, close,
- * rename), each two thread hand-offs; the calls themselves take microseconds on a local disk. So a
- * download whose announced size is at most {@link SMALL_DOWNLOAD_BYTES} writes its temporary file
- * inline, while this event-loop turn's budget of synchronous file work lasts (the one the server's
- * small files use, storage/local-small-files.ts); the rest, and every resumable download, keep the
- * pooled write stream. What is kept: the temporary name beside the target, created exclusively
- * (`wx`), renamed into place only after the SHA-256 matched, removed on failure.
+ * A download whose announced size is at most {@link SMALL_DOWNLOAD_BYTES} (and that starts at byte
+ * 0, not resumable) collects its DATA bodies in memory, hashing them as they come, with no sink
+ * stream: a Writable per file (its state, events, write callbacks, end and destroy) was a large
+ * share of the client's JavaScript per small file. Once the SHA-256 and size match the server's,
+ * {@link writeSmallFile} creates the temporary file beside the target exclusively (`wx`), writes
+ * it, gives it its mtime, and renames it into place. Inline, while this event-loop turn's budget of
+ * synchronous file work lasts (the one the server's small files use, storage/local-small-files.ts),
+ * which saves a thread-pool round trip per call; through the pool otherwise. A download that fails
+ * or is cancelled before then has created no file at all.
  * @internal
  * @module
  */
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { closeSync, futimesSync, openSync, promises as fsp, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { FileShareError } from '../errors.ts';
 import { charged, syncBudgetLeft } from '../sync-budget.ts';
-import { setDescriptorMtime } from './mtime.ts';
+import { utimesSeconds } from './mtime.ts';
 
-/** Largest announced size written inline: 64 KiB, as the server's default `smallFileBytes`. @internal */
+/** Largest announced size held in memory: 64 KiB, as the server's default `smallFileBytes`. @internal */
 export const SMALL_DOWNLOAD_BYTES = 64 * 1024;
 
-/** Should a download of `size` bytes from byte `offset` take the inline path now? @internal */
-export function wantsSmallSink(size: number | undefined, offset: number, resumable: boolean): boolean {
-  return !resumable && offset === 0 && size !== undefined && size <= SMALL_DOWNLOAD_BYTES && syncBudgetLeft();
+/** Should a download of `size` bytes from byte `offset` be held in memory? @internal */
+export function wantsSmallReceiver(size: number | undefined, offset: number, resumable: boolean): size is number {
+  return !resumable && offset === 0 && size !== undefined && size <= SMALL_DOWNLOAD_BYTES;
 }
 
 /**
- * A temporary file created at once (`wx`), its writes made inline; more bytes than announced fail
- * the stream (`EINTEGRITY`), so the inline work stays bounded whatever the server sends.
+ * The receiving half of a small download: DATA bodies kept and hashed. More bytes than announced
+ * fail it (`EINTEGRITY`), so what it holds stays bounded whatever the server sends; more than the
+ * window granted is a protocol violation (`EPROTO`, thrown: a connection error), as for a stream.
  * @internal
  */
-export class SmallFileSink {
-  readonly stream: Writable;
-  #fd: number | undefined;
-  #written = 0;
-  /** Committed or aborted. */
-  #over = false;
+export class SmallReceiver {
+  readonly #chunks: Buffer[] = [];
+  readonly #hash = createHash('sha256');
+  #received = 0;
+  #failed = false;
+  #finishing = false;
 
-  /**
-   * The file is created as the stream is constructed (right after this returns): a failure to
-   * create it (`EEXIST`, `EACCES`, `ENOENT`, ...) is the stream's `'error'`, as with a write stream.
-   */
   constructor(
-    private readonly tempPath: string,
     private readonly size: number,
-  ) {
-    this.stream = new Writable({
-      construct: (callback) => {
-        if (this.#over) return callback(new FileShareError('EABORTED', 'the download was stopped'));
-        try {
-          this.#fd = charged(() => openSync(tempPath, 'wx'));
-          callback();
-        } catch (err) {
-          callback(err as Error);
-        }
-      },
-      write: (chunk: Buffer, _encoding, callback) => callback(charged(() => this.#write(chunk))),
-    });
-  }
+    /** The client's window: the server's credit for the stream (never topped up: size < window). */
+    private readonly window: number,
+    private readonly onFailure: (error: FileShareError) => void,
+    private readonly onChunk: (bytes: number) => void,
+  ) {}
 
-  /** Bytes written to the file. */
-  get bytesWritten(): number {
-    return this.#written;
-  }
-
-  #write(chunk: Buffer): Error | null {
-    const fd = this.#fd;
-    if (fd === undefined) return new FileShareError('EABORTED', 'the download was stopped');
-    if (this.#written + chunk.length > this.size) {
-      return new FileShareError('EINTEGRITY', `more than the announced ${this.size} bytes arrived`);
+  /** One DATA body. @throws FileShareError `EPROTO` when the server exceeded its credit */
+  push(body: Buffer): void {
+    if (this.#received + body.length > this.window) {
+      throw new FileShareError('EPROTO', `flow-control violation: ${this.#received + body.length} bytes sent, ${this.window} granted`);
     }
-    try {
-      for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done, chunk.length - done, this.#written + done);
-    } catch (err) {
-      return err as Error;
+    this.#received += body.length;
+    if (this.#failed) return;
+    if (this.#received > this.size) {
+      this.stop();
+      this.onFailure(new FileShareError('EINTEGRITY', `more than the announced ${this.size} bytes arrived`));
+      return;
     }
-    this.#written += chunk.length;
-    return null;
+    this.#hash.update(body);
+    this.#chunks.push(body);
+    this.onChunk(body.length);
   }
 
-  /** Give the file its mtime (through the descriptor), move it to `finalPath`, close it. */
-  async commit(finalPath: string, mtimeMs: number | undefined): Promise<void> {
-    const fd = this.#fd;
-    if (fd === undefined) throw new FileShareError('EABORTED', 'the download was stopped');
-    if (mtimeMs !== undefined) await setDescriptorMtime(fd, mtimeMs);
-    charged(() => {
-      // Windows cannot rename a file that is still open
-      if (process.platform === 'win32') this.#close();
-      renameSync(this.tempPath, finalPath);
-      this.#close();
-    });
+  /** Bytes received so far. */
+  get receivedBytes(): number {
+    return this.#received;
   }
 
-  /** Close and remove the temporary file; quiet, safe to repeat. */
-  abort(): void {
-    charged(() => {
-      this.#close();
-      try {
-        unlinkSync(this.tempPath);
-      } catch {
-        // gone already, or never made
+  /** True while the server has credit left and the download is neither finishing nor failed. */
+  get awaitingData(): boolean {
+    return !this.#failed && !this.#finishing && this.#received < this.window;
+  }
+
+  /** The bodies received, in order (for {@link writeSmallFile}, after {@link finish}). */
+  get chunks(): readonly Buffer[] {
+    return this.#chunks;
+  }
+
+  /** The totals of what was received: its size and SHA-256. */
+  finish(): Promise<{ bytes: number; sha256: string }> {
+    if (this.#failed) return Promise.reject(new FileShareError('EIO', 'stream already failed'));
+    this.#finishing = true;
+    return Promise.resolve({ bytes: this.#received, sha256: this.#hash.digest('hex') });
+  }
+
+  /** Stop keeping data (the download failed or was given up). */
+  stop(): void {
+    this.#failed = true;
+    this.#chunks.length = 0;
+  }
+}
+
+/**
+ * Write verified data to `tempPath` (created exclusively), give it `mtimeMs` if set, and rename
+ * it to `finalPath`; on any failure the temporary file is removed and nothing is at `finalPath`.
+ * `expected` is the size the data must have on disk (what the writes report).
+ * @internal
+ */
+export async function writeSmallFile(
+  tempPath: string,
+  finalPath: string,
+  chunks: readonly Buffer[],
+  expected: number,
+  mtimeMs: number | undefined,
+): Promise<void> {
+  if (syncBudgetLeft()) return charged(() => writeSmallFileSync(tempPath, finalPath, chunks, expected, mtimeMs));
+  const file = await fsp.open(tempPath, 'wx');
+  let renamed = false;
+  try {
+    let written = 0;
+    for (const chunk of chunks) {
+      for (let done = 0; done < chunk.length;) {
+        const { bytesWritten } = await file.write(chunk, done, chunk.length - done, written);
+        done += bytesWritten;
+        written += bytesWritten;
       }
-    });
+    }
+    checkWritten(written, expected);
+    if (mtimeMs !== undefined) await file.utimes(utimesSeconds(mtimeMs), utimesSeconds(mtimeMs));
+    // Windows cannot rename a file that is still open
+    if (process.platform === 'win32') await file.close();
+    await fsp.rename(tempPath, finalPath);
+    renamed = true;
+  } finally {
+    await file.close().catch(() => {});
+    if (!renamed) await fsp.unlink(tempPath).catch(() => {});
   }
+}
 
-  #close(): void {
-    this.#over = true; // a file not yet created never will be
-    if (!this.stream.destroyed) this.stream.destroy();
-    const fd = this.#fd;
-    if (fd === undefined) return;
-    this.#fd = undefined;
+function writeSmallFileSync(
+  tempPath: string,
+  finalPath: string,
+  chunks: readonly Buffer[],
+  expected: number,
+  mtimeMs: number | undefined,
+): void {
+  const fd = openSync(tempPath, 'wx');
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
     try {
       closeSync(fd);
     } catch {
       // the descriptor is gone either way
     }
+  };
+  try {
+    let written = 0;
+    for (const chunk of chunks) {
+      for (let done = 0; done < chunk.length;) {
+        const n = writeSync(fd, chunk, done, chunk.length - done, written);
+        done += n;
+        written += n;
+      }
+    }
+    checkWritten(written, expected);
+    if (mtimeMs !== undefined) futimesSync(fd, utimesSeconds(mtimeMs), utimesSeconds(mtimeMs));
+    // Windows cannot rename a file that is still open
+    if (process.platform === 'win32') close();
+    renameSync(tempPath, finalPath);
+  } catch (err) {
+    close();
+    try {
+      unlinkSync(tempPath);
+    } catch {
+      // gone already
+    }
+    throw err;
+  } finally {
+    close();
   }
+}
+
+/** Defence in depth: the hash covers the bytes received, so also check what the writes reported. */
+function checkWritten(written: number, expected: number): void {
+  if (written !== expected) throw new FileShareError('EIO', `the local file has ${written} bytes, not the ${expected} received`);
 }

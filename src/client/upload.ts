@@ -311,7 +311,10 @@ class UploadAttempt {
     this.meter?.flush();
     const ms = this.meter?.elapsedMs ?? 0;
     const result: TransferResult = { bytes, sha256: clientSha, ms, mbps: megabytesPerSecond(sent, ms), resumedFrom: offset };
-    this.ctx.metrics.emit('transfer', { id: this.stream.id, direction: 'upload', path: this.remotePath, ...result });
+    const { metrics } = this.ctx;
+    // the payload is built only for a listener: most clients have none, and this runs per file
+    if (metrics.listenerCount('transfer') > 0)
+      metrics.emit('transfer', { id: this.stream.id, direction: 'upload', path: this.remotePath, ...result });
     this.settle();
     this.resolve(result);
   }
