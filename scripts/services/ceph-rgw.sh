@@ -85,6 +85,25 @@ mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
 mon max pg per osd = 1000
+# No debug logging, to the files or to the in-memory ring: at the default levels rgw wrote a few
+# lines per request, and the daemons' logging was a large share of their CPU under the tests.
+debug rgw = 0/0
+debug ms = 0/0
+debug osd = 0/0
+debug mon = 0/0
+debug paxos = 0/0
+debug auth = 0/0
+debug monc = 0/0
+debug objecter = 0/0
+debug rados = 0/0
+debug memstore = 0/0
+debug objclass = 0/0
+debug asok = 0/0
+debug finisher = 0/0
+debug heartbeatmap = 0/0
+debug perfcounter = 0/0
+debug context = 0/0
+debug crush = 0/0
 [mon]
 mon data = $dir/mon.\$id
 mon data avail warn = 2
