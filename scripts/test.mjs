@@ -95,7 +95,7 @@ const parallel = files.filter((name) => !alone.includes(name));
 const lightGroups = packed(parallel.filter(lightBatchable), LIGHT_BATCH_MS).map((group) => (group.length === 1 ? group[0] : group));
 const inLightGroup = new Set(lightGroups.filter(Array.isArray).flat());
 const work = [
-  ...batches(parallel.filter(batchable)),
+  ...packed(parallel.filter(batchable), BATCH_MS),
   ...lightGroups,
   ...parallel.filter((name) => !batchable(name) && !lightBatchable(name)),
 ].sort((a, b) => duration(b) - duration(a) || String(a).localeCompare(String(b)));
@@ -189,24 +189,6 @@ function packed(names, limit) {
     } else groups.push({ names: [name], ms });
   }
   return groups.map((group) => group.names);
-}
-
-/** The batchable files in groups (arrays) of about BATCH_MS of the last run's time each. */
-function batches(names) {
-  const groups = [];
-  let group = [];
-  let total = 0;
-  for (const name of names.sort(byDuration)) {
-    if (group.length > 0 && total + previous[name] > BATCH_MS) {
-      groups.push(group);
-      group = [];
-      total = 0;
-    }
-    group.push(name);
-    total += previous[name];
-  }
-  if (group.length > 0) groups.push(group);
-  return groups;
 }
 
 /** Whether a file mostly waited last time (see LIGHT_LOAD): it may also run in a light lane. */
