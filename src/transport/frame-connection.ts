@@ -4,21 +4,40 @@ import { FileShareError } from '../errors.ts';
 import { errorBody } from '../protocol/control.ts';
 import { FrameDecoder } from '../protocol/decoder.ts';
 import { encodeFrame, encodeHeader, encodeJsonFrame } from '../protocol/encoder.ts';
-import { DEFAULT_MAX_FRAME_SIZE, type Frame, FrameType, LENGTH_OVERHEAD } from '../protocol/frame.ts';
+import { DEFAULT_MAX_FRAME_SIZE, type Frame, FrameType, HEADER_SIZE, LENGTH_OVERHEAD } from '../protocol/frame.ts';
 import type { OutgoingStream } from './outgoing-stream.ts';
 
 /**
- * Most bytes one connection reads from its socket in one event-loop turn. libuv reads up to 32 ×
- * 64 KiB from a readable socket in one go, and a receiver hashes and writes each piece in that same
- * turn: 2 MiB of work (several milliseconds) during which no timer fires and no other connection
- * is served, not even a PING. Past this bound the socket is paused until the turn's check phase,
- * so a turn carries at most about this much (one more read may already be under way). Each pause
- * costs a loop iteration and a read stop/start: at 256 KiB per turn that added about 0.7 ms of
- * receiver CPU per MiB in an A/B on a loaded 2-core machine, so the bound is 1 MiB (about 3 ms
- * of work at this machine's receive cost, half the unbounded turn).
+ * Most frame bytes one connection hands to its owner in one event-loop turn. A receiver hashes and
+ * writes each DATA body in the turn it is handed over, so an unbounded turn (libuv reads up to 32 ×
+ * 64 KiB from a readable socket in one go) is several milliseconds during which no timer fires and
+ * no other connection is served. Past this bound decoded frames wait in the connection's backlog
+ * for the next turn. 1 MiB: a smaller bound cost about 0.7 ms of receiver CPU per MiB in an A/B on
+ * a loaded 2-core machine (one more loop iteration per piece), for about 3 ms of work per turn.
  * @internal
  */
-export const MAX_READ_PER_TURN = 1024 * 1024;
+export const MAX_FRAME_BYTES_PER_TURN = 1024 * 1024;
+
+/**
+ * Most bytes of decoded frames a connection holds in its backlog before it stops reading its
+ * socket (resumed at half). The socket is read on while frames wait, so that a PING or PONG behind
+ * file data is seen, and answered, at once instead of after the data ahead of it has been hashed
+ * and written: the data itself is bounded by the streams' flow-control windows, and this bound
+ * covers a peer that ignores them (found out, and cut off, once its frames are processed) or floods
+ * control frames.
+ * @internal
+ */
+export const MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Most bytes this side lets wait unsent in the socket's queue before it stops reading: a PING is
+ * answered the moment it is decoded, so a peer that sends pings and never reads its PONGs would
+ * otherwise grow that queue without bound. A peer that reads never comes near it (file data is
+ * queued one chunk at a time, and senders of many control frames wait for 'drain'); reading
+ * resumes on 'drain'.
+ * @internal
+ */
+export const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
 
 /** @internal */
 export interface FrameConnectionOptions {
@@ -36,10 +55,16 @@ export interface FrameConnectionOptions {
  * Frames over a byte stream: a TCP or TLS socket, or any other Duplex (an in-memory pair in tests).
  * Nothing here depends on what the stream is.
  *
- * Incoming bytes go through the {@link FrameDecoder}. Outgoing control frames are written at once;
- * file data is pulled from {@link OutgoingStream}s one chunk at a time, round-robin, and only while
- * the socket's userland queue is below one chunk, so a control frame (PONG, CREDIT, RESPONSE) never
- * waits behind more than about one chunk of queued data. Everything written in one turn of the
+ * Incoming bytes go through the {@link FrameDecoder}, and the frames reach the owner in order, at
+ * most {@link MAX_FRAME_BYTES_PER_TURN} per event-loop turn; the rest wait in a backlog while the
+ * socket is still read (up to {@link MAX_BACKLOG_BYTES}), so that a PING or PONG, handed over the
+ * moment it is decoded, never waits behind file data that arrived before it. Reading also stops
+ * while more than {@link MAX_UNSENT_BYTES} of ours wait for a peer that does not read them.
+ *
+ * Outgoing control frames are written at once; file data is pulled from {@link OutgoingStream}s
+ * one chunk at a time, round-robin, and only while the socket's userland queue is below one chunk,
+ * so a control frame (PONG, CREDIT, RESPONSE) never waits behind more than about one chunk of
+ * queued data. Everything written in one turn of the
  * event loop is corked together and leaves in one syscall at the end of that turn (`setImmediate`):
  * a small download's PARTIAL, DATA and RESPONSE, or a small upload's REQUEST, DATA and END. A write
  * to a loopback socket costs tens of microseconds of the writer's time (the kernel hands the bytes
@@ -70,12 +95,19 @@ export class FrameConnection {
    * in-memory pair) may hand the very buffer to its reader: its chunks are never recycled.
    */
   private readonly copiesOnWrite: boolean;
-  /** Bytes read from the socket in this event-loop turn (see {@link MAX_READ_PER_TURN}). */
+  /** Frame bytes handed to the owner in this event-loop turn (see {@link MAX_FRAME_BYTES_PER_TURN}). */
   private turnBytes = 0;
-  /** The end-of-turn reset is scheduled (`setImmediate`). */
+  /** The end-of-turn step is scheduled (`setImmediate`). */
   private turnEndScheduled = false;
-  /** We paused the socket for the rest of this turn. */
-  private pausedForTurn = false;
+  /** Decoded frames waiting for a later turn, oldest first, from index {@link backlogHead}. */
+  private backlog: Frame[] = [];
+  private backlogHead = 0;
+  /** Header and body bytes of the frames in the backlog. */
+  private backlogBytes = 0;
+  /** We paused the socket because the backlog is full. */
+  private pausedForBacklog = false;
+  /** We paused the socket because the peer does not read what we write (see {@link MAX_UNSENT_BYTES}). */
+  private pausedForOutput = false;
   /** Time bytes last arrived, for idle timeouts. */
   lastActivity = Date.now();
   /** Since when an incomplete frame has been waiting for its remaining bytes (undefined: none). */
@@ -96,6 +128,11 @@ export class FrameConnection {
     socket.on('error', this.onSocketError);
     socket.on('end', this.onEnd);
     socket.on('close', this.onSocketClose);
+  }
+
+  /** Bytes of decoded frames waiting for a later turn (see {@link MAX_BACKLOG_BYTES}). */
+  get backlogByteCount(): number {
+    return this.backlogBytes;
   }
 
   /** Whether the connection is closed or closing. */
@@ -307,23 +344,15 @@ export class FrameConnection {
     this.closed = true;
     for (const sender of this.senders) sender.cancel();
     this.senders.length = 0;
+    this.backlog = [];
+    this.backlogHead = 0;
+    this.backlogBytes = 0;
     this.socket.off('data', this.onData);
   }
 
   private readonly onData = (chunk: Buffer): void => {
     const now = Date.now();
     this.lastActivity = now;
-    this.turnBytes += chunk.length;
-    if (!this.turnEndScheduled) {
-      this.turnEndScheduled = true;
-      setImmediate(this.endTurn);
-    }
-    if (this.turnBytes >= MAX_READ_PER_TURN && !this.pausedForTurn) {
-      // enough for one turn: what is still in the socket waits for the next one, so that timers
-      // and the other connections of this process get the loop in between
-      this.pausedForTurn = true;
-      this.socket.pause();
-    }
     try {
       const frames = this.decoder.push(chunk);
       // a frame that has begun must complete in time: restart the clock whenever one completes
@@ -331,23 +360,95 @@ export class FrameConnection {
       else if (frames.length > 0 || this.partialFrameSince === undefined) this.partialFrameSince = now;
       for (const frame of frames) {
         if (this.closed) return;
+        this.accept(frame);
+      }
+    } catch (err) {
+      this.fail(asFileShareError(err));
+    }
+    this.limitUnsent();
+  };
+
+  /** Stop reading while more than {@link MAX_UNSENT_BYTES} of ours wait for the peer to read them. */
+  private limitUnsent(): void {
+    if (this.pausedForOutput || this.closed || this.socket.writableLength < MAX_UNSENT_BYTES) return;
+    // that much queued means a write returned false, so 'drain' comes once the peer reads
+    this.pausedForOutput = true;
+    this.socket.pause();
+  }
+
+  /**
+   * Hand a decoded frame to the owner now, or queue it behind the frames already waiting. A PING or
+   * PONG always goes at once: it belongs to no stream, and answering it (or timing it) must not
+   * wait for the file data that happened to arrive before it.
+   */
+  private accept(frame: Frame): void {
+    if (frame.type === FrameType.PING || frame.type === FrameType.PONG) return this.options.onFrame(frame);
+    if (this.backlogHead < this.backlog.length || this.turnBytes >= MAX_FRAME_BYTES_PER_TURN) {
+      this.backlog.push(frame);
+      this.backlogBytes += HEADER_SIZE + frame.body.length;
+      this.scheduleTurnEnd();
+      if (this.backlogBytes >= MAX_BACKLOG_BYTES && !this.pausedForBacklog) {
+        this.pausedForBacklog = true;
+        this.socket.pause();
+      }
+      return;
+    }
+    this.turnBytes += HEADER_SIZE + frame.body.length;
+    this.scheduleTurnEnd();
+    this.options.onFrame(frame);
+  }
+
+  private scheduleTurnEnd(): void {
+    if (this.turnEndScheduled) return;
+    this.turnEndScheduled = true;
+    setImmediate(this.endTurn);
+  }
+
+  /**
+   * The check phase of a turn: what is left of the turn's budget goes to the backlog (all of it
+   * once frames wait, as new ones then queue behind them instead of being handed over on arrival),
+   * then the next turn starts with a full budget.
+   */
+  private readonly endTurn = (): void => {
+    this.turnEndScheduled = false;
+    if (!this.closed) this.processBacklog(MAX_FRAME_BYTES_PER_TURN);
+    this.turnBytes = 0;
+    if (!this.closed && this.backlogHead < this.backlog.length) this.scheduleTurnEnd();
+  };
+
+  /** Hand waiting frames to the owner, in order, until `budget` bytes have gone or none is left. */
+  private processBacklog(budget: number): void {
+    try {
+      while (this.backlogHead < this.backlog.length && this.turnBytes < budget && !this.closed) {
+        const frame = this.backlog[this.backlogHead]!;
+        this.backlog[this.backlogHead++] = undefined as unknown as Frame;
+        const size = HEADER_SIZE + frame.body.length;
+        this.backlogBytes -= size;
+        this.turnBytes += size;
         this.options.onFrame(frame);
       }
     } catch (err) {
-      this.fail(err instanceof FileShareError ? err : new FileShareError('EIO', String(err), { cause: err }));
+      this.fail(asFileShareError(err));
     }
-  };
-
-  private readonly endTurn = (): void => {
-    this.turnEndScheduled = false;
-    this.turnBytes = 0;
-    if (this.pausedForTurn) {
-      this.pausedForTurn = false;
-      if (!this.closed) this.socket.resume();
+    if (this.backlogHead >= this.backlog.length) {
+      this.backlog = [];
+      this.backlogHead = 0;
+    } else if (this.backlogHead > 1024 && this.backlogHead * 2 > this.backlog.length) {
+      this.backlog = this.backlog.slice(this.backlogHead);
+      this.backlogHead = 0;
     }
-  };
+    if (this.pausedForBacklog && this.backlogBytes < MAX_BACKLOG_BYTES / 2 && !this.closed) {
+      this.pausedForBacklog = false;
+      if (!this.pausedForOutput) this.socket.resume();
+    }
+    this.limitUnsent();
+  }
 
   private readonly onDrain = (): void => {
+    if (this.pausedForOutput && !this.closed) {
+      this.pausedForOutput = false;
+      if (!this.pausedForBacklog) this.socket.resume();
+    }
     this.waitingForDrain = false;
     this.schedule();
     this.wakeWritableWaiters();
@@ -358,7 +459,10 @@ export class FrameConnection {
   };
 
   private readonly onEnd = (): void => {
-    // the peer finished sending: we will get no more requests; close our side too
+    if (this.closed) return;
+    // the peer finished sending: what it sent before still counts (an END, a CANCEL), then our
+    // side closes too
+    this.processBacklog(Number.POSITIVE_INFINITY);
     if (!this.closed) this.closeGracefully();
   };
 
@@ -367,4 +471,8 @@ export class FrameConnection {
     this.wakeWritableWaiters();
     this.options.onClose(this.failure);
   };
+}
+
+function asFileShareError(err: unknown): FileShareError {
+  return err instanceof FileShareError ? err : new FileShareError('EIO', String(err), { cause: err });
 }
