@@ -61,17 +61,17 @@ export interface FrameConnectionOptions {
  * moment it is decoded, never waits behind file data that arrived before it. Reading also stops
  * while more than {@link MAX_UNSENT_BYTES} of ours wait for a peer that does not read them.
  *
- * Outgoing control frames are written at once; file data is pulled from {@link OutgoingStream}s
- * one chunk at a time, round-robin, and only while the socket's userland queue is below one chunk,
- * so a control frame (PONG, CREDIT, RESPONSE) never waits behind more than about one chunk of
- * queued data. Everything written in one turn of the
- * event loop is corked together and leaves in one syscall at the end of that turn (`setImmediate`):
- * a small download's PARTIAL, DATA and RESPONSE, or a small upload's REQUEST, DATA and END. A write
- * to a loopback socket costs tens of microseconds of the writer's time (the kernel hands the bytes
- * to the reader in that call), and every write wakes the peer once more; profiles of 4 KiB
- * transfers showed those per-frame writes among the largest costs on both sides. A PING or PONG
- * travels alone ({@link sendAlone}): it leaves at once, so that a round trip on an idle connection
- * does not wait for the end of a turn on either side.
+ * Outgoing control frames are written at once; file data is pulled from {@link OutgoingStream}s one
+ * chunk at a time, round-robin, and only while the socket's userland queue is below one chunk, so a
+ * control frame (PONG, CREDIT, RESPONSE) never waits behind more than about one chunk of queued
+ * data. Everything written in one turn of the event loop is corked together and leaves in one
+ * syscall at the end of that turn (`setImmediate`): a small download's PARTIAL, DATA and RESPONSE,
+ * or a small upload's REQUEST, DATA and END. A write to a loopback socket costs tens of
+ * microseconds of the writer's time (the kernel hands the bytes to the reader in that call), and
+ * every write wakes the peer once more; profiles of 4 KiB transfers showed those per-frame writes
+ * among the largest costs on both sides. A PING or PONG travels alone ({@link sendAlone}): it
+ * leaves at once, so that a round trip on an idle connection does not wait for the end of a turn on
+ * either side.
  *
  * First error wins and there is one close path: {@link fail} records the error, sends an ERROR
  * frame on stream 0 when it is a protocol error, and destroys the socket; `onClose` fires once.
