@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { MESSAGE_PREFIX } from './messages.ts';
@@ -106,9 +107,26 @@ export class Scope {
   }
 }
 
+/**
+ * Linux refuses a single argument over 128 KiB (`MAX_ARG_STRLEN`: spawn fails with E2BIG), which
+ * a list of a thousand file paths per task passes: such a config goes in a file instead, named as
+ * `@<path>` in argv (workers/runtime.ts reads it), removed once the worker is gone.
+ */
+const MAX_INLINE_CONFIG = 64 * 1024;
+
+function configArgument(config: WorkerConfig): { arg: string; cleanup: () => void } {
+  const json = JSON.stringify(config);
+  if (json.length <= MAX_INLINE_CONFIG) return { arg: json, cleanup: () => {} };
+  const dir = mkdtempSync(path.join(tmpdir(), 'fileshare-bench-config-'));
+  const file = path.join(dir, 'config.json');
+  writeFileSync(file, json);
+  return { arg: `@${file}`, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 function spawnWorker(name: string, config: WorkerConfig, options: SpawnOptions): WorkerHandle {
   const started = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [...command(name), JSON.stringify(config)], {
+  const { arg, cleanup } = configArgument(config);
+  const child: ChildProcess = spawn(process.execPath, [...command(name), arg], {
     cwd: path.join(repoRoot, 'bench'),
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'production' },
@@ -155,12 +173,14 @@ function spawnWorker(name: string, config: WorkerConfig, options: SpawnOptions):
     child.once('error', (error) => {
       clearTimeout(timer);
       clearInterval(sampler);
+      cleanup();
       rejectReady(error);
       reject(error);
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       clearInterval(sampler);
+      cleanup();
       const wallSeconds = (performance.now() - started) / 1000;
       const fail = (why: string): void => {
         const error = new Error(`${name} worker: ${why}`);

@@ -155,9 +155,10 @@ async function client(system: SystemWorker, config: ClientConfig): Promise<void>
 /** Entry point of every worker file: `runSystemWorker(mySystem)`. */
 export function runSystemWorker(system: SystemWorker): void {
   const run = async (): Promise<void> => {
-    const raw = process.argv[2];
-    if (raw === undefined) throw new Error('worker: missing JSON config in argv[2]');
-    const config = JSON.parse(raw) as WorkerConfig;
+    const arg = process.argv[2];
+    if (arg === undefined) throw new Error('worker: missing JSON config in argv[2]');
+    // a large config comes as `@<file>` (proc.ts: one argument may not pass 128 KiB)
+    const config = JSON.parse(arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg) as WorkerConfig;
     if (config.role === 'server') await serve(system, config.server);
     else await client(system, config.client);
   };
