@@ -50,6 +50,17 @@ export interface S3Target {
   readonly bucket: string;
 }
 
+/**
+ * Untimed passes after a timed one, so that the passes after them run in warm processes: pass `k`
+ * (1-based) goes to remote names and download folders suffixed `-w<k>`. A pass starts only while
+ * the passes so far, plus one more of the last one's length, stay within `maxSeconds`: a system
+ * slow enough to need no warm-up (FTP's passive polling) gets none.
+ */
+export interface WarmUp {
+  readonly passes: number;
+  readonly maxSeconds: number;
+}
+
 /** One thing a client worker does; see workers/tasks.ts for how each is run. */
 export type ClientTask =
   | {
@@ -108,6 +119,8 @@ export type ClientTask =
       readonly parallel: number;
       /** Connections to use when the API allows only one transfer per connection. */
       readonly connections: number;
+      /** After the timed pass, untimed passes over the same files (see {@link WarmUp}). */
+      readonly warmUp?: WarmUp;
     }
   | {
       /**
@@ -118,6 +131,8 @@ export type ClientTask =
       readonly local: string;
       readonly remote: string;
       readonly downloadDir: string;
+      /** After the timed pass (and before the sync), untimed passes of the same tree (see {@link WarmUp}). */
+      readonly warmUp?: WarmUp;
     }
   | {
       /** `clients` clients log in with passwords (all at once) and save their resumption tokens to `file`. */

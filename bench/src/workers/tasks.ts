@@ -21,6 +21,7 @@ import type {
   TaskResult,
   TransferResult,
   TreeResult,
+  WarmUp,
 } from '../messages.ts';
 import { HOST } from '../messages.ts';
 import type { Connection, Driver, Moved } from './runtime.ts';
@@ -328,6 +329,19 @@ async function lanes(
   return { errors, ...(firstError !== undefined ? { firstError } : {}) };
 }
 
+/** Run the untimed passes of `plan` after a timed one that took `firstSeconds` (see WarmUp in messages.ts). */
+async function warmUp(plan: WarmUp | undefined, firstSeconds: number, pass: (k: number) => Promise<void>): Promise<void> {
+  if (plan === undefined) return;
+  let spent = 0;
+  let last = firstSeconds;
+  for (let k = 1; k <= plan.passes && spent + last <= plan.maxSeconds; k++) {
+    const start = now();
+    await pass(k);
+    last = seconds(start);
+    spent += last;
+  }
+}
+
 async function small(driver: Driver, config: ClientConfig, task: Extract<ClientTask, { kind: 'small' }>): Promise<SmallResult> {
   await mkdir(task.downloadDir, { recursive: true });
   const sequential = task.parallel === 1;
@@ -353,6 +367,19 @@ async function small(driver: Driver, config: ClientConfig, task: Extract<ClientT
       await laneConn(lane).download(remote(i), path.join(task.downloadDir, path.basename(task.files[i]!)));
     });
     const downloadSeconds = seconds(start);
+
+    await warmUp(task.warmUp, uploadSeconds + downloadSeconds, async (k) => {
+      const again = (i: number): string => `${remote(i)}-w${k}`;
+      const folder = `${task.downloadDir}-w${k}`;
+      await mkdir(folder, { recursive: true });
+      const upAgain = await lanes(task.files.length, inFlight, async (i, lane) => {
+        await laneConn(lane).upload(task.files[i]!, again(i));
+      });
+      const downAgain = await lanes(task.files.length, inFlight, async (i, lane) => {
+        await laneConn(lane).download(again(i), path.join(folder, path.basename(task.files[i]!)));
+      });
+      if (upAgain.firstError ?? downAgain.firstError) throw new Error(`warm-up pass ${k}: ${upAgain.firstError ?? downAgain.firstError}`);
+    });
 
     const firstError = up.firstError ?? down.firstError;
     return {
@@ -444,6 +471,10 @@ async function tree(driver: Driver, config: ClientConfig, task: Extract<ClientTa
     const up = spent(s0, s1);
     const down = spent(s1, s2);
     const cpu = up && down ? { cpu: { upload: up, download: down } } : {};
+    await warmUp(task.warmUp, uploadSeconds + downloadSeconds, async (k) => {
+      await conn.uploadTree!(task.local, `${task.remote}-w${k}`);
+      await conn.downloadTree!(`${task.remote}-w${k}`, `${task.downloadDir}-w${k}`);
+    });
     if (!conn.syncTree) return { kind: 'tree', uploadSeconds, downloadSeconds, ...cpu };
     start = now();
     const syncTransferred = await conn.syncTree(task.local, task.remote);

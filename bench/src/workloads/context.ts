@@ -8,7 +8,7 @@ import type { BenchConfig } from '../config.ts';
 import type { CertFiles } from '../certs.ts';
 import type { TestFile } from '../files.ts';
 import { HOST } from '../messages.ts';
-import type { ClientTask, EventLoopDelay, ServerConfig, TaskResult } from '../messages.ts';
+import type { ClientTask, EventLoopDelay, ServerConfig, TaskResult, WarmUp } from '../messages.ts';
 import type { ReadyInfo } from '../proc.ts';
 import type { Scope } from '../proc.ts';
 import type { Recorder, WorkloadId } from '../results.ts';
@@ -16,6 +16,17 @@ import type { SystemDef } from '../systems.ts';
 
 export const USER = 'bench';
 export const PASSWORD = 'secret';
+
+/**
+ * The untimed passes of `small` and `tree` after their fresh pass: two more, so that the measured
+ * pass is the fourth over the same files (bench/src/warmup.ts, in the "fourteenth" section of
+ * bench/README.md, found fileshare's client and server near their steady cost per file from the
+ * third pass on), bounded to 30 s so that FTP's slow passes (passive-port polling, about 20
+ * files/s) get none.
+ */
+export const WARM_UP: WarmUp = { passes: 2, maxSeconds: 30 };
+/** What the warm-up passes append to remote names and download folders (workers/tasks.ts). */
+export const WARM_UP_SUFFIXES: readonly string[] = Array.from({ length: WARM_UP.passes }, (_, k) => `-w${k + 1}`);
 
 export interface BenchContext {
   readonly config: BenchConfig;

@@ -13,6 +13,12 @@
  * run uploads to a folder and downloads into a folder of its own (no file is overwritten, no copy
  * removed between systems) and all copies go at the end: every system creates its files where no
  * deletion of the last minute is in its way.
+ *
+ * As in small.ts, each system first moves the tree once in the processes just started (the "fresh
+ * processes" rows, no target), up to twice more untimed ({@link WARM_UP}), and is then measured
+ * moving it again, to folders of its own, in the
+ * same server and client processes: the steady cost of a long-running server and of a program
+ * that has moved files before, rather than V8's warm-up.
  */
 import { mkdir, rename } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,7 +28,7 @@ import type { TestFile } from '../files.ts';
 import type { TreeResult } from '../messages.ts';
 import type { Metric } from '../results.ts';
 import type { SystemDef } from '../systems.ts';
-import { withServer } from './context.ts';
+import { WARM_UP, WARM_UP_SUFFIXES, withServer } from './context.ts';
 import type { BenchContext, Workload } from './context.ts';
 
 const base = { workload: 'tree', unit: 'files/s', better: 'higher' } as const;
@@ -32,6 +38,9 @@ const peers = [
 ] as const;
 export const TREE_UP: Metric = { ...base, name: 'tree upload files/s', target: peers };
 export const TREE_DOWN: Metric = { ...base, name: 'tree download files/s', target: peers };
+/** The first pass, in the processes just started. */
+export const TREE_UP_FRESH: Metric = { ...base, name: 'tree upload files/s, fresh processes' };
+export const TREE_DOWN_FRESH: Metric = { ...base, name: 'tree download files/s, fresh processes' };
 /** A second sync of the unchanged tree: well under a second. */
 export const TREE_SYNC: Metric = {
   workload: 'tree',
@@ -96,27 +105,45 @@ async function verifyTree(tree: Tree, copyDir: string): Promise<{ bad: number; f
 
 /** One system's run: upload to `/tree-<run>`, download into a folder of its own; the copies stay (see the module's note). */
 async function runSystem(ctx: BenchContext, tree: Tree, system: SystemDef, run: number, copies: string[]): Promise<void> {
-  const clientTimeout = 60_000 + tree.files.size * 3 * PER_FILE_MS;
+  const clientTimeout = 60_000 + WARM_UP.maxSeconds * 2000 + tree.files.size * 6 * PER_FILE_MS;
   await withServer(ctx, system, clientTimeout, async (session) => {
-    const remote = `tree-${run}`;
-    const downloadDir = path.join(ctx.tmp, 'client', system.id, `tree-copy-${run}`);
-    copies.push(path.join(session.dataDir, remote), downloadDir);
-    await mkdir(path.dirname(downloadDir), { recursive: true }); // the copy itself is made by the system
-    const { results } = await session.runClient([{ kind: 'tree', local: tree.dir, remote: `/${remote}`, downloadDir }], clientTimeout);
-    const r = results[0] as TreeResult | undefined;
-    if (r === undefined) throw new Error('tree: missing result');
-    const up = await verifyTree(tree, path.join(session.dataDir, remote));
-    const down = await verifyTree(tree, downloadDir);
-    if (up.bad + down.bad > 0) {
-      ctx.recorder.error(
-        'tree',
-        system.id,
-        `${up.bad} bad copies on the server, ${down.bad} on the client (${up.first ?? down.first ?? ''})`,
-      );
-      return;
+    const passes = [`tree-${run}-fresh`, `tree-${run}`].map((remote) => ({
+      remote,
+      downloadDir: path.join(ctx.tmp, 'client', system.id, `${remote}-copy`),
+    }));
+    for (const pass of passes) {
+      for (const suffix of ['', ...WARM_UP_SUFFIXES])
+        copies.push(path.join(session.dataDir, pass.remote + suffix), pass.downloadDir + suffix);
+    }
+    await mkdir(path.join(ctx.tmp, 'client', system.id), { recursive: true }); // the copies themselves are made by the system
+    const { results } = await session.runClient(
+      passes.map((pass, i) => ({
+        kind: 'tree',
+        local: tree.dir,
+        remote: `/${pass.remote}`,
+        downloadDir: pass.downloadDir,
+        ...(i === 0 ? { warmUp: WARM_UP } : {}),
+      })),
+      clientTimeout,
+    );
+    const [fresh, r] = results as (TreeResult | undefined)[];
+    if (fresh === undefined || r === undefined) throw new Error('tree: missing result');
+    for (const pass of passes) {
+      const up = await verifyTree(tree, path.join(session.dataDir, pass.remote));
+      const down = await verifyTree(tree, pass.downloadDir);
+      if (up.bad + down.bad > 0) {
+        ctx.recorder.error(
+          'tree',
+          system.id,
+          `${pass.remote}: ${up.bad} bad copies on the server, ${down.bad} on the client (${up.first ?? down.first ?? ''})`,
+        );
+        return;
+      }
     }
     const n = tree.files.size;
     const notes = { files: n };
+    ctx.recorder.add(TREE_UP_FRESH, system.id, n / fresh.uploadSeconds, notes);
+    ctx.recorder.add(TREE_DOWN_FRESH, system.id, n / fresh.downloadSeconds, notes);
     ctx.recorder.add(TREE_UP, system.id, n / r.uploadSeconds, notes);
     ctx.recorder.add(TREE_DOWN, system.id, n / r.downloadSeconds, notes);
     if (r.cpu !== undefined) {
@@ -136,7 +163,8 @@ async function runSystem(ctx: BenchContext, tree: Tree, system: SystemDef, run: 
 export const tree: Workload = {
   id: 'tree',
   title: 'Folder trees (small files in nested folders, and medium ones)',
-  budgetMs: (config, systems) => INODE_REUSE_WAIT_MS + config.runs * systems * (90_000 + (config.smallFiles + 20) * 4 * PER_FILE_MS),
+  budgetMs: (config, systems) =>
+    INODE_REUSE_WAIT_MS + config.runs * systems * (90_000 + WARM_UP.maxSeconds * 2000 + (config.smallFiles + 20) * 8 * PER_FILE_MS),
   async run(ctx, systems) {
     // --quick (CI) keeps this short: sftp -r moves ~5 files/s on a busy 2-core machine
     const small = ctx.config.quick ? Math.min(20, ctx.config.smallFiles) : ctx.config.smallFiles;
