@@ -28,12 +28,20 @@ export async function prepareWorkers(names: readonly string[], options: { tsx: b
   if (!useTsx) runnable = await buildWorkers(names.map(workerSource));
 }
 
+/**
+ * `FILESHARE_BENCH_CPU_PROF=<dir>`: every worker writes a V8 CPU profile into `<dir>/<worker>-<n>`
+ * (Node 20 refuses `--cpu-prof` in NODE_OPTIONS, and a profile of the harness is not wanted).
+ */
+const cpuProfileDir = process.env.FILESHARE_BENCH_CPU_PROF;
+let profiled = 0;
+
 function command(name: string): string[] {
   const source = workerSource(name);
-  if (useTsx) return ['--import', 'tsx', source];
+  const profile = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfileDir, `${name}-${++profiled}`)}`] : [];
+  if (useTsx) return [...profile, '--import', 'tsx', source];
   const js = runnable?.get(source);
   if (js === undefined) throw new Error(`worker ${name} was not prepared`);
-  return [js];
+  return [...profile, js];
 }
 
 /** Peak resident set of a live process from /proc (VmHWM), KiB; 0 where /proc is unavailable. */

@@ -368,17 +368,27 @@ async function small(driver: Driver, config: ClientConfig, task: Extract<ClientT
     });
     const downloadSeconds = seconds(start);
 
+    // each warm-up pass on connections of its own: V8 specialises code to the first connection's
+    // objects and throws that code away when a second one appears (bench/README "fourteenth"), so
+    // the measured passes come after several, as on a server that has served clients before
     await warmUp(task.warmUp, uploadSeconds + downloadSeconds, async (k) => {
       const again = (i: number): string => `${remote(i)}-w${k}`;
       const folder = `${task.downloadDir}-w${k}`;
       await mkdir(folder, { recursive: true });
-      const upAgain = await lanes(task.files.length, inFlight, async (i, lane) => {
-        await laneConn(lane).upload(task.files[i]!, again(i));
-      });
-      const downAgain = await lanes(task.files.length, inFlight, async (i, lane) => {
-        await laneConn(lane).download(again(i), path.join(folder, path.basename(task.files[i]!)));
-      });
-      if (upAgain.firstError ?? downAgain.firstError) throw new Error(`warm-up pass ${k}: ${upAgain.firstError ?? downAgain.firstError}`);
+      const warm: Connection[] = [];
+      try {
+        for (let i = 0; i < connections; i++) warm.push(await driver.connect(config));
+        const upAgain = await lanes(task.files.length, inFlight, async (i, lane) => {
+          await warm[lane % connections]!.upload(task.files[i]!, again(i));
+        });
+        const downAgain = await lanes(task.files.length, inFlight, async (i, lane) => {
+          await warm[lane % connections]!.download(again(i), path.join(folder, path.basename(task.files[i]!)));
+        });
+        const failed = upAgain.firstError ?? downAgain.firstError;
+        if (failed !== undefined) throw new Error(`warm-up pass ${k}: ${failed}`);
+      } finally {
+        await Promise.all(warm.map(closeQuietly));
+      }
     });
 
     const firstError = up.firstError ?? down.firstError;
@@ -471,9 +481,16 @@ async function tree(driver: Driver, config: ClientConfig, task: Extract<ClientTa
     const up = spent(s0, s1);
     const down = spent(s1, s2);
     const cpu = up && down ? { cpu: { upload: up, download: down } } : {};
+    // a connection of its own per warm-up pass, as in small()
     await warmUp(task.warmUp, uploadSeconds + downloadSeconds, async (k) => {
-      await conn.uploadTree!(task.local, `${task.remote}-w${k}`);
-      await conn.downloadTree!(`${task.remote}-w${k}`, `${task.downloadDir}-w${k}`);
+      const warm = await driver.connect(config);
+      try {
+        await warm.prepareTree?.();
+        await warm.uploadTree!(task.local, `${task.remote}-w${k}`);
+        await warm.downloadTree!(`${task.remote}-w${k}`, `${task.downloadDir}-w${k}`);
+      } finally {
+        await closeQuietly(warm);
+      }
     });
     if (!conn.syncTree) return { kind: 'tree', uploadSeconds, downloadSeconds, ...cpu };
     start = now();
