@@ -63,48 +63,50 @@ async function verify(
   return first !== undefined ? { bad, first } : { bad };
 }
 
-async function runSystem(ctx: BenchContext, files: readonly TestFile[], system: SystemDef): Promise<void> {
+/**
+ * One system's run. Every run writes under names and into folders of its own and nothing is
+ * deleted until the workload ends (`copies` collects what to delete): ext4 steps over each inode
+ * freed in the last minute whenever it creates a file (tree.ts), so a system that ran right after
+ * another's cleanup, or a run that overwrote the last one's files, paid for it per file.
+ */
+async function runSystem(ctx: BenchContext, files: readonly TestFile[], system: SystemDef, run: number, copies: string[]): Promise<void> {
   const { smallConnections } = ctx.config;
   const modes = [
-    { parallel: 1, prefix: 's-fresh-', up: FRESH_UP, down: FRESH_DOWN, warmUp: WARM_UP },
-    { parallel: 1, prefix: 's-seq-', up: SEQ_UP, down: SEQ_DOWN },
-    { parallel: 0, prefix: 's-par-', up: PAR_UP, down: PAR_DOWN },
+    { parallel: 1, prefix: `s${run}-fresh-`, up: FRESH_UP, down: FRESH_DOWN, warmUp: WARM_UP },
+    { parallel: 1, prefix: `s${run}-seq-`, up: SEQ_UP, down: SEQ_DOWN },
+    { parallel: 0, prefix: `s${run}-par-`, up: PAR_UP, down: PAR_DOWN },
   ] as const;
   const clientTimeout = 30_000 + WARM_UP.maxSeconds * 2000 + files.length * 2 * modes.length * PER_FILE_MS;
   await withServer(ctx, system, clientTimeout, async (session) => {
     const downloadDirs = modes.map((m) => path.join(ctx.tmp, 'client', system.id, m.prefix));
-    try {
-      const { results } = await session.runClient(
-        modes.map((m, i) => ({
-          kind: 'small' as const,
-          files: files.map((f) => f.path),
-          remotePrefix: '/' + m.prefix,
-          downloadDir: downloadDirs[i]!,
-          parallel: m.parallel,
-          connections: smallConnections,
-          ...('warmUp' in m ? { warmUp: m.warmUp } : {}),
-        })),
-        clientTimeout,
-      );
-      for (const [i, mode] of modes.entries()) {
-        const r = results[i] as SmallResult | undefined;
-        if (r === undefined) throw new Error('small: missing result');
-        const check = await verify(files, session.dataDir, mode.prefix, downloadDirs[i]!);
-        if (r.errors > 0 || check.bad > 0) {
-          ctx.recorder.error(
-            'small',
-            system.id,
-            `${mode.up.name.replace('upload ', '')}: ${r.errors} failed, ${check.bad} bad copies` +
-              ` (${r.firstError ?? check.first ?? ''})`,
-          );
-          continue;
-        }
-        const notes = { files: r.count, inFlight: r.inFlight, connections: r.connections };
-        ctx.recorder.add(mode.up, system.id, r.count / r.uploadSeconds, notes);
-        ctx.recorder.add(mode.down, system.id, r.count / r.downloadSeconds, notes);
+    copies.push(...downloadDirs.flatMap((dir) => [dir, ...WARM_UP_SUFFIXES.map((suffix) => dir + suffix)]));
+    const { results } = await session.runClient(
+      modes.map((m, i) => ({
+        kind: 'small' as const,
+        files: files.map((f) => f.path),
+        remotePrefix: '/' + m.prefix,
+        downloadDir: downloadDirs[i]!,
+        parallel: m.parallel,
+        connections: smallConnections,
+        ...('warmUp' in m ? { warmUp: m.warmUp } : {}),
+      })),
+      clientTimeout,
+    );
+    for (const [i, mode] of modes.entries()) {
+      const r = results[i] as SmallResult | undefined;
+      if (r === undefined) throw new Error('small: missing result');
+      const check = await verify(files, session.dataDir, mode.prefix, downloadDirs[i]!);
+      if (r.errors > 0 || check.bad > 0) {
+        ctx.recorder.error(
+          'small',
+          system.id,
+          `${mode.up.name.replace('upload ', '')}: ${r.errors} failed, ${check.bad} bad copies (${r.firstError ?? check.first ?? ''})`,
+        );
+        continue;
       }
-    } finally {
-      await removeFiles(...downloadDirs.flatMap((dir) => [dir, ...WARM_UP_SUFFIXES.map((suffix) => dir + suffix)]));
+      const notes = { files: r.count, inFlight: r.inFlight, connections: r.connections };
+      ctx.recorder.add(mode.up, system.id, r.count / r.uploadSeconds, notes);
+      ctx.recorder.add(mode.down, system.id, r.count / r.downloadSeconds, notes);
     }
   });
 }
@@ -115,15 +117,20 @@ export const small: Workload = {
   budgetMs: (config, systems) => config.runs * systems * (60_000 + WARM_UP.maxSeconds * 2000 + config.smallFiles * 6 * PER_FILE_MS),
   async run(ctx, systems) {
     const files = await makeSmallFiles(path.join(ctx.tmp, 'small-src'), ctx.config.smallFiles, ctx.config.smallSize);
-    for (let run = 1; run <= ctx.config.runs; run++) {
-      for (const system of systems) {
-        ctx.log(`small ${system.id} run ${run}/${ctx.config.runs}`);
-        try {
-          await runSystem(ctx, files, system);
-        } catch (error) {
-          ctx.recorder.error('small', system.id, error);
+    const copies: string[] = [];
+    try {
+      for (let run = 1; run <= ctx.config.runs; run++) {
+        for (const system of systems) {
+          ctx.log(`small ${system.id} run ${run}/${ctx.config.runs}`);
+          try {
+            await runSystem(ctx, files, system, run, copies);
+          } catch (error) {
+            ctx.recorder.error('small', system.id, error);
+          }
         }
       }
+    } finally {
+      await removeFiles(...copies);
     }
   },
 };
