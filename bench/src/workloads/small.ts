@@ -5,13 +5,13 @@
  * second, per direction. Every copy on both sides is checked by SHA-256 afterwards.
  *
  * Every system first moves the same files one at a time in the processes just started (the
- * "fresh processes" rows, no target), then up to two untimed passes warm it up ({@link WARM_UP}),
- * then the measured passes follow in the same processes. A
- * server is a long-running process, and a JavaScript one (fileshare's, ftp-srv) runs its per-file
- * code interpreted until V8 has seen it often enough to optimise it: in a fresh process that
- * warm-up, not the code's steady cost, decides the first thousand files (bench/README.md,
- * "fourteenth"). Every system gets the same pass, so the ratios stay like for like; the fresh rows
- * keep what a program that starts, moves a thousand files and exits would see.
+ * "fresh processes" rows, no target), then up to two untimed passes on connections of their own
+ * warm it up ({@link WARM_UP}), then the measured passes follow in the same processes. A server
+ * is a long-running process, and a JavaScript one (fileshare's, ftp-srv) runs its per-file code
+ * unoptimised until V8 has seen it often enough: in a fresh process that warm-up, not the code's
+ * steady cost, decides the first thousand files (bench/README.md, "fourteenth"). Every system
+ * gets the same passes, so the ratios stay like for like; the fresh rows keep what a program that
+ * starts, moves a thousand files and exits would see.
  */
 import path from 'node:path';
 import { makeSmallFiles, removeFiles, verifyCopy } from '../files.ts';

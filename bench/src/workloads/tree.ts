@@ -16,9 +16,9 @@
  *
  * As in small.ts, each system first moves the tree once in the processes just started (the "fresh
  * processes" rows, no target), up to twice more untimed ({@link WARM_UP}), and is then measured
- * moving it again, to folders of its own, in the
- * same server and client processes: the steady cost of a long-running server and of a program
- * that has moved files before, rather than V8's warm-up.
+ * moving it again, to folders of its own, in the same server and client processes: the steady
+ * cost of a long-running server and of a program that has moved files before, rather than V8's
+ * warm-up.
  */
 import { mkdir, rename } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
