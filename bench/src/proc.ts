@@ -124,7 +124,7 @@ const MAX_INLINE_CONFIG = 64 * 1024;
 
 function configArgument(config: WorkerConfig): { arg: string; cleanup: () => void } {
   const json = JSON.stringify(config);
-  if (json.length <= MAX_INLINE_CONFIG) return { arg: json, cleanup: () => {} };
+  if (Buffer.byteLength(json) <= MAX_INLINE_CONFIG) return { arg: json, cleanup: () => {} };
   const dir = mkdtempSync(path.join(tmpdir(), 'fileshare-bench-config-'));
   const file = path.join(dir, 'config.json');
   writeFileSync(file, json);

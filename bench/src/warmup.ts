@@ -16,15 +16,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { cpuSeconds } from './cpu.ts';
 
 const here = import.meta.filename;
 const repo = path.resolve(path.dirname(here), '..', '..');
 const role = process.argv[2];
 
-/** CPU seconds (user + system, every thread) of process `pid` so far, from `/proc/<pid>/stat`. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 10 ms
+/** CPU seconds (user + system, every thread) of process `pid` so far. */
+function cpuOf(pid: number): number {
+  const seconds = cpuSeconds([pid]);
+  if (seconds === undefined) throw new Error(`no CPU time for process ${pid} (is /proc mounted?)`);
+  return seconds;
 }
 
 if (role === 'server') await server(process.argv[3]!);
@@ -60,8 +62,8 @@ async function client(plan: ClientPlan): Promise<void> {
     const folder = `/pass-${pass}`;
     await share.mkdir(folder);
     for (const direction of ['upload', 'download'] as const) {
-      const client0 = cpuSeconds(process.pid);
-      const server0 = cpuSeconds(plan.serverPid);
+      const client0 = cpuOf(process.pid);
+      const server0 = cpuOf(plan.serverPid);
       const started = performance.now();
       for (const [i, file] of plan.files.entries()) {
         if (direction === 'upload') await share.upload(file, `${folder}/${i}.bin`);
@@ -72,7 +74,7 @@ async function client(plan: ClientPlan): Promise<void> {
         .toString()
         .padStart(
           5,
-        )} files/s   CPU ms/file: client ${perFile(cpuSeconds(process.pid) - client0)}, server ${perFile(cpuSeconds(plan.serverPid) - server0)}`;
+        )} files/s   CPU ms/file: client ${perFile(cpuOf(process.pid) - client0)}, server ${perFile(cpuOf(plan.serverPid) - server0)}`;
       process.stdout.write(`${line}\n`);
     }
   }
