@@ -5,13 +5,14 @@
  * @internal
  * @module
  */
-import { constants, futimesSync, promises as fsp, type WriteStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { constants, futimesSync, promises as fsp } from 'node:fs';
+import { Readable, type Writable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FileShareError } from '../errors.ts';
 import { errnoCode, fsError, storageError } from './fs-errors.ts';
 import { type FileIdentity, openInside } from './safe-open.ts';
+import { FileWriter } from './file-writer.ts';
 import { fstat, lstat } from './local-lookup.ts';
 import type { UploadTarget } from './types.ts';
 
@@ -98,13 +99,13 @@ function replacedError(remote: string): FileShareError {
 }
 
 /** Resolves once `stream` emitted `'close'` (at once if it already did). */
-function closed(stream: WriteStream): Promise<void> {
+function closed(stream: Writable): Promise<void> {
   if (stream.closed) return Promise.resolve();
   return new Promise((resolve) => stream.once('close', () => resolve()));
 }
 
 /** Resolves once `stream` has written everything (`'finish'`), failed or closed. */
-function settled(stream: WriteStream): Promise<void> {
+function settled(stream: Writable): Promise<void> {
   if (stream.writableFinished || stream.errored || stream.closed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
@@ -126,8 +127,8 @@ function settled(stream: WriteStream): Promise<void> {
  * @internal
  */
 export class LocalUpload implements UploadTarget {
-  /** An `fs.WriteStream` on the temporary file (`highWaterMark` 1 MiB) that leaves the descriptor open when it finishes. */
-  readonly stream: WriteStream;
+  /** Writes the temporary file in pieces of 256 KiB or more ({@link FileWriter}); never closes its descriptor. */
+  readonly stream: FileWriter;
   /** Bytes kept from an interrupted attempt (resumable uploads); 0 otherwise. */
   readonly offset: number;
   readonly #init: LocalUploadInit;
@@ -137,7 +138,7 @@ export class LocalUpload implements UploadTarget {
   constructor(init: LocalUploadInit) {
     this.#init = init;
     this.offset = init.offset ?? 0;
-    this.stream = init.handle.createWriteStream({ highWaterMark: UPLOAD_HIGH_WATER_MARK, start: this.offset, autoClose: false });
+    this.stream = new FileWriter({ fd: init.handle.fd, start: this.offset, highWaterMark: UPLOAD_HIGH_WATER_MARK });
     this.stream.on('error', () => {});
   }
 
@@ -272,10 +273,11 @@ export class LocalUpload implements UploadTarget {
    * gives the descriptor up.
    */
   #settled(): void {
-    // the stream holds a reference on the handle: destroying it gives that up (after any pending
-    // write) and closes the descriptor; the handle's own close() then has nothing left to wait for
+    // the descriptor is closed only once the stream has closed, that is once no write of it runs
+    // in the thread pool any more: such a write would land on whatever file reuses the number
     if (!this.stream.destroyed) this.stream.destroy();
-    this.#init.handle.close().catch(() => {});
+    const handle = this.#init.handle;
+    void closed(this.stream).then(() => handle.close().catch(() => {}));
     this.#init.onSettled?.();
   }
 

@@ -2,11 +2,12 @@
  * LocalStorage's synchronous path for small files (`smallFileBytes`): the same guarantees as the
  * pooled path (atomic commit, containment, error codes, nothing left behind), and 0 turning it off.
  */
-import { promises as fsp, WriteStream } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LocalStorage } from '../../src/storage/index.ts';
+import { FileWriter } from '../../src/storage/file-writer.ts';
 import { isTempName } from '../../src/storage/temp-names.ts';
 import { cleanup, readAll, rejects, tempDir } from './fixtures.ts';
 
@@ -34,10 +35,10 @@ test('smallFileBytes: validated; 0 keeps the pooled upload stream, the default d
     assert.throws(() => new LocalStorage(root, { smallFileBytes: bad }), TypeError);
   }
   const pooled = await new LocalStorage(root, { smallFileBytes: 0 }).openUpload('/a.bin', { size: 4 * KiB });
-  assert.ok(pooled.stream instanceof WriteStream, 'threshold 0: the pooled path');
+  assert.ok(pooled.stream instanceof FileWriter, 'threshold 0: the pooled path');
   await pooled.abort();
   const small = await new LocalStorage(root).openUpload('/b.bin', { size: 4 * KiB });
-  assert.not.ok(small.stream instanceof WriteStream, 'default: the small path');
+  assert.not.ok(small.stream instanceof FileWriter, 'default: the small path');
   await small.abort();
   // over the threshold, unknown size, fsync'd: the pooled path
   const storage = new LocalStorage(root, { smallFileBytes: 8 * KiB });
@@ -46,11 +47,11 @@ test('smallFileBytes: validated; 0 keeps the pooled upload stream, the default d
     [{}, 'unknown size'],
   ] as const) {
     const upload = await storage.openUpload('/c.bin', options);
-    assert.ok(upload.stream instanceof WriteStream, what);
+    assert.ok(upload.stream instanceof FileWriter, what);
     await upload.abort();
   }
   const synced = await new LocalStorage(root, { fsync: true }).openUpload('/d.bin', { size: 10 });
-  assert.ok(synced.stream instanceof WriteStream, 'fsync');
+  assert.ok(synced.stream instanceof FileWriter, 'fsync');
   await synced.abort();
   assert.equal(await names(root), []);
 });
