@@ -43,11 +43,12 @@ export interface FileWriterOptions {
 /**
  * A Writable onto an open descriptor that writes in large pieces. Chunks are taken (their write
  * callbacks run) at once until `gatherBytes` have gathered; those are then written with one
- * `writev`, and the chunk that completed them is taken when that write is done; bytes that wait
- * longer than {@link MAX_GATHER_MS} are written then, and the rest at the end. So the writer holds at most
- * `gatherBytes` that it has taken but not yet written, plus up to `highWaterMark` that it has not
- * taken: a receiver that grants flow-control credit on write callbacks lets at most `gatherBytes`
- * more be in flight per upload than with `fs.WriteStream`. Writes run one at a time, in order.
+ * `writev`, and the chunk that completed them is taken when that write is done. Bytes that wait
+ * longer than {@link MAX_GATHER_MS} are written then, and the rest at the end. So the writer holds
+ * at most `gatherBytes` that it has taken but not yet written, plus up to `highWaterMark` that it
+ * has not taken: a receiver that grants flow-control credit on write callbacks lets at most
+ * `gatherBytes` more be in flight per upload than with `fs.WriteStream`. Writes run one at a time,
+ * in order.
  *
  * `'finish'` means every byte is in the file. The descriptor is never closed here, and `'close'`
  * (after `destroy()`) comes only once no write is running any more, so its owner may close it then
@@ -109,8 +110,8 @@ export class FileWriter extends Writable {
     callback();
     // a stalled or slow sender's bytes do not wait in memory for the next ones
     if (this.#gatheredBytes > 0 && this.#idleTimer === undefined) {
+      // not unref'd: taken bytes are written even when nothing else keeps the process alive
       this.#idleTimer = setTimeout(this.#flushIdle, MAX_GATHER_MS);
-      this.#idleTimer.unref();
     }
   }
 
@@ -120,7 +121,7 @@ export class FileWriter extends Writable {
     this.#flush().catch((err: Error) => this.destroy(err));
   };
 
-  /** Write everything gathered at its place, after the writes before it; a short write continues where it stopped. */
+  /** Write what is gathered at its place, after the writes before it; a short write goes on where it stopped. */
   #flush(): Promise<void> {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;

@@ -123,6 +123,15 @@ test('a failure in the last, gathered piece reaches the end callback', async () 
   assert.is((failure as NodeJS.ErrnoException | undefined)?.code ?? (writer.errored as NodeJS.ErrnoException | null)?.code, 'EBADF');
 });
 
+test('a write that fails after the wait, with no callback left to tell, fails the stream', async () => {
+  const { fd } = fileFd('h', 'r');
+  const writer = new FileWriter({ fd });
+  const failed = new Promise<NodeJS.ErrnoException>((resolve) => writer.once('error', resolve));
+  await write(writer, Buffer.from('taken, then the write fails'));
+  assert.is((await failed).code, 'EBADF');
+  assert.ok(writer.destroyed);
+});
+
 test("destroyed mid-write: 'close' waits for the write, and the descriptor is left open", async () => {
   const { fd } = fileFd('f');
   const writer = new FileWriter({ fd, gatherBytes: 1 });
