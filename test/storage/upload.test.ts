@@ -216,7 +216,11 @@ test('fsync option: commit still works', async () => {
 test('usage counts uploads in progress (what is written: gathered bytes go within 10 ms)', async () => {
   const target = await storage.openUpload('/u.bin');
   await write(target.stream, Buffer.alloc(10));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // the writer writes what it took within 10 ms: wait for that (bounded), not a fixed time
+  const writer = target.stream as FileWriter;
+  for (const deadline = Date.now() + 5000; writer.bytesWritten < 10 && Date.now() < deadline;) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
   assert.is(await storage.usage('/'), 'original'.length + 10);
   await target.abort();
   assert.is(await storage.usage('/'), 'original'.length);
