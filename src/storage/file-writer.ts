@@ -43,12 +43,14 @@ export interface FileWriterOptions {
 /**
  * A Writable onto an open descriptor that writes in large pieces. Chunks are taken (their write
  * callbacks run) at once until `gatherBytes` have gathered; those are then written with one
- * `writev`, and the chunk that completed them is taken when that write is done. Bytes that wait
- * longer than {@link MAX_GATHER_MS} are written then, and the rest at the end. So the writer holds
- * at most `gatherBytes` that it has taken but not yet written, plus up to `highWaterMark` that it
- * has not taken: a receiver that grants flow-control credit on write callbacks lets at most
- * `gatherBytes` more be in flight per upload than with `fs.WriteStream`. Writes run one at a time,
- * in order.
+ * `writev`, and the next piece gathers while that write runs: the chunk that completed a piece is
+ * taken once the write before that piece is done. Bytes that wait longer than
+ * {@link MAX_GATHER_MS} are written then, and the rest at the end. So the writer holds at most
+ * twice `gatherBytes` that it has taken but not yet written (one piece in the file system, one
+ * gathering), plus up to `highWaterMark` that it has not taken: a receiver that grants flow-control
+ * credit on write callbacks lets at most that much more be in flight per upload than with
+ * `fs.WriteStream`, whose callbacks wait for every write. Writes run one at a time, in order; a
+ * failed one fails the stream at once, and nothing is written after it.
  *
  * `'finish'` means every byte is in the file. The descriptor is never closed here, and `'close'`
  * (after `destroy()`) comes only once no write is running any more, so its owner may close it then
@@ -63,6 +65,8 @@ export class FileWriter extends Writable {
   #gatheredBytes = 0;
   /** Settles (never rejects) once every write started so far is over: writes run one at a time. */
   #tail: Promise<void> = Promise.resolve();
+  /** The first write that failed: nothing is written after it. */
+  #failure: Error | undefined;
   /** Writes what is gathered once it has waited {@link MAX_GATHER_MS}. */
   #idleTimer: NodeJS.Timeout | undefined;
   /** Bytes written to the file so far. */
@@ -86,7 +90,10 @@ export class FileWriter extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#flush().then(() => callback(), callback);
+    this.#flush().then(
+      () => callback(this.#failure),
+      (err: Error) => callback(err),
+    );
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -104,7 +111,16 @@ export class FileWriter extends Writable {
 
   #afterGather(callback: (error?: Error | null) => void): void {
     if (this.#gatheredBytes >= this.#gatherBytes) {
-      this.#flush().then(() => callback(), callback);
+      // the next piece gathers while this one is written: the two overlap, and the sender's credit
+      // keeps coming while the file system works (bench/README.md, seventeenth section)
+      const before = this.#tail;
+      // a failed write fails the stream at once, even when no more data comes
+      this.#flush().catch((err: Error) => this.destroy(err));
+      void before.then(() => callback(this.#failure));
+      return;
+    }
+    if (this.#failure) {
+      callback(this.#failure);
       return;
     }
     callback();
@@ -136,12 +152,19 @@ export class FileWriter extends Writable {
   }
 
   async #writeAll(buffers: Buffer[], bytes: number): Promise<void> {
-    for (let left = bytes; left > 0;) {
-      const written = await writeAt(this.#fd, buffers, this.#position);
-      this.#position += written;
-      this.bytesWritten += written;
-      left -= written;
-      if (left > 0) buffers = withoutFirst(buffers, written);
+    // after a failed write, nothing lands behind the hole it left
+    if (this.#failure) throw this.#failure;
+    try {
+      for (let left = bytes; left > 0;) {
+        const written = await writeAt(this.#fd, buffers, this.#position);
+        this.#position += written;
+        this.bytesWritten += written;
+        left -= written;
+        if (left > 0) buffers = withoutFirst(buffers, written);
+      }
+    } catch (err) {
+      this.#failure ??= err as Error;
+      throw err;
     }
   }
 }
