@@ -13,7 +13,7 @@
  *   --clients N      concurrent clients (default 200; also the small login storm)
  *   --logins N       concurrent logins of the big login storm (default 1000)
  *   --json PATH      where to write the JSON (default bench/results/latest.json)
- *   --only a,b       systems (pipe, pipe-tls, raw, raw-tls, sftp, ftp, fileshare, fileshare-tls, s3-fileshare,
+ *   --only a,b       systems (pipe, pipe-tls, pipe-sha, pipe-sha-tls, raw, raw-tls, sftp, ftp, fileshare, fileshare-tls, s3-fileshare,
  *                    s3-sdk; a family name selects its variants) and/or workloads (throughput, ping,
  *                    small, tree, concurrency, logins, reconnect, memory, s3)
  *   --verbose        forward the workers' stderr

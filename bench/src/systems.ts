@@ -26,6 +26,9 @@ const FILESHARE: readonly WorkloadId[] = [...ALL, 'reconnect'];
 export const SYSTEMS: readonly SystemDef[] = [
   { id: 'pipe', label: 'bare pipe TCP', worker: 'pipe', tls: false, workloads: ['throughput', 'small'], underTest: false },
   { id: 'pipe-tls', label: 'bare pipe TLS', worker: 'pipe', tls: true, workloads: ['throughput', 'small'], underTest: false },
+  // the bare pipe plus SHA-256 on both sides: what the end-to-end check alone costs (throughput)
+  { id: 'pipe-sha', label: 'pipe+SHA-256 TCP', worker: 'pipe-sha', tls: false, workloads: ['throughput'], underTest: false },
+  { id: 'pipe-sha-tls', label: 'pipe+SHA-256 TLS', worker: 'pipe-sha', tls: true, workloads: ['throughput'], underTest: false },
   {
     id: 'raw',
     label: 'raw TCP',
@@ -57,9 +60,9 @@ export const BASELINE_ID = 'pipe';
 export const PEER_ID = 'sftp';
 
 /** The reference a target or ratio means for `system`: a baseline's TLS variant for a TLS system. */
-export function referenceFor(ref: 'pipe' | 'raw' | 'sftp' | 'ftp', system: string): string {
+export function referenceFor(ref: 'pipe' | 'pipe-sha' | 'raw' | 'sftp' | 'ftp', system: string): string {
   const tls = SYSTEMS.find((s) => s.id === system)?.tls ?? false;
-  return (ref === 'pipe' || ref === 'raw') && tls ? `${ref}-tls` : ref;
+  return (ref === 'pipe' || ref === 'pipe-sha' || ref === 'raw') && tls ? `${ref}-tls` : ref;
 }
 
 /**

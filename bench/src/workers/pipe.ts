@@ -5,4 +5,4 @@
  */
 import { runRawSystem } from './raw-system.ts';
 
-runRawSystem({ hash: false });
+runRawSystem({ hash: 'none' });

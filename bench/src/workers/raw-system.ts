@@ -1,11 +1,14 @@
 /**
  * The baselines: a plain node:net (node:tls) pipe, file to file, moving the same bytes as the
  * systems under test with the least protocol that still does the job (raw-wire.ts). Two flavours
- * share this code: `raw` hashes what it receives, `pipe` (the bare pipe) does not.
+ * share this code: `raw` hashes what it receives, `pipe` (the bare pipe) does not, and `pipe-sha`
+ * hashes on both sides, as fileshare does: the pipe plus nothing but the end-to-end integrity check.
  *
- * - Sender: `fs.createReadStream(file, { highWaterMark: 1 MiB }).pipe(socket)`, `setNoDelay(true)`.
- * - Receiver: writes what arrives to a file (1 MiB write buffer) with backpressure, and with
- *   `hash: true` also hashes it (SHA-256) on the fly.
+ * - Sender: `fs.createReadStream(file, { highWaterMark: 1 MiB }).pipe(socket)`, `setNoDelay(true)`;
+ *   with `hash: 'both'` it hashes each chunk as it hands it to the socket, and the two digests are
+ *   compared (the server's after the data of a download, in a header line of its own).
+ * - Receiver: writes what arrives to a file (1 MiB write buffer) with backpressure, and unless
+ *   `hash: 'none'` also hashes it (SHA-256) on the fly.
  * - Ping: 8 bytes echoed on a connection of its own (opened on the first ping).
  */
 import { createHash } from 'node:crypto';
@@ -22,6 +25,9 @@ import { runSystemWorker } from './runtime.ts';
 import type { Connection, Driver, Moved, RunningServer } from './runtime.ts';
 
 const CHUNK = 1024 * 1024;
+
+/** Who hashes the data (SHA-256): nobody (the bare pipe), the receiver (`raw`), or both sides. */
+export type RawHashing = 'none' | 'receiver' | 'both';
 
 /** Resolve a client path inside root (the baseline trusts its client, but stays inside root). */
 function inside(root: string, p: string): string {
@@ -46,14 +52,22 @@ async function receiveToFile(reader: SocketReader, size: number, file: string, h
   return hasher ? { bytes: size, sha256: hasher.digest('hex') } : { bytes: size };
 }
 
-/** Send `file` down `socket` in 1 MiB reads, without ending the socket. */
-async function sendFile(socket: net.Socket, file: string): Promise<void> {
+/** Send `file` down `socket` in 1 MiB reads, without ending the socket; its SHA-256 when `hash`. */
+async function sendFile(socket: net.Socket, file: string, hash: boolean): Promise<string | undefined> {
   const input = createReadStream(file, { highWaterMark: CHUNK });
+  const hasher = hash ? createHash('sha256') : undefined;
+  // added before pipe()'s own listener: each chunk is hashed, then written
+  if (hasher) input.on('data', (chunk) => hasher.update(chunk as Buffer));
   input.pipe(socket, { end: false });
   await once(input, 'end');
+  return hasher?.digest('hex');
 }
 
-async function handleConnection(socket: net.Socket, root: string, hash: boolean): Promise<void> {
+function checkDigests(sent: string | undefined, received: unknown): void {
+  if (sent !== undefined && sent !== received) throw new Error(`SHA-256 mismatch: sent ${sent}, received ${String(received)}`);
+}
+
+async function handleConnection(socket: net.Socket, root: string, hashing: RawHashing): Promise<void> {
   socket.setNoDelay(true);
   const reader = new SocketReader(socket);
   for (;;) {
@@ -67,23 +81,24 @@ async function handleConnection(socket: net.Socket, root: string, hash: boolean)
     }
     const file = inside(root, String(header.path));
     if (header.op === 'upload') {
-      const moved = await receiveToFile(reader, Number(header.size), file, hash);
+      const moved = await receiveToFile(reader, Number(header.size), file, hashing !== 'none');
       writeHeader(socket, moved);
     } else if (header.op === 'download') {
       writeHeader(socket, { size: statSync(file).size });
-      await sendFile(socket, file);
+      const sha256 = await sendFile(socket, file, hashing === 'both');
+      if (sha256 !== undefined) writeHeader(socket, { sha256 });
     } else {
       throw new Error(`unknown op ${String(header.op)}`);
     }
   }
 }
 
-async function startServer(config: ServerConfig, hash: boolean): Promise<RunningServer> {
+async function startServer(config: ServerConfig, hashing: RawHashing): Promise<RunningServer> {
   const sockets = new Set<net.Socket>();
   const onConnection = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    handleConnection(socket, config.root, hash).catch(() => socket.destroy());
+    handleConnection(socket, config.root, hashing).catch(() => socket.destroy());
   };
   const server = config.tls
     ? tls.createServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, onConnection)
@@ -119,21 +134,24 @@ class RawConnection implements Connection {
     private readonly config: ClientConfig,
     private readonly socket: net.Socket,
     private readonly reader: SocketReader,
-    private readonly hash: boolean,
+    private readonly hashing: RawHashing,
   ) {}
 
   async upload(local: string, remote: string): Promise<Moved> {
     const size = statSync(local).size;
     writeHeader(this.socket, { op: 'upload', path: remote, size });
-    await sendFile(this.socket, local);
+    const sent = await sendFile(this.socket, local, this.hashing === 'both');
     const reply = parseHeader(await this.reader.line());
+    checkDigests(sent, reply.sha256);
     return typeof reply.sha256 === 'string' ? { bytes: Number(reply.bytes), sha256: reply.sha256 } : { bytes: Number(reply.bytes) };
   }
 
   async download(remote: string, local: string): Promise<Moved> {
     writeHeader(this.socket, { op: 'download', path: remote });
     const reply = parseHeader(await this.reader.line());
-    return receiveToFile(this.reader, Number(reply.size), local, this.hash);
+    const moved = await receiveToFile(this.reader, Number(reply.size), local, this.hashing !== 'none');
+    if (this.hashing === 'both') checkDigests(String(parseHeader(await this.reader.line()).sha256), moved.sha256);
+    return moved;
   }
 
   async ping(): Promise<void> {
@@ -154,8 +172,8 @@ class RawConnection implements Connection {
   }
 }
 
-/** Run a baseline worker: `hash` makes the receiving side hash (the `raw` systems) or not (`pipe`). */
-export function runRawSystem(options: { readonly hash: boolean }): void {
+/** Run a baseline worker: `hash` says who hashes (see {@link RawHashing}). */
+export function runRawSystem(options: { readonly hash: RawHashing }): void {
   const driver: Driver = {
     maxInFlight: 1,
     pingDuringTransfer: false,

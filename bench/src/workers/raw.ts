@@ -4,4 +4,4 @@
  */
 import { runRawSystem } from './raw-system.ts';
 
-runRawSystem({ hash: true });
+runRawSystem({ hash: 'receiver' });

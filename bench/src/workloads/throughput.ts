@@ -93,6 +93,34 @@ export const CEILING_DOWN: Metric = {
 export const OF_CEILING_UP: Metric = { workload: 'throughput', name: 'upload x ceiling', unit: 'x', better: 'higher' };
 export const OF_CEILING_DOWN: Metric = { ...OF_CEILING_UP, name: 'download x ceiling' };
 
+/**
+ * fileshare's rate over that of the bare pipe with SHA-256 on both sides (workers/pipe-sha.ts) in
+ * the same run: what its data path keeps of a pipe that adds only the end-to-end check. The pipe
+ * with the check over the bare pipe is what the check alone costs here.
+ */
+export const OF_HASHED_PIPE_UP: Metric = { workload: 'throughput', name: 'upload x pipe+SHA-256', unit: 'x', better: 'higher' };
+export const OF_HASHED_PIPE_DOWN: Metric = { ...OF_HASHED_PIPE_UP, name: 'download x pipe+SHA-256' };
+
+/**
+ * Record {@link OF_HASHED_PIPE_UP} and its download twin for every fileshare system. (The hashed
+ * pipe's own rate over the bare pipe's is its `vs pipe` column.)
+ */
+function recordHashedPipeRatios(recorder: Recorder, systems: readonly SystemDef[], log: (line: string) => void): void {
+  for (const system of systems.filter((s) => s.worker === 'fileshare')) {
+    const ref = referenceFor('pipe-sha', system.id);
+    for (const [rate, ratio] of [
+      [UPLOAD, OF_HASHED_PIPE_UP],
+      [DOWNLOAD, OF_HASHED_PIPE_DOWN],
+    ] as const) {
+      const reference = median(recorder, rate, ref);
+      const measured = median(recorder, rate, system.id);
+      if (reference === undefined || measured === undefined) continue;
+      recorder.add(ratio, system.id, measured / reference, { reference: ref, referenceMBps: reference });
+      log(`throughput ${system.id} ${rate.name.split(' ')[0]!} ${(measured / reference).toFixed(2)}x ${ref}`);
+    }
+  }
+}
+
 /** The machine's reference costs, in the names the ceiling uses. */
 const SHA256_SYSTEM = 'node:crypto';
 const WRITE_SYSTEM = 'fs';
@@ -248,5 +276,6 @@ export const throughput: Workload = {
     }
     const loadAtEnd = os.loadavg()[0]!;
     recordCeilings(ctx.recorder, systems, cores, { loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd }, ctx.log);
+    recordHashedPipeRatios(ctx.recorder, systems, ctx.log);
   },
 };
