@@ -1,6 +1,6 @@
 /**
  * The baselines: a plain node:net (node:tls) pipe, file to file, moving the same bytes as the
- * systems under test with the least protocol that still does the job (raw-wire.ts). Two flavours
+ * systems under test with the least protocol that still does the job (raw-wire.ts). Three flavours
  * share this code: `raw` hashes what it receives, `pipe` (the bare pipe) does not, and `pipe-sha`
  * hashes on both sides, as fileshare does: the pipe plus nothing but the end-to-end integrity check.
  *
