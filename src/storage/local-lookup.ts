@@ -16,7 +16,7 @@
  * @internal
  * @module
  */
-import { fstatSync, lstatSync, readlinkSync, realpathSync, statfsSync, type Stats, type StatsFs } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readlinkSync, realpathSync, statfsSync, type Stats, type StatsFs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 function settle<T>(call: () => T): Promise<T> {
@@ -41,9 +41,40 @@ export function lstatIfAny(file: string): Promise<Stats | null> {
   return settle(() => lstatSync(file, { throwIfNoEntry: false }) ?? null);
 }
 
+/**
+ * `O_PATH` on Linux: the value of every architecture Node runs on there (the generic one), where
+ * only alpha, parisc and sparc differ.
+ */
+const O_PATH =
+  process.platform === 'linux' && ['x64', 'arm64', 'arm', 'ia32', 'ppc64', 's390x', 'riscv64', 'loong64'].includes(process.arch)
+    ? 0o10000000
+    : 0;
+
+/**
+ * The real path of `file` as the kernel resolved it: an `O_PATH` open (which follows every
+ * symbolic link as realpath(3) does, and opens nothing: no device, FIFO or permission check on
+ * the file itself) and the `/proc/self/fd` link of that descriptor. glibc's realpath(3) reads the
+ * link of every component instead, each a path walk from `/` again: seven components cost it
+ * seven `readlink` calls and 28 component lookups, about 18 µs here against 13 µs for these three
+ * calls (bench/README.md, eighteenth). Undefined when this cannot answer (not Linux, no `/proc`,
+ * a name removed meanwhile): the caller then asks realpath(3).
+ */
+function kernelPath(file: string): string | undefined {
+  if (O_PATH === 0) return undefined;
+  const fd = openSync(file, O_PATH);
+  try {
+    const real = readlinkSync(`/proc/self/fd/${fd}`);
+    return real.startsWith('/') && !real.endsWith(' (deleted)') ? real : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** `realpath(3)`, as `fs.promises.realpath` (the native one, not Node's JavaScript walk). @internal */
 export function realpath(file: string): Promise<string> {
-  return settle(() => realpathSync.native(file));
+  return settle(() => kernelPath(file) ?? realpathSync.native(file));
 }
 
 /** `readlink(2)`. @internal */
