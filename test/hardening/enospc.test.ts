@@ -80,6 +80,16 @@ test('server disk full: ENOSPC (announced or not), no partial or temp file, exis
   assert.equal(await walk(disk), ['keep.bin']);
   assert.equal(await tempFiles(disk), []);
 
+  // a small upload (written synchronously, not checked against the free space first) on a disk
+  // with less room left than it needs: its own write says ENOSPC
+  const room = await fsp.statfs(disk);
+  await fsp.writeFile(filler, Buffer.alloc(Math.max(0, Number(room.bavail) * Number(room.bsize) - 8 * KiB)));
+  const tiny = await makeFile(path.join(local, 'tiny.bin'), 32 * KiB);
+  await rejects(client.upload(tiny, '/tiny.bin'), 'ENOSPC');
+  assert.equal(await walk(disk), ['filler', 'keep.bin'], 'a partial or temp file was left');
+  assert.equal(await tempFiles(disk), []);
+  await fsp.rm(filler);
+
   // the server and the connection are fine: list, download, and an upload that fits
   assert.ok(client.connected);
   assert.equal(
