@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameDecoder } from '../../src/protocol/decoder.ts';
 import { FrameType } from '../../src/protocol/frame.ts';
-import { DEFAULT_READ_SIZE, FileChunkStream } from '../../src/storage/file-chunks.ts';
+import { DEFAULT_READ_SIZE, FileChunkStream, MAX_POOLED_BYTES, POOL_IDLE_MS, pooledChunkBytes } from '../../src/storage/file-chunks.ts';
 import { FrameConnection } from '../../src/transport/frame-connection.ts';
 import { OutgoingStream } from '../../src/transport/outgoing-stream.ts';
 import { dispose, tempDir } from '../core/helpers.ts';
@@ -93,6 +93,59 @@ test('FileChunkStream reads 1 MiB at a time by default, and a short file or tail
   const first = (await big[Symbol.asyncIterator]().next()).value as Buffer;
   assert.is(first.length, 2 * DEFAULT_READ_SIZE);
   big.destroy();
+});
+
+/** Every chunk `stream` gives, as given (no copies, nothing handed back). */
+async function chunksOf(stream: FileChunkStream): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return chunks;
+}
+
+test('a chunk given back after its stream ended is read into by the next stream; one still held, or given back twice, goes to one reader only', async () => {
+  const one = await fileOf(DEFAULT_READ_SIZE);
+  const two = await fileOf(DEFAULT_READ_SIZE);
+  const a = new FileChunkStream({ path: one.file, chunkSize: 4096 });
+  const [first] = await chunksOf(a);
+  assert.ok(a.destroyed, 'the stream is over before its chunk comes back, as after a socket write');
+  a.recycle(first!);
+  const [second] = await chunksOf(new FileChunkStream({ path: two.file, chunkSize: 4096 }));
+  assert.ok(second!.buffer === first!.buffer, 'the next stream reads into the memory given back');
+  assert.ok(second!.equals(two.data), 'and its bytes are its own file');
+  // `second` is held: nobody else reads into it
+  const [third] = await chunksOf(new FileChunkStream({ path: one.file, chunkSize: 4096 }));
+  assert.ok(third!.buffer !== second!.buffer);
+  assert.ok(second!.equals(two.data), 'a held chunk is never overwritten');
+  // given back twice by mistake: still handed to one reader only
+  const again = new FileChunkStream({ path: one.file, chunkSize: 4096 });
+  again.recycle(third!);
+  again.recycle(third!);
+  again.destroy();
+  const [x, y] = await Promise.all([
+    chunksOf(new FileChunkStream({ path: one.file, chunkSize: 4096 })),
+    chunksOf(new FileChunkStream({ path: two.file, chunkSize: 4096 })),
+  ]);
+  assert.ok(x[0]!.buffer !== y[0]!.buffer, 'two readers never share memory');
+  assert.ok(x[0]!.equals(one.data) && y[0]!.equals(two.data));
+  // memory a FileChunkStream did not make is never taken in
+  const foreign = Buffer.allocUnsafeSlow(DEFAULT_READ_SIZE);
+  const before = pooledChunkBytes();
+  again.recycle(foreign);
+  assert.is(pooledChunkBytes(), before);
+});
+
+test('the pool keeps at most MAX_POOLED_BYTES, and lets go of everything once idle', async () => {
+  const { file } = await fileOf(DEFAULT_READ_SIZE);
+  const count = MAX_POOLED_BYTES / DEFAULT_READ_SIZE + 4;
+  const held = await Promise.all(Array.from({ length: count }, () => chunksOf(new FileChunkStream({ path: file, chunkSize: 4096 }))));
+  const giver = new FileChunkStream({ path: file, chunkSize: 4096 });
+  for (const [chunk] of held) giver.recycle(chunk!);
+  giver.destroy();
+  const pooled = pooledChunkBytes();
+  assert.ok(pooled <= MAX_POOLED_BYTES && pooled > MAX_POOLED_BYTES - DEFAULT_READ_SIZE, `full, and no more (${pooled} bytes)`);
+  const deadline = Date.now() + 10 * POOL_IDLE_MS;
+  while (pooledChunkBytes() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, POOL_IDLE_MS / 4));
+  assert.is(pooledChunkBytes(), 0, 'an idle process holds no pooled chunks');
 });
 
 test('FileChunkStream: a missing file fails the stream', async () => {
