@@ -57,11 +57,19 @@ const O_PATH =
  * link of every component instead, each a path walk from `/` again: seven components cost it
  * seven `readlink` calls and 28 component lookups, about 18 µs here against 13 µs for these three
  * calls (bench/README.md, eighteenth). Undefined when this cannot answer (not Linux, no `/proc`,
- * a name removed meanwhile): the caller then asks realpath(3).
+ * a name removed meanwhile) or the path does not resolve: the caller then asks realpath(3), whose
+ * errors are the ones to report.
  */
 function kernelPath(file: string): string | undefined {
   if (O_PATH === 0) return undefined;
-  const fd = openSync(file, O_PATH);
+  let fd: number;
+  try {
+    fd = openSync(file, O_PATH);
+  } catch {
+    // the error is realpath(3)'s to give: the kernel refuses a path over PATH_MAX whole
+    // (ENAMETOOLONG), where realpath(3) stops at its first missing component (ENOENT)
+    return undefined;
+  }
   try {
     const real = readlinkSync(`/proc/self/fd/${fd}`);
     return real.startsWith('/') && !real.endsWith(' (deleted)') ? real : undefined;
