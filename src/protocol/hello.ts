@@ -22,6 +22,10 @@ export interface Hello {
   readonly eagerTotal: number;
   /** Requests the sender (a server) lets one connection have open at once (0: not announced). */
   readonly maxRequests: number;
+  /** Most files the sender (a server) takes in one `upload-batch` (0: no batches). */
+  readonly batchFiles: number;
+  /** Most bytes of data, all files together, in one `upload-batch` (0 when `batchFiles` is). */
+  readonly batchBytes: number;
 }
 
 /** What this side announces in its HELLO. @internal */
@@ -34,6 +38,10 @@ export interface HelloLimits {
   readonly eagerTotal?: number;
   /** Requests one connection may have open at once (servers only; absent: not announced). */
   readonly maxRequests?: number;
+  /** Files per `upload-batch` (servers only; 0 or absent: no batches). */
+  readonly batchFiles?: number;
+  /** Bytes per `upload-batch`, all files together. */
+  readonly batchBytes?: number;
 }
 
 /** This side's HELLO frame (client and server send the same fields). @internal */
@@ -47,6 +55,7 @@ export function encodeHello(limits: HelloLimits): Buffer {
     window: limits.window,
     ...eager,
     ...(limits.maxRequests ? { maxRequests: limits.maxRequests } : {}),
+    ...(limits.batchFiles && limits.batchBytes ? { batchFiles: limits.batchFiles, batchBytes: limits.batchBytes } : {}),
   });
 }
 
@@ -88,7 +97,22 @@ export function parseHello(obj: JsonObject): Hello {
   // fields this version does not know (a newer minor version's, or the `server` object of 1.0
   // servers, which nothing read) are ignored
   const maxRequests = helloCount(obj, 'maxRequests');
-  return { protocol: PROTOCOL_NAME, version: [major, minor], agent, maxFrameSize, window, eagerBytes, eagerTotal, maxRequests };
+  // a batch needs both limits; a single file is no batch
+  let batchFiles = helloCount(obj, 'batchFiles');
+  const batchBytes = batchFiles > 1 ? helloCount(obj, 'batchBytes') : 0;
+  if (batchBytes === 0) batchFiles = 0;
+  return {
+    protocol: PROTOCOL_NAME,
+    version: [major, minor],
+    agent,
+    maxFrameSize,
+    window,
+    eagerBytes,
+    eagerTotal,
+    maxRequests,
+    batchFiles,
+    batchBytes,
+  };
 }
 
 /**

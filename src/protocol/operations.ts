@@ -148,6 +148,30 @@ export interface UploadOperation {
   response: TransferDone;
 }
 
+/** One file of an `upload-batch`: its bytes are the next `size` bytes of the batch's data. @internal */
+export interface BatchFile {
+  path: string;
+  size: number;
+  /** SHA-256 of this file's bytes: the server stores the file only if they hash to it. */
+  sha256: string;
+  /** The modification time the stored file gets, ms since the epoch. */
+  mtime?: number;
+}
+
+/** What one file of a batch came to: stored (its size and SHA-256), or why not. @internal */
+export type BatchFileResult = TransferDone | { error: ErrorBody };
+
+/**
+ * `upload-batch`: several small new files in one request, their bytes one after another in its
+ * DATA, then one END for all of them. Each file is stored (atomically, verified by its own
+ * SHA-256) or refused on its own; the answer lists the outcomes in the request's order. @internal
+ */
+export interface UploadBatchOperation {
+  request: { files: BatchFile[]; overwrite?: boolean };
+  partial: UploadGoAhead;
+  response: { results: BatchFileResult[] };
+}
+
 /** `download`: the file's facts, then DATA within credit; resumable with `offset` + `prefixSha256`. @internal */
 export interface DownloadOperation {
   request: { path: string; offset?: number; prefixSha256?: string };
@@ -174,6 +198,7 @@ export interface Operations {
   delete: DeleteOperation;
   rename: RenameOperation;
   upload: UploadOperation;
+  'upload-batch': UploadBatchOperation;
   download: DownloadOperation;
   discard: DiscardOperation;
 }

@@ -259,12 +259,12 @@ export class ActiveRequest implements RequestContext {
   }
 
   /**
-   * Whether this request may get data before its go-ahead: a new upload (or discard), never a
-   * resumed one, whose go-ahead carries an offset and a prefix hash the client must check first.
+   * Whether this request may get data before its go-ahead: a new upload (or discard, or batch of
+   * new files), never a resumed one, whose go-ahead carries an offset and a prefix hash the client must check first.
    */
   private eagerAllowed(): boolean {
     if (this.host.eager.perRequest === 0) return false;
-    if (this.op !== 'upload' && this.op !== 'discard') return false;
+    if (this.op !== 'upload' && this.op !== 'discard' && this.op !== 'upload-batch') return false;
     const resume = this.args.resume;
     return resume === undefined || resume === null || resume === false;
   }

@@ -20,6 +20,7 @@ import type { ResolvedServerOptions } from './options.ts';
 import type { LoginAnswer, ServerEventSink } from './request-context.ts';
 import { ActiveRequest, type RequestHost } from './active-request.ts';
 import { EagerBudget } from './eager-budget.ts';
+import { MAX_BATCH_BYTES } from './handlers/upload-batch.ts';
 import type { Handler } from './handlers/handler.ts';
 import { HANDLERS } from './handlers/index.ts';
 
@@ -241,6 +242,8 @@ export class Session implements RequestHost {
         eagerBytes: options.eagerUploadBytes,
         eagerTotal: options.eagerUploadTotal,
         maxRequests: options.maxRequestsInFlight,
+        batchFiles: options.maxBatchFiles,
+        batchBytes: MAX_BATCH_BYTES,
       }),
     );
   }

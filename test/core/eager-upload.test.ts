@@ -15,21 +15,26 @@ import { FrameDecoder } from '../../src/protocol/decoder.ts';
 import { encodeData, encodeFrame, encodeJsonFrame } from '../../src/protocol/encoder.ts';
 import { type Frame, FrameType } from '../../src/protocol/frame.ts';
 import type { TestServer } from '../../src/testing/index.ts';
-import { RawClient, defer, dispose, helloBody, rejects, sha256, tempDir, tempFiles, testServer, waitFor, walk, within } from './helpers.ts';
+import {
+  RawClient,
+  defer,
+  dispose,
+  helloBody,
+  rejects,
+  sha256,
+  tempDir,
+  tempFiles,
+  testServer,
+  waitFor,
+  walk,
+  within,
+  json,
+  loggedInRaw,
+} from './helpers.ts';
 
 test.after.each(dispose);
 
-const json = (frame: Frame): Record<string, unknown> => JSON.parse(frame.body.toString('utf8')) as Record<string, unknown>;
-
-/** A raw connection that completed HELLO (returned) and logged in as `user` (request id 1). */
-async function loggedIn(t: TestServer, user = 'alice'): Promise<{ raw: RawClient; hello: Record<string, unknown> }> {
-  const raw = await RawClient.connect(t.port);
-  const hello = json(await raw.hello());
-  raw.request(1, { op: 'login', username: user, password: `${user}-password` });
-  const answer = await raw.next((f) => f.stream === 1 && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR));
-  assert.is(answer.type, FrameType.RESPONSE, `login failed: ${answer.body.toString()}`);
-  return { raw, hello };
-}
+const loggedIn = loggedInRaw;
 
 /** Frames in one socket write (so the server decodes them in one go). */
 function oneWrite(raw: RawClient, frames: Array<Buffer | Buffer[]>): void {

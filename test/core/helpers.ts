@@ -281,3 +281,13 @@ export class RawClient {
 export function json(frame: Frame): Record<string, unknown> {
   return JSON.parse(frame.body.toString('utf8')) as Record<string, unknown>;
 }
+
+/** A raw connection that completed HELLO (returned) and logged in as `user` (request id 1). */
+export async function loggedInRaw(t: TestServer, user = 'alice'): Promise<{ raw: RawClient; hello: Record<string, unknown> }> {
+  const raw = await RawClient.connect(t.port);
+  const hello = json(await raw.hello());
+  raw.request(1, { op: 'login', username: user, password: `${user}-password` });
+  const answer = await raw.next((f) => f.stream === 1 && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR));
+  assert.is(answer.type, FrameType.RESPONSE, `login failed: ${answer.body.toString()}`);
+  return { raw, hello };
+}

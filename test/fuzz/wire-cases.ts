@@ -128,7 +128,7 @@ const countValue = fc.oneof(
   { weight: 1, arbitrary: wildValue },
 );
 
-const OPS = ['login', 'logout', 'list', 'stat', 'mkdir', 'rmdir', 'delete', 'rename', 'upload', 'download', 'discard'];
+const OPS = ['login', 'logout', 'list', 'stat', 'mkdir', 'rmdir', 'delete', 'rename', 'upload', 'upload-batch', 'download', 'discard'];
 
 const opValue = fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom(...OPS) },
@@ -146,6 +146,31 @@ const requestArgs = fc.record(
     size: countValue,
     offset: countValue,
     overwrite: fc.oneof(fc.boolean(), wildValue),
+    // upload-batch: entries plausible or wild, and the list itself wild at times
+    files: fc.oneof(
+      {
+        weight: 3,
+        arbitrary: fc.array(
+          fc.oneof(
+            {
+              weight: 3,
+              arbitrary: fc.record(
+                {
+                  path: fc.oneof(pathString, wildValue),
+                  size: countValue,
+                  sha256: fc.oneof(fc.stringMatching(/^[0-9a-f]{64}$/), wildValue),
+                  mtime: countValue,
+                },
+                { requiredKeys: [] },
+              ),
+            },
+            { weight: 1, arbitrary: wildValue },
+          ),
+          { maxLength: 40 },
+        ),
+      },
+      { weight: 1, arbitrary: wildValue },
+    ),
     recursive: fc.oneof(fc.boolean(), wildValue),
     username: fc.oneof(fc.constantFrom(USERNAME, 'bob', ''), wildValue),
     password: fc.oneof(fc.constantFrom(PASSWORD, 'wrong'), wildValue),

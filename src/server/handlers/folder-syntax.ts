@@ -1,4 +1,5 @@
 import { FileShareError } from '../../errors.ts';
+import type { Storage } from '../../storage/types.ts';
 import type { RequestContext } from '../request-context.ts';
 
 /**
@@ -16,10 +17,18 @@ export async function checkFolderSyntax(
   path: string,
   missing: 'ENOENT' | 'EISDIR' = 'ENOENT',
 ): Promise<void> {
-  if (!request.namesFolder(key)) return;
+  if (request.namesFolder(key)) await checkNamedFolder(request.storage, path, missing);
+}
+
+/**
+ * The check of {@link checkFolderSyntax} for a path already known to end in `/` (an item of a
+ * batch, whose paths are not request arguments of their own).
+ * @internal
+ */
+export async function checkNamedFolder(storage: Storage, path: string, missing: 'ENOENT' | 'EISDIR'): Promise<void> {
   let type: string;
   try {
-    type = (await request.storage.stat(path)).type;
+    type = (await storage.stat(path)).type;
   } catch (err) {
     if ((err as FileShareError).code === 'ENOENT' && missing === 'EISDIR')
       throw new FileShareError('EISDIR', `a path ending in / names a folder: ${path}/`);

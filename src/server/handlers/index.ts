@@ -11,6 +11,7 @@ import { resume } from './resume.ts';
 import { rmdir } from './rmdir.ts';
 import { stat } from './stat.ts';
 import { upload } from './upload.ts';
+import { uploadBatch } from './upload-batch.ts';
 
 /** The dispatch table: protocol operation name → handler. @internal */
 export const HANDLERS: HandlerTable = Object.freeze({
@@ -24,6 +25,7 @@ export const HANDLERS: HandlerTable = Object.freeze({
   delete: deleteFile,
   rename,
   upload,
+  'upload-batch': uploadBatch,
   download,
   discard,
 });

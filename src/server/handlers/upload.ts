@@ -140,8 +140,8 @@ async function hashPrefix(target: UploadTarget): Promise<{ hash: IncrementalHash
   return { hash, digest: hash.copy().digest('hex') };
 }
 
-/** This upload's share of the user's quota, if they have one. */
-interface QuotaShare {
+/** This upload's share of the user's quota, if they have one. @internal */
+export interface QuotaShare {
   readonly reservation: QuotaReservation;
   /**
    * Size of the file an overwrite replaces, credited to this upload (its bytes are freed at commit,
@@ -154,8 +154,9 @@ interface QuotaShare {
  * Join the user's quota account, when they have a quota. The size of a file that an overwrite
  * replaces is credited (before, it counted twice, so a file could not be replaced by one of the
  * same size once it took more than half of the quota).
+ * @internal
  */
-async function joinQuota(request: RequestContext, path: string, overwrite: boolean | undefined): Promise<QuotaShare | undefined> {
+export async function joinQuota(request: RequestContext, path: string, overwrite: boolean | undefined): Promise<QuotaShare | undefined> {
   const storage = request.storage;
   if (request.user.quotaBytes === undefined || !storage.usage) return undefined;
   let replaced = 0;
@@ -181,15 +182,22 @@ async function joinQuota(request: RequestContext, path: string, overwrite: boole
 /**
  * Reserve an announced size (minus the `kept` bytes a resumed upload already has on disk, which
  * the usage counts): refused with EQUOTA before any data is sent when it does not fit.
+ * @internal
  */
-async function claimQuota(request: RequestContext, quota: QuotaShare | undefined, size: number | undefined, kept: number): Promise<void> {
+export async function claimQuota(
+  request: RequestContext,
+  quota: QuotaShare | undefined,
+  size: number | undefined,
+  kept: number,
+): Promise<void> {
   if (!quota || size === undefined) return;
   if (!(await quota.reservation.reserve(size - kept - quota.replaced))) {
     throw new FileShareError('EQUOTA', `${size} bytes do not fit in what is left of the quota of ${request.user.quotaBytes} bytes`);
   }
 }
 
-function smallest(a: number | undefined, b: number | undefined): number | undefined {
+/** The lower of two optional limits. @internal */
+export function smallest(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
   return Math.min(a, b);
