@@ -199,23 +199,31 @@ export class ClientChannel {
   }
 
   /**
-   * Start an upload (or a discard) stream: the REQUEST now; `onGoAhead` with the server's first
-   * PARTIAL (later ones are not go-aheads), after which the returned stream's `send` streams the data.
+   * Start an upload (or a discard, or a batch of files) stream: the REQUEST now; `onGoAhead` with
+   * the server's first PARTIAL (later ones are not go-aheads), after which the returned stream's
+   * `send` streams the data. `size` is the data's length when the arguments do not say it (a
+   * batch's files together); `timeoutMs` bounds the wait for the answer.
    */
-  startUpload<Op extends 'upload' | 'discard'>(
+  startUpload<Op extends 'upload' | 'discard' | 'upload-batch'>(
     op: Op,
     args: RequestOf<Op>,
     onGoAhead: (goAhead: JsonObject) => void,
     eager = false,
+    { size = 'size' in args ? args.size : undefined, timeoutMs }: { size?: number | undefined; timeoutMs?: number } = {},
   ): UploadChannelStream {
-    const credit = eager ? this.eagerCredit(args.size) : undefined;
+    const credit = eager ? this.eagerCredit(size) : undefined;
     let stream: UploadChannelStream | undefined;
-    const request = this.request(op, args, {
-      onPartial: firstOnly((goAhead) => {
-        stream?.goAhead();
-        onGoAhead(goAhead);
-      }),
-    });
+    const request = this.request(
+      op,
+      args,
+      {
+        onPartial: firstOnly((goAhead) => {
+          stream?.goAhead();
+          onGoAhead(goAhead);
+        }),
+      },
+      timeoutMs,
+    );
     let release: (() => void) | undefined;
     if (credit !== undefined) {
       this.eagerHeld += credit;
@@ -484,4 +492,13 @@ function connectError(err: NodeJS.ErrnoException, host: string, port: number): F
     return new FileShareError('ETLS', `TLS handshake with ${where} failed: ${err.message}`, { cause: err });
   }
   return new FileShareError('ECLOSED', `could not connect to ${where}: ${err.message}`, { cause: err });
+}
+
+/**
+ * The error an answer names for one part of a request (a file of a batch): its code when this
+ * side knows it (else `EIO`), its message bounded, as for a request's own ERROR.
+ * @internal
+ */
+export function errorOfPart(body: Record<string, unknown>): FileShareError {
+  return parseErrorBody(body);
 }

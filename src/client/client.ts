@@ -19,6 +19,7 @@ import type { DownloadOptions, TransferResult, UploadOptions } from './transfer-
 import { upload } from './upload.ts';
 import type { FolderOptions, FolderResult } from './folder-types.ts';
 import { downloadDir, uploadDir } from './folders.ts';
+import { type Batcher, batcherFor } from './upload-batch.ts';
 import { defaultFolderConcurrency } from './folder-walk.ts';
 import { LocalHashCache } from './local-hash.ts';
 import { sync, type SyncOptions, type SyncResult } from './sync.ts';
@@ -414,7 +415,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    *   `EABORTED` on `signal`; `ENOENT` / `ENOTDIR` when `localDir` is not a folder
    */
   uploadDir(localDir: string, remoteDir: string, options?: FolderOptions): Promise<FolderResult> {
-    return uploadDir(this, localDir, remoteDir, this.folderDefaults(options));
+    return uploadDir(this, localDir, remoteDir, this.folderDefaults(options), this.batcher());
   }
 
   /**
@@ -434,7 +435,7 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
    * @throws as {@link uploadDir}; a file/folder conflict fails unless `continueOnError`
    */
   sync(localDir: string, remoteDir: string, options: SyncOptions): Promise<SyncResult> {
-    return sync(this, this.localHashes, localDir, remoteDir, this.folderDefaults(options));
+    return sync(this, this.localHashes, localDir, remoteDir, this.folderDefaults(options), this.batcher());
   }
 
   /** Folder options with the default concurrency fitted to what this server allows. */
@@ -529,6 +530,11 @@ export class FileShareClient extends EventEmitter<ClientEvents> {
         ? this.probe(o)
         : Promise.resolve({ available: false, sent: 0, reason: 'not logged in: the UDP probe key comes with the login' });
     return measure(this.context(), (o) => this.ping(o), probe, options);
+  }
+
+  /** Batches of small uploads for the folder calls, when connected to a server that takes them. */
+  private batcher(): Batcher | undefined {
+    return this.channel?.serverHello ? batcherFor(() => this.context()) : undefined;
   }
 
   private context() {

@@ -17,6 +17,7 @@ import { DEFAULT_FOLDER_CONCURRENCY, remoteJoin, selection, type WalkedEntry, wa
 import { charged, syncBudgetLeft } from '../sync-budget.ts';
 import type { TransferResult } from './transfer-types.ts';
 import { destinationChecked } from './download.ts';
+import type { BatchFileUpload, Batcher, BatchOutcome } from './upload-batch.ts';
 
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -25,6 +26,14 @@ export interface FileJob {
   readonly path: string;
   readonly size: number;
   run(signal: AbortSignal, onBytes: (bytes: number) => void): Promise<TransferResult | SkipReason>;
+  /** An upload that may go in a batch with others of the same options (see upload-batch.ts). */
+  readonly batch?: BatchableUpload;
+}
+
+/** What a batch needs of an upload job. @internal */
+export interface BatchableUpload extends BatchFileUpload {
+  readonly overwrite: boolean;
+  readonly preserveMtime: boolean;
 }
 
 /** Upload a local folder's tree into `remoteDir` (created if missing). @internal */
@@ -33,6 +42,7 @@ export async function uploadDir(
   localDir: string,
   remoteDir: string,
   options: FolderOptions = {},
+  batcher?: Batcher,
 ): Promise<FolderResult> {
   checkFolderOptions(options);
   const started = Date.now();
@@ -45,7 +55,7 @@ export async function uploadDir(
     options.concurrency,
   );
   const jobs = tree.entries.filter((e) => e.type === 'file').map((e) => uploadJob(client, e, remoteJoin(remoteDir, e.path), options));
-  return runJobs(jobs, options, { skipped: tree.skipped, foldersCreated, started });
+  return runJobs(jobs, options, { skipped: tree.skipped, foldersCreated, started }, batcher);
 }
 
 /** Download a remote folder's tree into `localDir` (created if missing). @internal */
@@ -84,15 +94,18 @@ export function uploadJob(
   options: FolderOptions,
   overwrite = options.overwrite === true,
 ): FileJob {
+  const preserveMtime = options.preserveMtime !== false;
   return {
     path: entry.path,
     size: entry.size,
+    // a resumable upload needs its own request: the server keeps its data under its own key
+    ...(options.resume === true ? {} : { batch: { local: entry.local!, remotePath, overwrite, preserveMtime } }),
     async run(signal, onBytes) {
       try {
         return await client.upload(entry.local!, remotePath, {
           overwrite,
           resume: options.resume === true,
-          preserveMtime: options.preserveMtime !== false,
+          preserveMtime,
           signal,
           ...(options.onProgress ? { onProgress: (p: TransferProgress) => onBytes(p.bytes) } : {}),
         });
@@ -299,6 +312,17 @@ export class JobQueue {
     return smallLeft ? this.#small[this.#nextSmall++] : undefined;
   }
 
+  /**
+   * The next small job if `fits` takes it (a batch growing with the jobs after its first), else
+   * undefined; the job is then left for {@link take}.
+   */
+  takeSmallIf(fits: (job: FileJob) => boolean): FileJob | undefined {
+    const next = this.#small[this.#nextSmall];
+    if (!next || !fits(next)) return undefined;
+    this.#nextSmall++;
+    return next;
+  }
+
   /** A job taken has finished (either way). */
   done(job: FileJob): void {
     if (job.size > LARGE_FILE_BYTES) this.#largeRunning--;
@@ -310,6 +334,7 @@ export async function runJobs(
   jobs: readonly FileJob[],
   options: FolderOptions,
   base: { skipped: Array<{ path: string; reason: SkipReason }>; foldersCreated: number; started: number },
+  batcher?: Batcher,
 ): Promise<FolderResult> {
   const concurrency = options.concurrency ?? DEFAULT_FOLDER_CONCURRENCY;
   const transferred: Array<{ path: string; result: TransferResult }> = [];
@@ -347,41 +372,106 @@ export async function runJobs(
   const notify = (event: Parameters<NonNullable<FolderOptions['onFile']>>[0]) => reportProgress(options.onFile, event);
 
   const queue = new JobQueue(jobs, Math.max(1, Math.floor(concurrency / LARGE_SHARE)));
+  /** A job's end: what it came to, or why it failed (an existing target without overwrite is a skip). */
+  const finish = (job: FileJob, outcome: TransferResult | SkipReason | undefined, err?: unknown) => {
+    if (err === undefined && outcome !== undefined) {
+      if (typeof outcome === 'string') {
+        skipped.push({ path: job.path, reason: outcome });
+        notify({ outcome: 'skipped', path: job.path, reason: outcome });
+      } else {
+        transferred.push({ path: job.path, result: outcome });
+        bytesFinished += outcome.bytes;
+        notify({ outcome: 'transferred', path: job.path, result: outcome });
+      }
+    } else {
+      const error = toFileShareError(err);
+      // a file cancelled because another failed, or by the caller, is not a failure of its own
+      if (!internal.signal.aborted) {
+        failed.push({ path: job.path, error });
+        notify({ outcome: 'failed', path: job.path, error });
+        if (!options.continueOnError) {
+          firstError = error;
+          internal.abort(error);
+        }
+      }
+    }
+    queue.done(job);
+    running.delete(job.path);
+    filesDone++;
+    report(false);
+  };
+  const runOne = async (job: FileJob) => {
+    running.set(job.path, 0);
+    let outcome: TransferResult | SkipReason;
+    try {
+      outcome = await job.run(internal.signal, (bytes) => {
+        running.set(job.path, bytes);
+        report(false);
+      });
+    } catch (err) {
+      return finish(job, undefined, err ?? new Error('failed'));
+    }
+    finish(job, outcome);
+  };
+  /** Small uploads after `first` that fit one batch with it (same options, within the batch's bounds). */
+  const batchAfter = (first: FileJob, limits: Batcher['limits']): FileJob[] => {
+    const lead = first.batch!;
+    const group = [first];
+    let bytes = first.size;
+    while (group.length < limits.files) {
+      const next = queue.takeSmallIf(
+        (j) =>
+          j.batch !== undefined &&
+          j.batch.overwrite === lead.overwrite &&
+          j.batch.preserveMtime === lead.preserveMtime &&
+          j.size <= limits.fileBytes &&
+          bytes + j.size <= limits.bytes,
+      );
+      if (!next) break;
+      group.push(next);
+      bytes += next.size;
+    }
+    return group;
+  };
+  const runBatch = async (group: FileJob[], batch: Batcher) => {
+    for (const job of group) running.set(job.path, 0);
+    const { overwrite, preserveMtime } = group[0]!.batch!;
+    let outcomes: BatchOutcome[];
+    try {
+      outcomes = await batch.upload(
+        group.map((j) => j.batch!),
+        { overwrite, preserveMtime, signal: internal.signal },
+      );
+    } catch (err) {
+      for (const job of group) finish(job, undefined, err);
+      return;
+    }
+    const single: FileJob[] = [];
+    for (const [i, job] of group.entries()) {
+      const outcome = outcomes[i]!;
+      if (outcome === 'single') single.push(job);
+      else if (outcome instanceof FileShareError) {
+        if (!overwrite && outcome.code === 'EEXIST') finish(job, 'exists');
+        else finish(job, undefined, outcome);
+      } else finish(job, outcome);
+    }
+    for (const job of single) {
+      if (internal.signal.aborted) finish(job, undefined, abortError(internal.signal));
+      else await runOne(job);
+    }
+  };
   const worker = async () => {
     while (!internal.signal.aborted) {
       const job = queue.take();
       if (!job) break;
-      running.set(job.path, 0);
-      try {
-        const outcome = await job.run(internal.signal, (bytes) => {
-          running.set(job.path, bytes);
-          report(false);
-        });
-        if (typeof outcome === 'string') {
-          skipped.push({ path: job.path, reason: outcome });
-          notify({ outcome: 'skipped', path: job.path, reason: outcome });
-        } else {
-          transferred.push({ path: job.path, result: outcome });
-          bytesFinished += outcome.bytes;
-          notify({ outcome: 'transferred', path: job.path, result: outcome });
+      if (batcher && job.batch && job.size <= batcher.limits.fileBytes) {
+        const group = batchAfter(job, batcher.limits);
+        if (group.length > 1) {
+          await runBatch(group, batcher);
+          continue;
         }
-      } catch (err) {
-        const error = toFileShareError(err);
-        // a file cancelled because another failed, or by the caller, is not a failure of its own
-        if (!internal.signal.aborted) {
-          failed.push({ path: job.path, error });
-          notify({ outcome: 'failed', path: job.path, error });
-          if (!options.continueOnError) {
-            firstError = error;
-            internal.abort(error);
-          }
-        }
-      } finally {
-        queue.done(job);
-        running.delete(job.path);
-        filesDone++;
-        report(false);
       }
+      await runOne(job);
     }
   };
   try {

@@ -9,6 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { FileShareError, toFileShareError } from '../errors.ts';
 import { megabytesPerSecond } from '../metrics/summary.ts';
 import { throwIfAborted } from './abort.ts';
+import type { Batcher } from './upload-batch.ts';
 import type { FolderClient, FolderOptions, FolderResult, TreeEntry } from './folder-types.ts';
 import {
   checkFolderOptions,
@@ -81,6 +82,7 @@ export async function sync(
   localDir: string,
   remoteDir: string,
   options: SyncOptions,
+  batcher?: Batcher,
 ): Promise<SyncResult> {
   if (options?.direction !== 'up' && options?.direction !== 'down') throw new TypeError("sync: options.direction must be 'up' or 'down'");
   const compare = options.compare ?? 'size-mtime';
@@ -140,7 +142,7 @@ export async function sync(
       else jobs.push(downloadJob(client, remoteJoin(remoteDir, e.path), e, localPath(made.root, e.path), options, plan.update.includes(e)));
     }
   }
-  const moved = await runJobs(jobs, options, { skipped, foldersCreated, started });
+  const moved = await runJobs(jobs, options, { skipped, foldersCreated, started }, up ? batcher : undefined);
 
   const deleted: string[] = [];
   const failed = [...conflicts, ...moved.failed];

@@ -23,9 +23,9 @@ const readFd = promisify(readCallback);
 
 /**
  * Where the bytes come from: a local file (opened at the agreed offset; a small one was read
- * whole into `data` when it was looked at) or the caller's stream.
+ * whole into `data` when it was looked at) or the caller's stream. @internal
  */
-type Source =
+export type Source =
   | { kind: 'file'; file: string; size: number; mtimeMs: number; data?: Buffer }
   | { kind: 'stream'; stream: Readable; size: number | undefined };
 
@@ -338,9 +338,9 @@ class UploadAttempt {
  * Look at the source before the REQUEST: a local file is opened and its size taken from the open
  * descriptor (synchronously: no path lookup, only the inode's fields); one of at most `smallSize`
  * bytes is read whole right away (one read, no second open), so that its data can follow the
- * REQUEST in the same write.
+ * REQUEST in the same write. @internal
  */
-async function openSource(source: string | Readable, declaredSize: number | undefined, smallSize: number): Promise<Source> {
+export async function openSource(source: string | Readable, declaredSize: number | undefined, smallSize: number): Promise<Source> {
   if (typeof source !== 'string') {
     if (typeof source?.read !== 'function') throw new TypeError('upload source must be a file path or a Readable stream');
     return { kind: 'stream', stream: source, size: declaredSize };
@@ -402,8 +402,8 @@ function localFileError(source: string, err: unknown): FileShareError {
   );
 }
 
-/** A stream of one buffer, readable at once (so it leaves in the same turn as the REQUEST). */
-function bufferStream(data: Buffer): Readable {
+/** A stream of one buffer, readable at once (so it leaves in the same turn as the REQUEST). @internal */
+export function bufferStream(data: Buffer): Readable {
   const stream = new Readable({ read() {} });
   if (data.length > 0) stream.push(data);
   stream.push(null);
