@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { FileShareError, toFileShareError } from '../../errors.ts';
 import { ProgressMeter } from '../../metrics/progress-meter.ts';
 import { megabytesPerSecond } from '../../metrics/summary.ts';
@@ -148,10 +147,9 @@ function nextTurn(): Promise<void> {
 }
 
 /** Hand a file's bytes to its upload target and wait until it has taken them all. */
-async function writeAll(target: UploadTarget, bytes: Buffer): Promise<void> {
-  const { stream } = target;
-  stream.end(bytes);
-  await finished(stream);
+function writeAll(target: UploadTarget, bytes: Buffer): Promise<void> {
+  // end()'s callback comes with 'finish', or with the stream's error
+  return new Promise((resolve, reject) => target.stream.end(bytes, (err?: Error | null) => (err ? reject(err) : resolve())));
 }
 
 /**
