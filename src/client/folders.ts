@@ -372,33 +372,36 @@ export async function runJobs(
   const notify = (event: Parameters<NonNullable<FolderOptions['onFile']>>[0]) => reportProgress(options.onFile, event);
 
   const queue = new JobQueue(jobs, Math.max(1, Math.floor(concurrency / LARGE_SHARE)));
-  /** A job's end: what it came to, or why it failed (an existing target without overwrite is a skip). */
-  const finish = (job: FileJob, outcome: TransferResult | SkipReason | undefined, err?: unknown) => {
-    if (err === undefined && outcome !== undefined) {
-      if (typeof outcome === 'string') {
-        skipped.push({ path: job.path, reason: outcome });
-        notify({ outcome: 'skipped', path: job.path, reason: outcome });
-      } else {
-        transferred.push({ path: job.path, result: outcome });
-        bytesFinished += outcome.bytes;
-        notify({ outcome: 'transferred', path: job.path, result: outcome });
-      }
-    } else {
-      const error = toFileShareError(err);
-      // a file cancelled because another failed, or by the caller, is not a failure of its own
-      if (!internal.signal.aborted) {
-        failed.push({ path: job.path, error });
-        notify({ outcome: 'failed', path: job.path, error });
-        if (!options.continueOnError) {
-          firstError = error;
-          internal.abort(error);
-        }
-      }
-    }
+  /** A job is over, whichever way. */
+  const settle = (job: FileJob) => {
     queue.done(job);
     running.delete(job.path);
     filesDone++;
     report(false);
+  };
+  const succeed = (job: FileJob, outcome: TransferResult | SkipReason) => {
+    if (typeof outcome === 'string') {
+      skipped.push({ path: job.path, reason: outcome });
+      notify({ outcome: 'skipped', path: job.path, reason: outcome });
+    } else {
+      transferred.push({ path: job.path, result: outcome });
+      bytesFinished += outcome.bytes;
+      notify({ outcome: 'transferred', path: job.path, result: outcome });
+    }
+    settle(job);
+  };
+  const fail = (job: FileJob, err: unknown) => {
+    const error = toFileShareError(err);
+    // a file cancelled because another failed, or by the caller, is not a failure of its own
+    if (!internal.signal.aborted) {
+      failed.push({ path: job.path, error });
+      notify({ outcome: 'failed', path: job.path, error });
+      if (!options.continueOnError) {
+        firstError = error;
+        internal.abort(error);
+      }
+    }
+    settle(job);
   };
   const runOne = async (job: FileJob) => {
     running.set(job.path, 0);
@@ -409,9 +412,9 @@ export async function runJobs(
         report(false);
       });
     } catch (err) {
-      return finish(job, undefined, err ?? new Error('failed'));
+      return fail(job, err);
     }
-    finish(job, outcome);
+    succeed(job, outcome);
   };
   /** Small uploads after `first` that fit one batch with it (same options, within the batch's bounds). */
   const batchAfter = (first: FileJob, limits: Batcher['limits']): FileJob[] => {
@@ -443,7 +446,7 @@ export async function runJobs(
         { overwrite, preserveMtime, signal: internal.signal },
       );
     } catch (err) {
-      for (const job of group) finish(job, undefined, err);
+      for (const job of group) fail(job, err);
       return;
     }
     const single: FileJob[] = [];
@@ -451,12 +454,12 @@ export async function runJobs(
       const outcome = outcomes[i]!;
       if (outcome === 'single') single.push(job);
       else if (outcome instanceof FileShareError) {
-        if (!overwrite && outcome.code === 'EEXIST') finish(job, 'exists');
-        else finish(job, undefined, outcome);
-      } else finish(job, outcome);
+        if (!overwrite && outcome.code === 'EEXIST') succeed(job, 'exists');
+        else fail(job, outcome);
+      } else succeed(job, outcome);
     }
     for (const job of single) {
-      if (internal.signal.aborted) finish(job, undefined, abortError(internal.signal));
+      if (internal.signal.aborted) fail(job, abortError(internal.signal));
       else await runOne(job);
     }
   };

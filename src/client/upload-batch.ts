@@ -47,10 +47,14 @@ export interface BatchLimits {
   readonly bytes: number;
   /** Largest file worth batching: larger ones move on their own, beside the batches. */
   readonly fileBytes: number;
+  /** Most bytes of the file list's JSON, so that the REQUEST stays within the server's frame limit. */
+  readonly listBytes: number;
 }
 
-/** Most bytes of the request's JSON: far below any frame limit a server can announce (1 KiB and up) times the files. */
-const MAX_REQUEST_JSON = 32 * 1024;
+/** Most bytes of a batch's file list: a few hundred entries of ordinary paths, whatever the server's frame limit. */
+const MAX_LIST_JSON = 32 * 1024;
+/** Room in the REQUEST for what is not the file list: the frame header, `op`, `overwrite`, brackets. */
+const REQUEST_OVERHEAD = 256;
 
 /**
  * The bounds of a batch on this connection, or undefined when the server takes none. A batch's
@@ -62,7 +66,8 @@ export function batchLimits(ctx: TransferContext): BatchLimits | undefined {
   const hello = ctx.channel.serverHello;
   if (!hello || hello.batchFiles < 2 || hello.eagerBytes === 0) return undefined;
   const bytes = Math.min(hello.batchBytes, hello.eagerBytes);
-  return { files: hello.batchFiles, bytes, fileBytes: Math.floor(bytes / 4) };
+  const listBytes = Math.min(MAX_LIST_JSON, hello.maxFrameSize - REQUEST_OVERHEAD);
+  return { files: hello.batchFiles, bytes, fileBytes: Math.floor(bytes / 4), listBytes };
 }
 
 /**
@@ -82,29 +87,32 @@ export async function uploadBatch(
   const outcomes: BatchOutcome[] = new Array<BatchOutcome>(files.length);
   const sent: Array<{ index: number; file: BatchFile; data: Buffer }> = [];
   let total = 0;
-  let jsonBytes = 0;
+  let listBytes = 0;
   for (const [index, file] of files.entries()) {
     try {
       const source = await openSource(file.local, undefined, limits.fileBytes);
-      // a file that changed size since the walk (or is no regular file) goes on its own, which says what is wrong with it
-      if (source.kind !== 'file' || !source.data || source.data.length !== source.size || sent.length >= limits.files) {
+      // A file past the batch's bounds (it grew since the walk; or a long path) or no regular file
+      // goes on its own: a single upload says what is wrong with it, if anything.
+      const fits =
+        source.kind === 'file' && source.data?.length === source.size && sent.length < limits.files && total + source.size <= limits.bytes;
+      if (!fits) {
         outcomes[index] = 'single';
         continue;
       }
       const entry: BatchFile = {
         path: file.remotePath,
         size: source.size,
-        sha256: createHash('sha256').update(source.data).digest('hex'),
+        sha256: createHash('sha256').update(source.data!).digest('hex'),
         ...(options.preserveMtime ? { mtime: Math.floor(source.mtimeMs) } : {}),
       };
-      const entryJson = Buffer.byteLength(file.remotePath) + 160;
-      if (total + source.size > limits.bytes || jsonBytes + entryJson > MAX_REQUEST_JSON) {
+      const entryBytes = Buffer.byteLength(JSON.stringify(entry)) + 1;
+      if (listBytes + entryBytes > limits.listBytes) {
         outcomes[index] = 'single';
         continue;
       }
       total += source.size;
-      jsonBytes += entryJson;
-      sent.push({ index, file: entry, data: source.data });
+      listBytes += entryBytes;
+      sent.push({ index, file: entry, data: source.data! });
     } catch (err) {
       outcomes[index] = toFileShareError(err);
     }

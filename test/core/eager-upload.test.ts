@@ -29,12 +29,11 @@ import {
   walk,
   within,
   json,
-  loggedInRaw,
+  loggedIn,
+  answer,
 } from './helpers.ts';
 
 test.after.each(dispose);
-
-const loggedIn = loggedInRaw;
 
 /** Frames in one socket write (so the server decodes them in one go). */
 function oneWrite(raw: RawClient, frames: Array<Buffer | Buffer[]>): void {
@@ -47,11 +46,6 @@ function eagerUpload(raw: RawClient, id: number, args: Record<string, unknown>, 
   if (data.length > 0) frames.push(encodeData(id, data));
   if (end) frames.push(encodeJsonFrame(FrameType.END, id, { bytes: data.length, sha256: sha256(data) }));
   oneWrite(raw, frames);
-}
-
-/** The final frame of request `id`. */
-function answer(raw: RawClient, id: number): Promise<Frame> {
-  return raw.next((f) => f.stream === id && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR));
 }
 
 /** A plain upload (waiting for the go-ahead, as a 1.0 client does) works on the connection. */

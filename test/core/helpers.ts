@@ -283,11 +283,16 @@ export function json(frame: Frame): Record<string, unknown> {
 }
 
 /** A raw connection that completed HELLO (returned) and logged in as `user` (request id 1). */
-export async function loggedInRaw(t: TestServer, user = 'alice'): Promise<{ raw: RawClient; hello: Record<string, unknown> }> {
+export async function loggedIn(t: TestServer, user = 'alice'): Promise<{ raw: RawClient; hello: Record<string, unknown> }> {
   const raw = await RawClient.connect(t.port);
   const hello = json(await raw.hello());
   raw.request(1, { op: 'login', username: user, password: `${user}-password` });
   const answer = await raw.next((f) => f.stream === 1 && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR));
   assert.is(answer.type, FrameType.RESPONSE, `login failed: ${answer.body.toString()}`);
   return { raw, hello };
+}
+
+/** The final frame (RESPONSE or ERROR) of request `id` on a raw connection. */
+export function answer(raw: RawClient, id: number): Promise<Frame> {
+  return raw.next((f) => f.stream === id && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR));
 }

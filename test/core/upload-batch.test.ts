@@ -8,14 +8,15 @@ import { promises as fsp, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { batcherFor } from '../../src/client/upload-batch.ts';
+import type { TransferContext } from '../../src/client/transfer-context.ts';
+import type { FileShareError } from '../../src/errors.ts';
 import { encodeData, encodeJsonFrame } from '../../src/protocol/encoder.ts';
 import { type Frame, FrameType } from '../../src/protocol/frame.ts';
 import type { TestServer } from '../../src/testing/index.ts';
-import { RawClient, dispose, rejects, sha256, tempDir, tempFiles, testServer, waitFor, walk, json, loggedInRaw } from './helpers.ts';
+import { RawClient, dispose, rejects, sha256, tempDir, tempFiles, testServer, waitFor, walk, json, loggedIn, answer } from './helpers.ts';
 
 test.after.each(dispose);
-
-const loggedIn = loggedInRaw;
 
 interface BatchEntry {
   path: string;
@@ -43,10 +44,6 @@ function sendBatch(raw: RawClient, id: number, files: BatchEntry[], extra: { ove
   if (data.length > 0) frames.push(encodeData(id, data));
   frames.push(encodeJsonFrame(FrameType.END, id, { bytes: data.length, sha256: sha256(data) }));
   raw.socket.write(Buffer.concat(frames.flat()));
-}
-
-function answer(raw: RawClient, id: number): Promise<Frame> {
-  return raw.next((f) => f.stream === id && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR));
 }
 
 async function results(raw: RawClient, id: number): Promise<Array<Record<string, unknown>>> {
@@ -272,6 +269,52 @@ test('uploadDir aborted while batches are in flight: EABORTED, nothing under any
   // the connection outlives the abort: the next call works
   const after = await client.uploadDir(src, '/after');
   assert.is(after.transferred.length, 400);
+});
+
+test('the client: a missing file, a folder and one grown past the batch bound get their own outcomes; the rest go in one batch', async () => {
+  const src = await tempDir();
+  await fsp.writeFile(path.join(src, 'a.txt'), 'aaa');
+  await fsp.writeFile(path.join(src, 'b.txt'), 'bbb');
+  await fsp.writeFile(path.join(src, 'grown.bin'), Buffer.alloc(20_000, 1));
+  await fsp.mkdir(path.join(src, 'folder'));
+  const t = await testServer();
+  const client = await t.connect();
+  const context = () => (client as unknown as { context(): TransferContext }).context();
+  const batcher = batcherFor(context)!;
+  assert.ok(batcher, 'the server announces batches');
+  const files = ['a.txt', 'missing.txt', 'folder', 'grown.bin', 'b.txt'].map((name) => ({
+    local: path.join(src, name),
+    remotePath: `/${name}`,
+  }));
+  const outcomes = await batcher.upload(files, { overwrite: false, preserveMtime: true });
+  assert.equal((outcomes[0] as { sha256: string }).sha256, sha256('aaa'));
+  assert.is((outcomes[1] as FileShareError).code, 'ENOENT');
+  assert.is((outcomes[2] as FileShareError).code, 'EISDIR');
+  assert.is(outcomes[3], 'single');
+  assert.equal((outcomes[4] as { sha256: string }).sha256, sha256('bbb'));
+  assert.equal((await walk(t.root)).sort(), ['a.txt', 'b.txt']);
+  // an aborted signal sends nothing
+  const aborted = AbortSignal.abort();
+  await rejects(
+    batcher.upload([{ local: path.join(src, 'a.txt'), remotePath: '/c.txt' }], { overwrite: false, preserveMtime: true, signal: aborted }),
+    'EABORTED',
+  );
+  assert.equal((await walk(t.root)).sort(), ['a.txt', 'b.txt']);
+});
+
+test('long paths to a server with a small frame limit: batches stay within it, every file arrives', async () => {
+  const src = await tempDir();
+  const long = 'n'.repeat(200);
+  await fsp.mkdir(path.join(src, long), { recursive: true });
+  for (let i = 0; i < 40; i++) await fsp.writeFile(path.join(src, long, `${long}-${i}`), `file ${i}`);
+  const t = await testServer({ server: { maxFrameSize: 4096 } });
+  const client = await t.connect();
+  const requests = countRequests(client);
+  const result = await client.uploadDir(src, '/long');
+  assert.is(result.transferred.length, 40);
+  assert.equal(result.failed, []);
+  assert.ok(requests().includes('upload-batch'), 'batches were used');
+  for (let i = 0; i < 40; i++) assert.is(await fsp.readFile(path.join(t.root, 'long', long, `${long}-${i}`), 'utf8'), `file ${i}`);
 });
 
 /** The `op` of every REQUEST the client sends from now on (the returned function lists them). */
