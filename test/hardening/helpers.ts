@@ -144,19 +144,53 @@ export interface Relay {
    * no RST). Closing the client side later does not reach the server either.
    */
   freeze(): void;
+  /** Bytes each connection has carried towards the server so far, in the order they connected. */
+  upstreamBytes(): number[];
+}
+
+/** What a {@link relay} does besides forwarding. */
+export interface RelayOptions {
+  /**
+   * Forward this many bytes of each connection towards the server, then reset both sides (RST):
+   * the connection is lost in the middle of whatever those bytes were carrying.
+   */
+  cutUpstreamAfter?: number;
 }
 
 /** A relay in front of 127.0.0.1:`targetPort`, closed (with its sockets) after the test. */
-export async function relay(targetPort: number): Promise<Relay> {
+export async function relay(targetPort: number, options: RelayOptions = {}): Promise<Relay> {
   const pairs: Array<[net.Socket, net.Socket]> = [];
+  const counts: number[] = [];
   let frozen = false;
   const server = net.createServer((inbound) => {
     const outbound = net.connect({ host: '127.0.0.1', port: targetPort });
     inbound.on('error', () => {});
     outbound.on('error', () => {});
     pairs.push([inbound, outbound]);
+    const index = counts.push(0) - 1;
     if (frozen) return;
-    inbound.pipe(outbound);
+    const limit = options.cutUpstreamAfter;
+    if (limit === undefined) {
+      inbound.on('data', (chunk: Buffer) => (counts[index]! += chunk.length));
+      inbound.pipe(outbound);
+    } else {
+      inbound.on('data', (chunk: Buffer) => {
+        const room = limit - counts[index]!;
+        if (room <= 0) return;
+        const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        counts[index]! += part.length;
+        if (counts[index]! < limit) {
+          if (!outbound.write(part)) inbound.pause();
+          return;
+        }
+        // the last bytes must reach the server before the reset does
+        outbound.write(part, () => {
+          outbound.resetAndDestroy();
+          inbound.resetAndDestroy();
+        });
+      });
+      outbound.on('drain', () => inbound.resume());
+    }
     outbound.pipe(inbound);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -169,6 +203,7 @@ export async function relay(targetPort: number): Promise<Relay> {
   });
   return {
     port: (server.address() as net.AddressInfo).port,
+    upstreamBytes: () => [...counts],
     freeze() {
       frozen = true;
       for (const [a, b] of pairs) {
