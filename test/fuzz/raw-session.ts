@@ -250,6 +250,31 @@ class Recorder {
     download.bytes += body.length;
   }
 
+  /**
+   * A batch's answer has one result per file, in order: what was sent for a stored file, a
+   * documented error (never EIO) for a refused one, and never success for a wrong digest.
+   */
+  private judgeBatch(stream: number, json: Record<string, unknown>, expected: Array<{ bytes: number; sha256: string } | undefined>): void {
+    const results = json.results;
+    if (!Array.isArray(results) || results.length !== expected.length) {
+      this.violation(`upload-batch on stream ${stream} answered ${JSON.stringify(json)} for ${expected.length} files`);
+      return;
+    }
+    results.forEach((result: unknown, i) => {
+      const entry = (typeof result === 'object' && result !== null ? result : {}) as Record<string, unknown>;
+      const error = entry.error as Record<string, unknown> | undefined;
+      if (error !== undefined) {
+        if (typeof error.code !== 'string' || !ERROR_CODES.has(error.code as FileShareErrorCode) || error.code === 'EIO')
+          this.violation(`upload-batch on stream ${stream}, file ${i}: error ${JSON.stringify(error)}`);
+        return;
+      }
+      const want = expected[i];
+      if (want === undefined) this.violation(`upload-batch on stream ${stream}, file ${i}: stored although its digest was wrong`);
+      else if (entry.bytes !== want.bytes || entry.sha256 !== want.sha256)
+        this.violation(`upload-batch on stream ${stream}, file ${i}: answered ${JSON.stringify(entry)}, sent ${JSON.stringify(want)}`);
+    });
+  }
+
   /** `{ bytes, sha256 }` of an upload must be what we sent; of a download, what we received. */
   private judgeTotals(stream: number, json: Record<string, unknown>): void {
     const op = this.built.ops.get(stream);
@@ -261,6 +286,8 @@ class Recorder {
           `download on stream ${stream} answered ${JSON.stringify(json)} but ${got.bytes} bytes with SHA-256 ${sha256} arrived`,
         );
       }
+    } else if (op === 'upload-batch' && this.built.batches.has(stream)) {
+      this.judgeBatch(stream, json, this.built.batches.get(stream)!);
     } else if ((op === 'upload' || op === 'discard') && !this.built.unpredictable.has(stream)) {
       const parts = this.built.uploaded.get(stream) ?? [];
       const hash = createHash('sha256');

@@ -278,7 +278,15 @@ export type Step =
       waitForResult: boolean;
       cancel: boolean;
     }
-  | { kind: 'download'; path: unknown; credits: number[]; waitForData: boolean; cancel: boolean };
+  | { kind: 'download'; path: unknown; credits: number[]; waitForData: boolean; cancel: boolean }
+  | {
+      kind: 'batch';
+      files: Array<{ path: unknown; data: Buffer; rightDigest: boolean }>;
+      overwrite: boolean;
+      end: 'correct' | 'wrongHash' | 'wrongBytes' | 'none';
+      waitForResult: boolean;
+      cancel: boolean;
+    };
 
 const helloValue = fc.record({
   protocol: fc.oneof({ weight: 8, arbitrary: fc.constant(PROTOCOL_NAME) }, { weight: 1, arbitrary: wildValue }),
@@ -300,8 +308,38 @@ const helloValue = fc.record({
   ),
 });
 
+/** An `upload-batch` with real data: names fresh or odd, digests mostly right, the END mostly correct. */
+const batchStep: fc.Arbitrary<Step> = fc.record({
+  kind: fc.constant('batch' as const),
+  files: fc.array(
+    fc.record({
+      path: fc.oneof(
+        { weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 12 }).map((s) => `/batch-${s.replace(/[/\0]/g, '_')}`) },
+        { weight: 1, arbitrary: fc.constantFrom('/seed.bin', '/dir/small.txt', '/dir', '/no/such/dir/f', '/dir/') },
+        { weight: 1, arbitrary: pathString },
+        { weight: 1, arbitrary: wildValue },
+      ),
+      data: fc.oneof(bytes(64), bytes(2000, 500)),
+      rightDigest: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    }),
+    { minLength: 1, maxLength: 24 },
+  ),
+  overwrite: fc.boolean(),
+  end: fc.constantFrom(
+    'correct' as const,
+    'correct' as const,
+    'correct' as const,
+    'wrongHash' as const,
+    'wrongBytes' as const,
+    'none' as const,
+  ),
+  waitForResult: fc.boolean(),
+  cancel: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+});
+
 /** Steps a well-behaved client could take (on a possibly odd path): they keep the connection open. */
 const benignStep: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 2, arbitrary: batchStep },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -486,6 +524,11 @@ export interface BuiltCase {
   readonly uploaded: Map<number, Buffer[]>;
   /** Streams whose DATA or END ordering we broke (DATA after END): their totals are not predictable. */
   readonly unpredictable: Set<number>;
+  /**
+   * Each `upload-batch` step's files in order: what a stored file's answer must say (`bytes`,
+   * `sha256` of its data), or undefined where its announced digest was wrong and it must fail.
+   */
+  readonly batches: Map<number, Array<{ bytes: number; sha256: string } | undefined>>;
 }
 
 export function validHello(extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -505,6 +548,7 @@ export function buildCase(c: Case): BuiltCase {
   const uploaded = new Map<number, Buffer[]>();
   const ended = new Set<number>();
   const unpredictable = new Set<number>();
+  const batches = new Map<number, Array<{ bytes: number; sha256: string } | undefined>>();
   let lastId = 0;
   let announcedMaxFrameSize: number | undefined;
   const write = (buffer: Buffer) => actions.push({ write: buffer });
@@ -627,6 +671,24 @@ export function buildCase(c: Case): BuiltCase {
         if (s.cancel) write(encodeFrame(FrameType.CANCEL, id));
         break;
       }
+      case 'batch': {
+        const id = resolve({ ref: 'next', skip: 0 });
+        const files = s.files.map((f) => ({
+          path: f.path,
+          size: f.data.length,
+          sha256: sha256(f.rightDigest ? [f.data] : [f.data, Buffer.from('!')]),
+        }));
+        request(id, { op: 'upload-batch', files, overwrite: s.overwrite }, { form: 'json' });
+        batches.set(
+          id,
+          s.files.map((f) => (f.rightDigest ? { bytes: f.data.length, sha256: sha256([f.data]) } : undefined)),
+        );
+        for (const f of s.files) if (f.data.length > 0) data(id, f.data);
+        if (s.end !== 'none') end(id, s.end);
+        if (s.waitForResult) actions.push({ waitMs: 1000, stream: id, types: [FrameType.RESPONSE, FrameType.ERROR] });
+        if (s.cancel) write(encodeFrame(FrameType.CANCEL, id));
+        break;
+      }
       case 'download': {
         const id = resolve({ ref: 'next', skip: 0 });
         request(id, { op: 'download', path: s.path }, { form: 'json' });
@@ -637,5 +699,5 @@ export function buildCase(c: Case): BuiltCase {
       }
     }
   }
-  return { actions, announcedMaxFrameSize, ops, uploaded, unpredictable };
+  return { actions, announcedMaxFrameSize, ops, uploaded, unpredictable, batches };
 }
